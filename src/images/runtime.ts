@@ -1,0 +1,65 @@
+/**
+ * Process-wide settings of sharp/libvips for a service that decodes untrusted images.
+ *
+ * - Decoders: every libvips loader is blocked except the six accepted formats, so SVG, PDF,
+ *   raw/CSV/matrix and the other loaders cannot run whatever the bytes claim to be. This is
+ *   applied on first use by the decoder too (hardenDecoders), so it never depends on callers.
+ * - Cache: off. libvips caches operations keyed by their inputs; a service sees each image
+ *   once, so the cache would only hold untrusted pixels in memory.
+ * - Threads: `sharp.concurrency(n)` is libvips' worker threads per image pipeline. Throughput
+ *   comes from several images decoding at once (libuv thread pool, UV_THREADPOOL_SIZE, 4 by
+ *   default, and the preprocessing workers), so one or two threads per pipeline is right for a
+ *   server: more only adds contention. UV_THREADPOOL_SIZE is an environment variable read by
+ *   libuv at its first use; set it in the launch environment (Dockerfile), not from code.
+ */
+import sharp from 'sharp';
+
+const ALLOWED_LOADERS = [
+  'VipsForeignLoadPngBuffer',
+  'VipsForeignLoadJpegBuffer',
+  'VipsForeignLoadWebpBuffer',
+  'VipsForeignLoadNsgifBuffer',
+  'VipsForeignLoadTiffBuffer',
+  'VipsForeignLoadHeifBuffer',
+];
+
+let hardened = false;
+
+/** Blocks every libvips loader but the accepted ones (idempotent, process-wide). */
+export function hardenDecoders(): void {
+  if (hardened) return;
+  sharp.block({ operation: ['VipsForeignLoad'] });
+  sharp.unblock({ operation: ALLOWED_LOADERS });
+  sharp.cache(false);
+  hardened = true;
+}
+
+export interface ImageRuntimeOptions {
+  /** libvips threads per image pipeline (sharp.concurrency). Default 1. */
+  readonly threads?: number;
+}
+
+export interface ImageRuntimeSettings {
+  readonly threads: number;
+  readonly cache: false;
+  readonly simd: boolean;
+  readonly libvips: string;
+  readonly sharp: string;
+}
+
+/** Applies the settings above and returns what is in effect (for the start-up log). */
+export function configureImageRuntime(options: ImageRuntimeOptions = {}): ImageRuntimeSettings {
+  const threads = options.threads ?? 1;
+  if (!Number.isInteger(threads) || threads < 1 || threads > 64) {
+    throw new RangeError(`image threads must be an integer in 1..64, got ${threads}`);
+  }
+  hardenDecoders();
+  sharp.concurrency(threads);
+  return {
+    threads: sharp.concurrency(),
+    cache: false,
+    simd: sharp.simd(),
+    libvips: sharp.versions.vips,
+    sharp: sharp.versions.sharp ?? 'unknown',
+  };
+}
