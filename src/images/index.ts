@@ -21,4 +21,6 @@ export {
   reconstructionValueToPixel,
 } from './encode.js';
 export { configureImageRuntime } from './runtime.js';
+export { createImagePreprocessor, defaultImageThreads } from './pool.js';
+export type { ImagePreprocessor, ImagePreprocessorOptions } from './pool.js';
 export type { ImageRuntimeOptions, ImageRuntimeSettings } from './runtime.js';
