@@ -1,0 +1,138 @@
+/**
+ * loadConfig(env, argv): the only reader of process.env (its caller passes it in). Parses every
+ * TOKLIP_* variable and --flag, applies defaults, checks each value and the rules between them,
+ * and returns one frozen Config. Every problem is reported at once, naming the variable.
+ */
+import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import Value from 'typebox/value';
+import {
+  type Config,
+  type DeviceConfig,
+  type SettingName,
+  type Settings,
+  SETTING_NAMES,
+  SettingsSchema,
+  envName,
+  flagName,
+} from './schema.js';
+
+export class ConfigError extends Error {
+  readonly problems: readonly string[];
+
+  constructor(problems: readonly string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+export interface HostFacts {
+  readonly cpuCount: number;
+  readonly cwd: string;
+}
+
+const defaultHost = (): HostFacts => ({ cpuCount: availableParallelism(), cwd: process.cwd() });
+
+/** Where each raw value came from, for messages such as "TOKLIP_PORT='x': must be integer". */
+function sourceOf(setting: SettingName, fromFlag: ReadonlySet<string>): string {
+  return fromFlag.has(setting) ? `--${flagName(setting)}` : envName(setting);
+}
+
+function readRaw(env: NodeJS.ProcessEnv, argv: readonly string[], problems: string[]) {
+  const raw: Record<string, string> = {};
+  const fromFlag = new Set<string>();
+  const knownEnv = new Set(SETTING_NAMES.map(envName));
+  for (const name of Object.keys(env)) {
+    if (name.startsWith('TOKLIP_') && !knownEnv.has(name)) problems.push(`${name}: unknown setting`);
+  }
+  for (const setting of SETTING_NAMES) {
+    const value = env[envName(setting)];
+    if (value !== undefined && value !== '') raw[setting] = value.trim();
+  }
+  const flags = Object.fromEntries(SETTING_NAMES.map((s) => [flagName(s), { type: 'string' as const }]));
+  try {
+    const { values } = parseArgs({ args: [...argv], options: flags, strict: true, allowPositionals: false });
+    for (const setting of SETTING_NAMES) {
+      const value = values[flagName(setting)];
+      if (typeof value === 'string') {
+        raw[setting] = value.trim();
+        fromFlag.add(setting);
+      }
+    }
+  } catch (error) {
+    problems.push(`command line: ${(error as Error).message}`);
+  }
+  return { raw, fromFlag };
+}
+
+function parseDevice(settings: Settings): DeviceConfig {
+  const [kind, id] = settings.device.split(':') as ['auto' | 'cpu' | 'cuda', string | undefined];
+  return {
+    kind,
+    deviceId: id === undefined ? 0 : Number(id),
+    cudaArenaExtendStrategy: settings.cudaArenaExtendStrategy,
+    cudaCudnnConvAlgoSearch: settings.cudaCudnnConvAlgoSearch,
+  };
+}
+
+function crossFieldProblems(s: Settings): string[] {
+  const problems: string[] = [];
+  if (s.queueLimit < s.maxImagesPerRequest) {
+    problems.push(
+      `${envName('queueLimit')}=${s.queueLimit} is below ${envName('maxImagesPerRequest')}=${s.maxImagesPerRequest}: ` +
+        'a full request could never be queued',
+    );
+  }
+  if (s.defaultModel !== '' && !/^[a-z0-9][a-z0-9._-]*$/.test(s.defaultModel)) {
+    problems.push(`${envName('defaultModel')}='${s.defaultModel}': not a model id ([a-z0-9][a-z0-9._-]*)`);
+  }
+  return problems;
+}
+
+/**
+ * @param env   usually process.env
+ * @param argv  command-line arguments after the script name (process.argv.slice(2))
+ */
+export function loadConfig(env: NodeJS.ProcessEnv, argv: readonly string[] = [], host: HostFacts = defaultHost()): Config {
+  const problems: string[] = [];
+  const { raw, fromFlag } = readRaw(env, argv, problems);
+
+  const converted = Value.Convert(SettingsSchema, Value.Default(SettingsSchema, { ...raw }));
+  for (const error of Value.Errors(SettingsSchema, converted)) {
+    const setting = error.instancePath.slice(1) as SettingName;
+    const given = raw[setting];
+    const constraint = SettingsSchema.properties[setting];
+    const allowed = 'enum' in constraint ? ` (one of: ${(constraint.enum as string[]).join(', ')})` : '';
+    problems.push(`${sourceOf(setting, fromFlag)}='${given ?? ''}': ${error.message}${allowed}`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const settings = converted as Settings;
+  problems.push(...crossFieldProblems(settings));
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const intraOpThreads =
+    settings.intraOpThreads > 0 ? settings.intraOpThreads : Math.max(1, Math.floor(host.cpuCount / settings.workers));
+
+  return Object.freeze({
+    host: settings.host,
+    port: settings.port,
+    modelsDir: resolve(host.cwd, settings.modelsDir),
+    defaultModel: settings.defaultModel === '' ? undefined : settings.defaultModel,
+    device: Object.freeze(parseDevice(settings)),
+    workers: settings.workers,
+    intraOpThreads,
+    maxBatch: settings.maxBatch,
+    maxDelayMs: settings.maxDelayMs,
+    queueLimit: settings.queueLimit,
+    requestTimeoutMs: settings.requestTimeoutMs,
+    bodyLimitBytes: Math.floor(settings.bodyLimitMb * 1024 * 1024),
+    maxImagesPerRequest: settings.maxImagesPerRequest,
+    maxImagePixels: settings.maxImagePixels,
+    logLevel: settings.logLevel,
+    shutdownGraceMs: settings.shutdownGraceMs,
+    verifyChecksums: settings.verifyChecksums,
+  });
+}

@@ -1,0 +1,128 @@
+/**
+ * The service's settings: one TypeBox schema gives the type, the defaults, the validation and
+ * the README table. Each setting comes from one TOKLIP_* environment variable or the matching
+ * command-line flag (`--max-batch 8`), flags winning over the environment.
+ */
+import Type, { type Static } from 'typebox';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export const SettingsSchema = Type.Object(
+  {
+    host: Type.String({ default: '0.0.0.0', minLength: 1, description: 'Address to listen on' }),
+    port: Type.Integer({ default: 8080, minimum: 0, maximum: 65535, description: 'TCP port (0 = any free port)' }),
+    modelsDir: Type.String({ default: './models', minLength: 1, description: 'Folder whose sub-folders are model bundles' }),
+    defaultModel: Type.String({
+      default: '',
+      description: 'Model used when a request names none (empty: the only model, else the first by name)',
+    }),
+    device: Type.String({
+      default: 'auto',
+      pattern: '^(auto|cpu|cuda|cuda:[0-9]+)$',
+      description: 'auto (CUDA when its provider loads, else CPU) | cpu | cuda | cuda:N',
+    }),
+    workers: Type.Integer({ default: 1, minimum: 1, maximum: 64, description: 'Inference worker threads, each holding every session' }),
+    intraOpThreads: Type.Integer({
+      default: 0,
+      minimum: 0,
+      maximum: 256,
+      description: 'ONNX Runtime intra-op threads per worker (0: CPU cores / workers)',
+    }),
+    maxBatch: Type.Integer({ default: 16, minimum: 1, maximum: 1024, description: 'Most images, token rows or texts in one ONNX Runtime call' }),
+    maxDelayMs: Type.Number({
+      default: 5,
+      minimum: 0,
+      maximum: 10_000,
+      description: 'Longest wait for a batch to fill while a worker is free',
+    }),
+    queueLimit: Type.Integer({
+      default: 256,
+      minimum: 1,
+      maximum: 1_000_000,
+      description: 'Most queued items per (model, graph) batcher; beyond it requests get 429',
+    }),
+    requestTimeoutMs: Type.Integer({
+      default: 30_000,
+      minimum: 1,
+      maximum: 3_600_000,
+      description: 'Deadline of a request (a client may ask for less with the x-request-timeout-ms header); 504 after it',
+    }),
+    bodyLimitMb: Type.Number({ default: 32, exclusiveMinimum: 0, maximum: 4096, description: 'Largest request body in MiB (413 beyond)' }),
+    maxImagesPerRequest: Type.Integer({
+      default: 64,
+      minimum: 1,
+      maximum: 4096,
+      description: 'Most images, token rows or texts in one request (413 beyond)',
+    }),
+    maxImagePixels: Type.Integer({
+      default: 50_000_000,
+      minimum: 1,
+      maximum: 1_000_000_000,
+      description: 'Largest decoded image (width x height) accepted (413 beyond)',
+    }),
+    logLevel: Type.Enum([...LOG_LEVELS], { default: 'info', description: 'pino log level' }),
+    shutdownGraceMs: Type.Integer({
+      default: 30_000,
+      minimum: 0,
+      maximum: 600_000,
+      description: 'On SIGTERM: time allowed for in-flight requests before exiting anyway',
+    }),
+    verifyChecksums: Type.Boolean({ default: true, description: "Check every bundle file's sha256 at start" }),
+    cudaArenaExtendStrategy: Type.Enum(['next_power_of_two', 'same_as_requested'], {
+      default: 'next_power_of_two',
+      description: 'CUDA memory arena growth (ONNX Runtime arena_extend_strategy)',
+    }),
+    cudaCudnnConvAlgoSearch: Type.Enum(['exhaustive', 'heuristic', 'default'], {
+      default: 'exhaustive',
+      description: 'cuDNN convolution algorithm search (ONNX Runtime cudnn_conv_algo_search)',
+    }),
+  },
+  { additionalProperties: false },
+);
+
+export type Settings = Static<typeof SettingsSchema>;
+export type SettingName = keyof Settings;
+
+/** camelCase setting -> TOKLIP_SNAKE_CASE variable and --kebab-case flag. */
+export function envName(setting: SettingName): string {
+  return `TOKLIP_${setting.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+}
+
+export function flagName(setting: SettingName): string {
+  return setting.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+export const SETTING_NAMES = Object.keys(SettingsSchema.properties) as SettingName[];
+
+export type DeviceKind = 'auto' | 'cpu' | 'cuda';
+
+export interface DeviceConfig {
+  readonly kind: DeviceKind;
+  /** CUDA device ordinal (cuda:N); 0 for auto/cuda. */
+  readonly deviceId: number;
+  readonly cudaArenaExtendStrategy: Settings['cudaArenaExtendStrategy'];
+  readonly cudaCudnnConvAlgoSearch: Settings['cudaCudnnConvAlgoSearch'];
+}
+
+/** The validated, derived, frozen configuration handed to every part of the service. */
+export interface Config {
+  readonly host: string;
+  readonly port: number;
+  /** Absolute path. */
+  readonly modelsDir: string;
+  readonly defaultModel: string | undefined;
+  readonly device: DeviceConfig;
+  readonly workers: number;
+  /** Resolved (never 0). */
+  readonly intraOpThreads: number;
+  readonly maxBatch: number;
+  readonly maxDelayMs: number;
+  readonly queueLimit: number;
+  readonly requestTimeoutMs: number;
+  readonly bodyLimitBytes: number;
+  readonly maxImagesPerRequest: number;
+  readonly maxImagePixels: number;
+  readonly logLevel: Settings['logLevel'];
+  readonly shutdownGraceMs: number;
+  readonly verifyChecksums: boolean;
+}

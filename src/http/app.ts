@@ -1,0 +1,126 @@
+/**
+ * The HTTP application as a Fastify plugin. buildApp(config, deps) makes the instance
+ * (tests and the OpenAPI script build the same one); only server.ts listens.
+ */
+import { randomUUID } from 'node:crypto';
+import multipart from '@fastify/multipart';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Ajv, type Options as AjvOptions } from 'ajv';
+import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import fp from 'fastify-plugin';
+import { pino, type Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import type { Metrics } from '../metrics.js';
+import { registerErrorHandling } from './problem.js';
+import { healthRoutes } from './routes/health.js';
+import { modelRoutes } from './routes/models.js';
+import { ProblemSchema } from './schemas/problem.js';
+import type { ServiceState } from './state.js';
+
+export interface AppDeps {
+  readonly state: ServiceState;
+  readonly metrics: Metrics;
+  /** Defaults to a pino logger at config.logLevel. */
+  readonly logger?: Logger;
+}
+
+export interface AppOptions {
+  readonly config: Config;
+  readonly deps: AppDeps;
+}
+
+export type App = FastifyInstance;
+
+const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
+
+/**
+ * Body validation is strict (no type coercion: "12" is not a token id); query strings and
+ * multipart fields arrive as text, so their validator coerces.
+ */
+function installValidators(app: FastifyInstance): void {
+  const common: AjvOptions = { allErrors: false, useDefaults: true, removeAdditional: false, strict: false };
+  const strictAjv = new Ajv({ ...common, coerceTypes: false });
+  const coercingAjv = new Ajv({ ...common, coerceTypes: 'array' });
+  app.setValidatorCompiler(({ schema, httpPart, contentType }) => {
+    if (httpPart === 'body') {
+      // multipart and raw image bodies are parsed and checked by the routes themselves
+      if (contentType !== undefined && contentType !== 'application/json') return () => true;
+      return strictAjv.compile(schema);
+    }
+    return coercingAjv.compile(schema);
+  });
+}
+
+const appPlugin: FastifyPluginAsync<AppOptions> = async (app, { config, deps }) => {
+  installValidators(app);
+  registerErrorHandling(app, { bodyLimitBytes: config.bodyLimitBytes, maxInputs: config.maxImagesPerRequest });
+  app.addSchema(ProblemSchema);
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    deps.metrics.requests.inc({ route, method: request.method, status: String(reply.statusCode) });
+    deps.metrics.requestDuration.observe({ route }, reply.elapsedTime / 1000);
+  });
+
+  // Raw image bodies: POST /v1/tokenize with Content-Type image/png and the bytes as body.
+  app.addContentTypeParser(/^image\/[\w.+-]+$/, { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+  await app.register(multipart, {
+    limits: {
+      fileSize: config.bodyLimitBytes,
+      files: config.maxImagesPerRequest,
+      fields: config.maxImagesPerRequest + 16,
+      fieldSize: 1024 * 1024,
+      parts: 2 * config.maxImagesPerRequest + 16,
+    },
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'toklip-serve',
+        version: '1.0.0',
+        description:
+          'TokLIP over HTTP: images to discrete VQ tokens, tokens back to images, and images, tokens or texts to ' +
+          'embeddings. Errors are application/problem+json (RFC 9457).',
+      },
+      tags: [
+        { name: 'models', description: 'Loaded models' },
+        { name: 'inference', description: 'Tokenize, encode, decode, similarity' },
+        { name: 'operations', description: 'Health, readiness, metrics' },
+      ],
+    },
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  const routeOptions = { config, state: deps.state, metrics: deps.metrics };
+  await app.register(healthRoutes, routeOptions);
+  await app.register(modelRoutes, routeOptions);
+};
+
+export const app = fp(appPlugin, { name: 'toklip-app', fastify: '5.x' });
+
+export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
+  const logger = deps.logger ?? pino({ level: config.logLevel });
+  const instance = Fastify({
+    loggerInstance: logger,
+    bodyLimit: config.bodyLimitBytes,
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const incoming = req.headers['x-request-id'];
+      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    },
+    requestIdLogLabel: 'requestId',
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    ajv: { customOptions: { strict: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+  await instance.register(app, { config, deps });
+  return instance as unknown as App;
+}

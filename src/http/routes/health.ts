@@ -1,0 +1,62 @@
+/** Operations routes: liveness, readiness, Prometheus metrics, the OpenAPI document. */
+import type { FastifyPluginAsync } from 'fastify';
+import Type from 'typebox';
+import { ServiceError } from '../../errors.js';
+import { sendProblem } from '../problem.js';
+import type { RouteOptions } from '../route-options.js';
+import { problemResponses } from '../schemas/problem.js';
+
+const Status = Type.Object({ status: Type.String() });
+
+export const healthRoutes: FastifyPluginAsync<RouteOptions> = async (app, { state, metrics }) => {
+  app.get(
+    '/healthz',
+    {
+      schema: {
+        tags: ['operations'],
+        operationId: 'healthz',
+        summary: 'Liveness: the process serves HTTP',
+        response: { 200: { ...Status, examples: [{ status: 'ok' }] } },
+      },
+    },
+    async () => ({ status: 'ok' }),
+  );
+
+  app.get(
+    '/readyz',
+    {
+      schema: {
+        tags: ['operations'],
+        operationId: 'readyz',
+        summary: 'Readiness: every session created and warmed up, not shutting down',
+        response: { 200: { ...Status, examples: [{ status: 'ready' }] }, ...problemResponses(['not_ready', 'shutting_down']) },
+      },
+    },
+    async (request, reply) => {
+      if (state.isReady()) return { status: 'ready' };
+      const error = state.shuttingDown
+        ? new ServiceError('shutting_down', 'the service is shutting down')
+        : new ServiceError('not_ready', state.scheduler ? 'the inference pool is unhealthy' : 'the models are still loading');
+      return sendProblem(reply, error, request.id);
+    },
+  );
+
+  app.get(
+    '/metrics',
+    {
+      schema: {
+        tags: ['operations'],
+        operationId: 'metrics',
+        summary: 'Prometheus metrics (text exposition format)',
+        produces: ['text/plain'],
+        response: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: Type.String() } } } },
+      },
+    },
+    async (_request, reply) => {
+      reply.type(metrics.registry.contentType);
+      return metrics.registry.metrics();
+    },
+  );
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+};

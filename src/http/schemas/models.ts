@@ -1,0 +1,41 @@
+import Type, { type Static } from 'typebox';
+
+export const CAPABILITIES = ['tokenize', 'decode', 'encode_image', 'encode_tokens', 'encode_text'] as const;
+
+export const ModelCard = Type.Object(
+  {
+    id: Type.String({ description: 'Model id, used as `model` in requests' }),
+    object: Type.Literal('model'),
+    owned_by: Type.String(),
+    default: Type.Boolean({ description: 'Used when a request names no model' }),
+    description: Type.Union([Type.String(), Type.Null()]),
+    capabilities: Type.Array(Type.Enum([...CAPABILITIES])),
+    image_size: Type.Integer({ description: 'Square side R of the model input and of reconstructions' }),
+    grid: Type.Array(Type.Integer(), { minItems: 2, maxItems: 2, description: '[h, w] of the token grid; N = h * w' }),
+    num_tokens: Type.Integer({ description: 'N: token ids per image, raster order' }),
+    codebook_size: Type.Integer(),
+    ids_base64_bytes: Type.Integer({ description: 'Bytes per id in tokens_base64: 2 (uint16 LE) or 4 (uint32 LE)' }),
+    embedding_dim: Type.Integer(),
+    text_context_length: Type.Union([Type.Integer(), Type.Null()], { description: 'Token ids per text; null without a text tower' }),
+    preprocessing: Type.Object({
+      resize: Type.String(),
+      interpolation: Type.String(),
+      crop: Type.String(),
+      mean: Type.Array(Type.Number()),
+      std: Type.Array(Type.Number()),
+    }),
+    score: Type.Object({ convention: Type.String(), scale: Type.Number() }),
+    dtype: Type.String({ description: 'Weight dtype: float32 | float16' }),
+    compute_dtype: Type.String(),
+    execution_provider: Type.String({ description: 'ONNX Runtime execution provider in use: cpu | cuda' }),
+  },
+  { $id: 'Model' },
+);
+
+export const ModelList = Type.Object({
+  object: Type.Literal('list'),
+  default_model: Type.String(),
+  data: Type.Array(Type.Ref('Model')),
+});
+
+export type ModelCard = Static<typeof ModelCard>;

@@ -1,0 +1,141 @@
+/**
+ * The only listener. startServer() listens first (so /healthz answers during a long model
+ * load), then loads the bundles, starts and warms up the worker pool, and flips /readyz.
+ * On SIGTERM/SIGINT: /readyz turns 503, no new connections, in-flight and queued work
+ * finishes, workers release their sessions, the process exits (or after the grace period).
+ */
+import { pathToFileURL } from 'node:url';
+import { pino, type Logger } from 'pino';
+import { ConfigError, loadConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { StartupError, WorkerPool } from '../inference/pool.js';
+import type { WorkerModelSpec } from '../inference/protocol.js';
+import { createMetrics, type Metrics } from '../metrics.js';
+import { BundleError, type ModelRegistry, loadRegistry } from '../models/registry.js';
+import { Scheduler } from '../scheduling/scheduler.js';
+import { type App, buildApp } from './app.js';
+import { ServiceState } from './state.js';
+
+export interface RunningServer {
+  readonly app: App;
+  readonly url: string;
+  readonly state: ServiceState;
+  readonly scheduler: Scheduler;
+  readonly pool: WorkerPool;
+  readonly metrics: Metrics;
+  /** Graceful stop: refuse new requests, finish in-flight work, stop the workers. */
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  readonly logger?: Logger;
+  /** Lets tests make a worker crash on purpose (WorkerPool.crashOne). */
+  readonly testHooks?: boolean;
+}
+
+function workerSpecs(registry: ModelRegistry): WorkerModelSpec[] {
+  return registry.list().map((m) => ({
+    id: m.id,
+    graphPaths: m.graphPaths,
+    imageSize: m.imageSize,
+    numTokens: m.numTokens,
+    textContextLength: m.manifest.text?.context_length,
+    mean: m.manifest.preprocessing.mean,
+    std: m.manifest.preprocessing.std,
+  }));
+}
+
+export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
+  const logger = options.logger ?? pino({ level: config.logLevel });
+  const log = logger.child({ component: 'server' });
+  const metrics = createMetrics();
+  const state = new ServiceState();
+  const app = await buildApp(config, { state, metrics, logger });
+  await app.listen({ host: config.host, port: config.port });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : config.port;
+  const url = `http://${config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host}:${port}`;
+
+  let pool: WorkerPool;
+  let scheduler: Scheduler;
+  try {
+    const registry = await loadRegistry(config.modelsDir, {
+      verifyChecksums: config.verifyChecksums,
+      defaultModel: config.defaultModel,
+      log,
+    });
+    pool = await WorkerPool.start({
+      size: config.workers,
+      init: { models: workerSpecs(registry), device: config.device, intraOpThreads: config.intraOpThreads, testHooks: options.testHooks ?? false },
+      log: logger,
+      onRestart: () => metrics.workerRestarts.inc(),
+    });
+    scheduler = new Scheduler(config, registry, pool, { log: logger, metrics });
+    state.setScheduler(scheduler);
+    log.info(
+      { url, models: registry.ids(), provider: pool.provider, workers: config.workers, intraOpThreads: config.intraOpThreads },
+      `ready: ${registry.ids().length} model(s) on ${pool.provider}`,
+    );
+  } catch (error) {
+    await app.close();
+    throw error;
+  }
+
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      state.beginShutdown();
+      await app.close();
+      await scheduler.close();
+    })();
+    return closing;
+  };
+  return { app, url, state, scheduler, pool, metrics, close };
+}
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig(process.env, process.argv.slice(2));
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`toklip-serve: ${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const logger = pino({ level: config.logLevel });
+  let server: RunningServer;
+  try {
+    server = await startServer(config, { logger });
+  } catch (error) {
+    if (error instanceof BundleError || error instanceof StartupError) {
+      logger.fatal(error.message);
+      process.exit(1);
+    }
+    throw error;
+  }
+  const shutdown = (signal: string) => {
+    logger.info({ signal, graceMs: config.shutdownGraceMs }, 'shutting down: draining in-flight work');
+    const force = setTimeout(() => {
+      logger.error('grace period over; exiting with work still in flight');
+      process.exit(1);
+    }, config.shutdownGraceMs);
+    force.unref();
+    server.close().then(
+      () => {
+        logger.info('shut down cleanly');
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, 'error during shutdown');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
+const entry = process.argv[1];
+if (entry !== undefined && import.meta.url === pathToFileURL(entry).href) void main();

@@ -1,0 +1,189 @@
+/**
+ * A fixed pool of inference workers. Each worker runs one batch at a time; the scheduler
+ * never sends more batches than there are workers, so run() normally finds an idle one (a job
+ * waits here only while a crashed worker is being replaced).
+ *
+ * Workers are never terminated while a batch runs (that would abort the process inside
+ * ONNX Runtime): shutdown waits for running batches, then asks each worker to release its
+ * sessions and exit. A worker that dies on its own fails its running batch with 503 and is
+ * replaced.
+ */
+import { Worker } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import { ServiceError } from '../errors.js';
+import type { ExecutionProviderName, FromWorker, RunRequest, RunResult, ToWorker, WorkerInit } from './protocol.js';
+
+export interface PoolOptions {
+  readonly size: number;
+  readonly init: Omit<WorkerInit, 'workerIndex'>;
+  readonly log: Logger;
+  readonly onRestart?: () => void;
+}
+
+interface Job {
+  readonly id: number;
+  readonly request: RunRequest;
+  readonly resolve: (result: RunResult) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+interface Slot {
+  readonly index: number;
+  worker: Worker;
+  ready: boolean;
+  job: Job | undefined;
+  stopping: boolean;
+}
+
+export class StartupError extends Error {
+  override name = 'StartupError';
+}
+
+/** Where the worker code is: the .ts source through a tsx bootstrap, or the compiled .js. */
+function workerEntry(): URL {
+  const fromSource = import.meta.url.endsWith('.ts');
+  return new URL(fromSource ? './worker-bootstrap.mjs' : './worker.js', import.meta.url);
+}
+
+export class WorkerPool {
+  private readonly options: PoolOptions;
+  private readonly slots: Slot[] = [];
+  private readonly waiting: Job[] = [];
+  private nextJobId = 1;
+  private closing = false;
+  private providerName: ExecutionProviderName = 'cpu';
+  private healthy = true;
+
+  private constructor(options: PoolOptions) {
+    this.options = options;
+  }
+
+  /** Starts every worker and waits until each has created and warmed up its sessions. */
+  static async start(options: PoolOptions): Promise<WorkerPool> {
+    const pool = new WorkerPool(options);
+    const started = await Promise.allSettled(Array.from({ length: options.size }, (_, i) => pool.spawn(i)));
+    const failure = started.find((s) => s.status === 'rejected');
+    if (failure) {
+      await pool.close();
+      throw failure.reason;
+    }
+    return pool;
+  }
+
+  get size(): number {
+    return this.options.size;
+  }
+
+  get provider(): ExecutionProviderName {
+    return this.providerName;
+  }
+
+  /** False after a replacement worker failed to start. */
+  get isHealthy(): boolean {
+    return this.healthy;
+  }
+
+  run(request: RunRequest): Promise<RunResult> {
+    if (this.closing) return Promise.reject(new ServiceError('shutting_down', 'the inference pool is shutting down'));
+    return new Promise<RunResult>((resolve, reject) => {
+      this.waiting.push({ id: this.nextJobId++, request, resolve, reject });
+      this.dispatch();
+    });
+  }
+
+  /** Test hook (workers started with testHooks): makes an idle worker exit as if it crashed. */
+  crashOne(): void {
+    const slot = this.slots.find((s) => s.ready);
+    slot?.worker.postMessage({ type: 'crash' } satisfies ToWorker);
+  }
+
+  /** Waits for running batches, then lets every worker release its sessions and exit. */
+  async close(): Promise<void> {
+    this.closing = true;
+    for (const job of this.waiting.splice(0)) job.reject(new ServiceError('shutting_down', 'the inference pool is shutting down'));
+    await Promise.all(
+      this.slots.map(async (slot) => {
+        slot.stopping = true;
+        const exited = new Promise<void>((resolve) => slot.worker.once('exit', () => resolve()));
+        if (slot.job === undefined) slot.worker.postMessage({ type: 'shutdown' } satisfies ToWorker);
+        await exited;
+      }),
+    );
+  }
+
+  private spawn(index: number): Promise<void> {
+    const { init, log } = this.options;
+    const workerLog = log.child({ component: 'worker', worker: index });
+    const worker = new Worker(workerEntry(), { workerData: { ...init, workerIndex: index } satisfies WorkerInit });
+    const slot: Slot = { index, worker, ready: false, job: undefined, stopping: false };
+    this.slots[index] = slot;
+
+    return new Promise<void>((resolve, reject) => {
+      worker.on('message', (message: FromWorker) => {
+        switch (message.type) {
+          case 'log':
+            workerLog[message.level](message.data ?? {}, message.msg);
+            break;
+          case 'ready':
+            slot.ready = true;
+            this.providerName = message.provider;
+            workerLog.info({ provider: message.provider, warmupMs: Math.round(message.warmupMs) }, 'inference worker ready');
+            resolve();
+            this.dispatch();
+            break;
+          case 'init_failed':
+            slot.stopping = true;
+            reject(new StartupError(message.message));
+            break;
+          case 'result':
+          case 'run_failed':
+            this.finish(slot, message);
+            break;
+        }
+      });
+      worker.on('error', (error) => workerLog.error({ err: error }, 'inference worker error'));
+      worker.on('exit', (code) => {
+        const job = slot.job;
+        slot.job = undefined;
+        slot.ready = false;
+        if (slot.stopping || this.closing) {
+          if (job) job.reject(new ServiceError('shutting_down', 'the inference worker stopped'));
+          reject(new StartupError(`inference worker ${index} exited during start (code ${code})`));
+          return;
+        }
+        workerLog.error({ code, jobId: job?.id }, 'inference worker died; replacing it');
+        job?.reject(new ServiceError('worker_crashed', 'the inference worker running this request crashed; retry'));
+        this.options.onRestart?.();
+        this.spawn(index).catch((error: unknown) => {
+          this.healthy = false;
+          workerLog.fatal({ err: error }, 'replacement inference worker failed to start');
+        });
+      });
+    });
+  }
+
+  private finish(slot: Slot, message: Extract<FromWorker, { type: 'result' | 'run_failed' }>): void {
+    const job = slot.job;
+    slot.job = undefined;
+    if (job === undefined || job.id !== message.jobId) return;
+    if (message.type === 'result') job.resolve({ outputs: message.outputs, runMs: message.runMs });
+    else job.reject(new ServiceError('inference_failed', message.message));
+    if (this.closing) {
+      slot.stopping = true;
+      slot.worker.postMessage({ type: 'shutdown' } satisfies ToWorker);
+      return;
+    }
+    this.dispatch();
+  }
+
+  private dispatch(): void {
+    for (const slot of this.slots) {
+      if (this.waiting.length === 0) return;
+      if (!slot || !slot.ready || slot.job !== undefined || slot.stopping) continue;
+      const job = this.waiting.shift()!;
+      slot.job = job;
+      const { input } = job.request;
+      slot.worker.postMessage({ type: 'run', jobId: job.id, ...job.request } satisfies ToWorker, [input.data.buffer as ArrayBuffer]);
+    }
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * Messages between the pool (main thread) and an inference worker. Tensor data travels as
+ * transferred ArrayBuffers, never copied. ids travel as uint32/int32 (the graphs take int64;
+ * the worker widens them) so that the event loop never touches BigInt.
+ */
+import type { DeviceConfig } from '../config/schema.js';
+import type { GraphName } from '../models/manifest.js';
+
+export interface WorkerModelSpec {
+  readonly id: string;
+  readonly graphPaths: Readonly<Partial<Record<GraphName, string>>>;
+  readonly imageSize: number;
+  readonly numTokens: number;
+  readonly textContextLength: number | undefined;
+  readonly mean: readonly number[];
+  readonly std: readonly number[];
+}
+
+export interface WorkerInit {
+  readonly workerIndex: number;
+  readonly models: readonly WorkerModelSpec[];
+  readonly device: DeviceConfig;
+  readonly intraOpThreads: number;
+  /** Enables the `crash` message (tests of worker replacement). */
+  readonly testHooks: boolean;
+}
+
+export type ExecutionProviderName = 'cpu' | 'cuda';
+
+/** Input of one batch: R x R x 3 uint8 images (HWC, concatenated) or id rows of equal length. */
+export type BatchInput =
+  | { readonly kind: 'rgb8'; readonly data: Uint8Array }
+  | { readonly kind: 'ids'; readonly data: Uint32Array | Int32Array; readonly rowLength: number };
+
+export interface RunRequest {
+  readonly model: string;
+  readonly graph: GraphName;
+  readonly batch: number;
+  readonly input: BatchInput;
+  /** Graph outputs wanted (ORT fetches only these). */
+  readonly outputs: readonly string[];
+}
+
+export interface OutputTensor {
+  readonly data: Float32Array | Uint32Array;
+  readonly dims: readonly number[];
+}
+
+export interface RunResult {
+  readonly outputs: Readonly<Record<string, OutputTensor>>;
+  /** Time in the worker: tensor assembly + session.run + output conversion. */
+  readonly runMs: number;
+}
+
+export type ToWorker =
+  | ({ readonly type: 'run'; readonly jobId: number } & RunRequest)
+  | { readonly type: 'shutdown' }
+  | { readonly type: 'crash' };
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export type FromWorker =
+  | { readonly type: 'ready'; readonly provider: ExecutionProviderName; readonly warmupMs: number }
+  | { readonly type: 'init_failed'; readonly message: string }
+  | ({ readonly type: 'result'; readonly jobId: number } & RunResult)
+  | { readonly type: 'run_failed'; readonly jobId: number; readonly message: string }
+  | { readonly type: 'log'; readonly level: LogLevel; readonly msg: string; readonly data?: Record<string, unknown> };

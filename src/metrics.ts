@@ -1,0 +1,90 @@
+/**
+ * Prometheus metrics (prom-client). One registry per service instance, made by createMetrics(),
+ * so that tests can build several apps without sharing global state. Every name starts with
+ * `toklip_`.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+const SECONDS_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256];
+
+export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
+  const registry = new Registry();
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'toklip_' });
+  const batcherLabels = ['model', 'graph'] as const;
+  return {
+    registry,
+    requests: new Counter({
+      name: 'toklip_http_requests_total',
+      help: 'HTTP requests by route, method and status code',
+      labelNames: ['route', 'method', 'status'] as const,
+      registers: [registry],
+    }),
+    requestDuration: new Histogram({
+      name: 'toklip_http_request_duration_seconds',
+      help: 'HTTP request duration by route',
+      labelNames: ['route'] as const,
+      buckets: SECONDS_BUCKETS,
+      registers: [registry],
+    }),
+    queueDepth: new Gauge({
+      name: 'toklip_queue_depth',
+      help: 'Items (images, token rows, texts) waiting in a batcher',
+      labelNames: batcherLabels,
+      registers: [registry],
+    }),
+    batchSize: new Histogram({
+      name: 'toklip_batch_size',
+      help: 'Items per ONNX Runtime call',
+      labelNames: batcherLabels,
+      buckets: BATCH_BUCKETS,
+      registers: [registry],
+    }),
+    queueTime: new Histogram({
+      name: 'toklip_queue_time_seconds',
+      help: 'Time an item waited in its batcher before its batch started',
+      labelNames: batcherLabels,
+      buckets: SECONDS_BUCKETS,
+      registers: [registry],
+    }),
+    inferenceTime: new Histogram({
+      name: 'toklip_inference_time_seconds',
+      help: 'Time of one batch in a worker (tensor assembly + ONNX Runtime run)',
+      labelNames: batcherLabels,
+      buckets: SECONDS_BUCKETS,
+      registers: [registry],
+    }),
+    preprocessTime: new Histogram({
+      name: 'toklip_preprocess_time_seconds',
+      help: 'Time to decode and preprocess the images of one request',
+      labelNames: ['route'] as const,
+      buckets: SECONDS_BUCKETS,
+      registers: [registry],
+    }),
+    rejected: new Counter({
+      name: 'toklip_rejected_total',
+      help: 'Requests rejected with 429 because a batcher queue was full',
+      labelNames: batcherLabels,
+      registers: [registry],
+    }),
+    timedOut: new Counter({
+      name: 'toklip_timed_out_total',
+      help: 'Queued items dropped before inference because their request deadline passed',
+      labelNames: batcherLabels,
+      registers: [registry],
+    }),
+    cancelled: new Counter({
+      name: 'toklip_cancelled_total',
+      help: 'Queued items dropped before inference because their client went away',
+      labelNames: batcherLabels,
+      registers: [registry],
+    }),
+    workerRestarts: new Counter({
+      name: 'toklip_worker_restarts_total',
+      help: 'Inference workers replaced after a crash',
+      registers: [registry],
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,278 @@
+/**
+ * A dynamic batcher for one (model, graph): a bounded FIFO of items (one image, token row or
+ * text each) from many requests. The Dispatcher asks it when a batch is ready and takes one;
+ * the batcher runs it through its runner and hands each request its outputs in input order.
+ *
+ * - Admission is immediate: a request whose items do not fit under the queue limit gets 429
+ *   with a Retry-After estimate, before any work is done.
+ * - A request's items may land in different batches; it settles when all have results.
+ * - Only items with the same shape key (e.g. the token count of a prefix) share a batch.
+ * - Items of a request whose deadline passed, or whose client went away, are dropped before
+ *   inference; a running batch is never interrupted (its late results are discarded).
+ */
+import { ServiceError, isServiceError } from '../errors.js';
+import type { Clock } from './clock.js';
+
+export interface RequestContext {
+  readonly requestId: string;
+  /** Absolute time on the scheduler's clock after which the request is answered 504. */
+  readonly deadline: number;
+  /** Fires when the client went away; its reason (if a ServiceError) is what the request gets. */
+  readonly signal?: AbortSignal;
+}
+
+export interface SubmitOptions {
+  /** Later stage of an already admitted request (e.g. semantic_encoder after vq_encoder): skips the queue limit. */
+  readonly admitted?: boolean;
+}
+
+export interface BatchInfo {
+  readonly requestIds: readonly string[];
+}
+
+export interface RunnerResult<O> {
+  readonly outputs: readonly O[];
+  /** Time the worker spent on the batch. */
+  readonly inferenceMs: number;
+}
+
+export type BatchRunner<I, O> = (inputs: readonly I[], info: BatchInfo) => Promise<RunnerResult<O>>;
+
+/** What a request gets back: outputs in input order plus its timings. */
+export interface StageResult<O> {
+  readonly outputs: O[];
+  /** Longest time one of its items waited for its batch. */
+  readonly queueMs: number;
+  /** Longest worker time of a batch holding one of its items. */
+  readonly inferenceMs: number;
+}
+
+export interface BatcherObserver {
+  queueDepth(depth: number): void;
+  batchStarted(size: number, queueTimesMs: readonly number[]): void;
+  batchFinished(size: number, inferenceMs: number, requestIds: readonly string[], error?: unknown): void;
+  rejected(): void;
+  timedOut(items: number): void;
+  cancelled(items: number): void;
+}
+
+export interface BatcherOptions<I, O> {
+  readonly name: string;
+  readonly maxBatch: number;
+  readonly maxDelayMs: number;
+  readonly queueLimit: number;
+  readonly clock: Clock;
+  readonly runner: BatchRunner<I, O>;
+  readonly observer?: BatcherObserver;
+  /** Parallel batch slots (workers): used by the Retry-After estimate. */
+  readonly capacityHint?: number;
+}
+
+interface PendingRequest<O> {
+  readonly ctx: RequestContext;
+  readonly outputs: O[];
+  remaining: number;
+  queueMs: number;
+  inferenceMs: number;
+  settled: boolean;
+  timer: unknown;
+  resolve(result: StageResult<O>): void;
+  reject(error: unknown): void;
+  cleanup(): void;
+}
+
+interface Entry<I, O> {
+  readonly input: I;
+  readonly key: string;
+  readonly index: number;
+  readonly enqueuedAt: number;
+  readonly request: PendingRequest<O>;
+}
+
+export interface Batch<I, O> {
+  readonly entries: readonly Entry<I, O>[];
+}
+
+export interface SubmitItem<I> {
+  readonly input: I;
+  /** Items share a batch only with items of the same key. */
+  readonly key: string;
+}
+
+export class Batcher<I, O> {
+  readonly name: string;
+  private readonly options: BatcherOptions<I, O>;
+  private queue: Entry<I, O>[] = [];
+  private closed: ServiceError | undefined;
+  private batchMsEstimate = 0;
+  /** Called when items arrive (set by the Dispatcher). */
+  onWork: () => void = () => {};
+
+  constructor(options: BatcherOptions<I, O>) {
+    if (options.maxBatch < 1 || options.queueLimit < 1 || options.maxDelayMs < 0) throw new RangeError(`bad batcher options for ${options.name}`);
+    this.name = options.name;
+    this.options = options;
+  }
+
+  get depth(): number {
+    return this.queue.length;
+  }
+
+  /** Enqueues the items of one request; resolves when every item has its output. */
+  submit(items: readonly SubmitItem<I>[], ctx: RequestContext, submitOptions: SubmitOptions = {}): Promise<StageResult<O>> {
+    const { clock, queueLimit } = this.options;
+    if (this.closed && !submitOptions.admitted) return Promise.reject(this.closed);
+    if (items.length === 0) return Promise.resolve({ outputs: [], queueMs: 0, inferenceMs: 0 });
+    if (ctx.signal?.aborted) return Promise.reject(abortReason(ctx.signal));
+    const now = clock.now();
+    if (ctx.deadline <= now) {
+      this.options.observer?.timedOut(items.length);
+      return Promise.reject(deadlineError(ctx));
+    }
+    if (!submitOptions.admitted && this.queue.length + items.length > queueLimit) {
+      this.options.observer?.rejected();
+      return Promise.reject(
+        new ServiceError('queue_full', `the ${this.name} queue is full (${this.queue.length} of ${queueLimit} items waiting)`, {
+          retryAfterSeconds: this.retryAfterSeconds(),
+        }),
+      );
+    }
+
+    return new Promise<StageResult<O>>((resolve, reject) => {
+      const onAbort = () => this.failRequest(request, abortReason(ctx.signal!), 'cancelled');
+      const request: PendingRequest<O> = {
+        ctx,
+        outputs: new Array<O>(items.length),
+        remaining: items.length,
+        queueMs: 0,
+        inferenceMs: 0,
+        settled: false,
+        timer: clock.setTimer(() => this.failRequest(request, deadlineError(ctx), 'timedOut'), ctx.deadline - now),
+        resolve,
+        reject,
+        cleanup: () => {
+          clock.clearTimer(request.timer);
+          ctx.signal?.removeEventListener('abort', onAbort);
+        },
+      };
+      ctx.signal?.addEventListener('abort', onAbort, { once: true });
+      items.forEach((item, index) => this.queue.push({ input: item.input, key: item.key, index, enqueuedAt: now, request }));
+      this.options.observer?.queueDepth(this.queue.length);
+      this.onWork();
+    });
+  }
+
+  /** Earliest time at which a batch should start if a worker is free; undefined when empty. */
+  readyAt(): number | undefined {
+    const head = this.queue[0];
+    if (head === undefined) return undefined;
+    let sameKey = 0;
+    for (const entry of this.queue) {
+      if (entry.key === head.key && ++sameKey >= this.options.maxBatch) return head.enqueuedAt;
+    }
+    return this.closed ? head.enqueuedAt : head.enqueuedAt + this.options.maxDelayMs;
+  }
+
+  /** Time the oldest item was queued (for fairness between batchers). */
+  oldest(): number | undefined {
+    return this.queue[0]?.enqueuedAt;
+  }
+
+  /**
+   * Removes and returns the next batch: up to maxBatch items with the head's key, oldest
+   * first. Items whose request already expired or failed are dropped here, never run.
+   */
+  take(): Batch<I, O> | undefined {
+    const now = this.options.clock.now();
+    this.dropDeadEntries(now);
+    const head = this.queue[0];
+    if (head === undefined) return undefined;
+    const entries: Entry<I, O>[] = [];
+    const rest: Entry<I, O>[] = [];
+    for (const entry of this.queue) {
+      if (entry.key === head.key && entries.length < this.options.maxBatch) entries.push(entry);
+      else rest.push(entry);
+    }
+    this.queue = rest;
+    this.options.observer?.queueDepth(this.queue.length);
+    return { entries };
+  }
+
+  /** Runs a batch taken by take(); never rejects (failures go to the batch's requests). */
+  async execute(batch: Batch<I, O>): Promise<void> {
+    const { clock, runner, observer } = this.options;
+    const started = clock.now();
+    const queueTimes = batch.entries.map((e) => started - e.enqueuedAt);
+    batch.entries.forEach((e, i) => (e.request.queueMs = Math.max(e.request.queueMs, queueTimes[i]!)));
+    const requestIds = [...new Set(batch.entries.map((e) => e.request.ctx.requestId))];
+    observer?.batchStarted(batch.entries.length, queueTimes);
+    let result: RunnerResult<O>;
+    try {
+      result = await runner(
+        batch.entries.map((e) => e.input),
+        { requestIds },
+      );
+      if (result.outputs.length !== batch.entries.length) {
+        throw new Error(`${this.name}: runner returned ${result.outputs.length} outputs for ${batch.entries.length} inputs`);
+      }
+    } catch (error) {
+      observer?.batchFinished(batch.entries.length, clock.now() - started, requestIds, error);
+      const failure = isServiceError(error) ? error : new ServiceError('inference_failed', `${this.name}: ${String(error)}`, { cause: error });
+      for (const entry of batch.entries) this.failRequest(entry.request, failure);
+      return;
+    }
+    const elapsed = clock.now() - started;
+    this.batchMsEstimate = this.batchMsEstimate === 0 ? elapsed : 0.8 * this.batchMsEstimate + 0.2 * elapsed;
+    observer?.batchFinished(batch.entries.length, result.inferenceMs, requestIds);
+    batch.entries.forEach((entry, i) => {
+      const request = entry.request;
+      if (request.settled) return;
+      request.outputs[entry.index] = result.outputs[i]!;
+      request.inferenceMs = Math.max(request.inferenceMs, result.inferenceMs);
+      if (--request.remaining === 0) {
+        request.settled = true;
+        request.cleanup();
+        request.resolve({ outputs: request.outputs, queueMs: request.queueMs, inferenceMs: request.inferenceMs });
+      }
+    });
+  }
+
+  /** Refuses new work (shutdown); queued work still runs, without waiting for max delay. */
+  close(reason: ServiceError): void {
+    this.closed = reason;
+  }
+
+  private retryAfterSeconds(): number {
+    const { maxBatch, maxDelayMs, capacityHint = 1 } = this.options;
+    const batchesAhead = Math.ceil(this.queue.length / maxBatch);
+    return Math.max(1, Math.ceil(((batchesAhead / capacityHint) * this.batchMsEstimate + maxDelayMs) / 1000));
+  }
+
+  private dropDeadEntries(now: number): void {
+    const expired = this.queue.filter((e) => !e.request.settled && e.request.ctx.deadline <= now);
+    for (const entry of expired) this.failRequest(entry.request, deadlineError(entry.request.ctx), 'timedOut');
+    this.queue = this.queue.filter((e) => !e.request.settled);
+  }
+
+  /** Settles a request with an error and removes its queued items. */
+  private failRequest(request: PendingRequest<O>, error: unknown, count?: 'timedOut' | 'cancelled'): void {
+    if (request.settled) return;
+    request.settled = true;
+    request.cleanup();
+    const before = this.queue.length;
+    this.queue = this.queue.filter((e) => e.request !== request);
+    const dropped = before - this.queue.length;
+    if (dropped > 0) this.options.observer?.queueDepth(this.queue.length);
+    if (count === 'timedOut') this.options.observer?.timedOut(dropped);
+    if (count === 'cancelled') this.options.observer?.cancelled(dropped);
+    request.reject(error);
+  }
+}
+
+function deadlineError(ctx: RequestContext): ServiceError {
+  return new ServiceError('deadline_exceeded', `request ${ctx.requestId} passed its deadline`);
+}
+
+function abortReason(signal: AbortSignal): unknown {
+  return isServiceError(signal.reason) ? signal.reason : new ServiceError('bad_request', 'the client closed the request');
+}

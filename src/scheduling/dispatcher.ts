@@ -1,0 +1,104 @@
+/**
+ * The Dispatcher shares the worker slots between all batchers. When a slot is free it starts
+ * the ready batch whose oldest item waited longest; a batch is ready when it is full or its
+ * oldest item has waited max delay. While every slot is busy nothing starts, so queues keep
+ * filling up to max batch: under load, batches grow by themselves.
+ */
+import type { Batcher } from './batcher.js';
+import type { Clock } from './clock.js';
+
+// Batchers of different input and output types share the slots.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyBatcher = Batcher<any, any>;
+
+export class Dispatcher {
+  private readonly batchers: AnyBatcher[] = [];
+  private readonly capacity: number;
+  private readonly clock: Clock;
+  private inFlight = 0;
+  private timer: unknown;
+  private timerAt = Number.POSITIVE_INFINITY;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(options: { capacity: number; clock: Clock }) {
+    if (!Number.isInteger(options.capacity) || options.capacity < 1) throw new RangeError('capacity must be a positive integer');
+    this.capacity = options.capacity;
+    this.clock = options.clock;
+  }
+
+  add(batcher: AnyBatcher): void {
+    this.batchers.push(batcher);
+    batcher.onWork = () => this.pump();
+  }
+
+  get busySlots(): number {
+    return this.inFlight;
+  }
+
+  /** Starts every batch that is ready and has a free slot, then arms a timer for the next one. */
+  pump(): void {
+    while (this.inFlight < this.capacity) {
+      const now = this.clock.now();
+      const next = this.nextReady(now);
+      if (next === undefined) break;
+      const batch = next.take();
+      if (batch === undefined) continue;
+      this.inFlight++;
+      void next.execute(batch).finally(() => {
+        this.inFlight--;
+        this.pump();
+      });
+    }
+    this.armTimer();
+    this.notifyIdle();
+  }
+
+  /** Resolves when no batch runs and every queue is empty. */
+  idle(): Promise<void> {
+    if (this.isIdle()) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private isIdle(): boolean {
+    return this.inFlight === 0 && this.batchers.every((b) => b.depth === 0);
+  }
+
+  private notifyIdle(): void {
+    if (this.idleWaiters.length === 0 || !this.isIdle()) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  private nextReady(now: number): AnyBatcher | undefined {
+    let best: AnyBatcher | undefined;
+    let bestOldest = Number.POSITIVE_INFINITY;
+    for (const batcher of this.batchers) {
+      const readyAt = batcher.readyAt();
+      if (readyAt === undefined || readyAt > now) continue;
+      const oldest = batcher.oldest()!;
+      if (oldest < bestOldest) {
+        best = batcher;
+        bestOldest = oldest;
+      }
+    }
+    return best;
+  }
+
+  private armTimer(): void {
+    let earliest = Number.POSITIVE_INFINITY;
+    if (this.inFlight < this.capacity) {
+      for (const batcher of this.batchers) earliest = Math.min(earliest, batcher.readyAt() ?? Number.POSITIVE_INFINITY);
+    }
+    if (earliest === this.timerAt) return;
+    if (this.timer !== undefined) this.clock.clearTimer(this.timer);
+    this.timer = undefined;
+    this.timerAt = earliest;
+    if (earliest === Number.POSITIVE_INFINITY) return;
+    this.timer = this.clock.setTimer(() => {
+      this.timer = undefined;
+      this.timerAt = Number.POSITIVE_INFINITY;
+      this.pump();
+    }, earliest - this.clock.now());
+  }
+}
