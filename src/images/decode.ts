@@ -51,7 +51,9 @@ function inputOptions(limits: ImageLimits, autoOrient: boolean): SharpOptions {
 /** First line of a libvips message, bounded, for a client-facing detail. */
 function decoderMessage(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
-  const line = message.split('\n').find((l) => l.trim() !== '') ?? 'unknown decoder error';
+  const line = message.split('\n').find((l) => l.trim() !== '')?.trim() ?? '';
+  // libpng reports a bad chunk CRC as "Unknown error": say what it means.
+  if (line === '' || /^unknown error$/i.test(line)) return 'corrupt data';
   return line.length > 200 ? `${line.slice(0, 200)}...` : line;
 }
 
@@ -85,7 +87,8 @@ export async function readImageHeader(
   hardenDecoders();
   let meta: Metadata;
   try {
-    meta = await sharp(bytes, inputOptions(limits, false)).metadata();
+    // Header only: no limit here, so that an oversized image is reported with its size below.
+    meta = await sharp(bytes, { ...inputOptions(limits, false), limitInputPixels: false }).metadata();
   } catch (error) {
     throw decodeFailure(format, error, limits);
   }

@@ -13,7 +13,7 @@ const ACCEPTED_LIST = 'PNG, JPEG, WebP, GIF, TIFF or AVIF';
 /** Why a recognised container is refused. */
 const REFUSALS: Partial<Record<ImageFormat, string>> = {
   svg: 'SVG is refused: vector images are never rasterised here (scripts, external references and unbounded rendering cost); send a PNG or JPEG rendering',
-  xml: 'XML documents are not images; send PNG, JPEG, WebP, GIF, TIFF or AVIF',
+  xml: `Markup (XML/HTML) is not an image; send ${ACCEPTED_LIST}`,
   heic: 'HEIC is not supported: no HEVC decoder is available in this service; convert it to JPEG, PNG, WebP or AVIF',
   heif: 'HEIF without an AV1 image (not AVIF) is not supported: no HEVC decoder is available in this service; convert it to JPEG, PNG, WebP or AVIF',
   bmp: `BMP is not supported; send ${ACCEPTED_LIST}`,

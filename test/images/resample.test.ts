@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { bicubicAxis, resampleRgb } from '../../src/images/resample.js';
+
+function constantRegion(width: number, height: number, rgb: [number, number, number]): Uint8Array {
+  const out = new Uint8Array(width * height * 3);
+  for (let i = 0; i < width * height; i++) out.set(rgb, i * 3);
+  return out;
+}
+
+test('bicubicAxis: weights of every output sum to one in 22-bit fixed point (within rounding)', () => {
+  for (const [inSize, outSize] of [[640, 341], [100, 384], [2, 89600], [4000, 256], [257, 258]] as const) {
+    const count = Math.min(outSize, 256);
+    const from = outSize - count;
+    const axis = bicubicAxis(inSize, outSize, from, count);
+    for (let j = 0; j < count; j++) {
+      let sum = 0;
+      for (let t = 0; t < axis.taps[j]!; t++) sum += axis.weights[j * axis.stride + t]!;
+      assert.ok(Math.abs(sum - (1 << 22)) <= axis.taps[j]!, `${inSize}->${outSize} output ${from + j}: ${sum}`);
+      assert.ok(axis.first[j]! >= axis.start && axis.first[j]! + axis.taps[j]! <= axis.end);
+    }
+    assert.ok(axis.start >= 0 && axis.end <= inSize);
+  }
+});
+
+test('bicubicAxis: equal sizes are an identity pass, like Pillow skipping it', () => {
+  const axis = bicubicAxis(300, 300, 22, 256);
+  assert.equal(axis.identity, true);
+  assert.equal(axis.start, 22);
+  assert.equal(axis.end, 278);
+});
+
+test('bicubicAxis: the read window follows the crop, not the resized length', () => {
+  // 20000 rows upscaled to 5,120,000: the centre 256 rows read only a handful of input rows.
+  const axis = bicubicAxis(20000, 5_120_000, 2_559_872, 256);
+  assert.ok(axis.end - axis.start <= 6, `reads ${axis.end - axis.start} rows`);
+  assert.throws(() => bicubicAxis(10, 20, 15, 10), RangeError);
+});
+
+test('resampleRgb keeps a constant image constant (down- and upscaling)', () => {
+  for (const [w, h, outW, outH] of [[640, 480, 341, 256], [37, 50, 256, 345], [3, 900, 256, 76800]] as const) {
+    const x = bicubicAxis(w, outW, Math.floor((outW - 256) / 2), 256);
+    const y = bicubicAxis(h, outH, Math.floor((outH - 256) / 2), 256);
+    const region = constantRegion(x.end - x.start, y.end - y.start, [12, 200, 255]);
+    const out = resampleRgb(region, x.end - x.start, x, y);
+    for (let i = 0; i < out.length; i += 3) {
+      assert.deepEqual([out[i], out[i + 1], out[i + 2]], [12, 200, 255], `${w}x${h} pixel ${i / 3}`);
+    }
+  }
+});
+
+test('resampleRgb rejects a region that does not match the kernels', () => {
+  const x = bicubicAxis(10, 20, 0, 4);
+  const y = bicubicAxis(10, 20, 0, 4);
+  assert.throws(() => resampleRgb(new Uint8Array(5), x.end - x.start, x, y), RangeError);
+});
