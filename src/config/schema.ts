@@ -60,6 +60,12 @@ export const SettingsSchema = Type.Object(
       maximum: 1_000_000_000,
       description: 'Largest decoded image (width x height) accepted (413 beyond)',
     }),
+    imageThreads: Type.Integer({
+      default: 0,
+      minimum: 0,
+      maximum: 64,
+      description: 'Image decoding/preprocessing worker threads (0: min(4, CPU cores))',
+    }),
     logLevel: Type.Enum([...LOG_LEVELS], { default: 'info', description: 'pino log level' }),
     shutdownGraceMs: Type.Integer({
       default: 30_000,
@@ -122,6 +128,8 @@ export interface Config {
   readonly bodyLimitBytes: number;
   readonly maxImagesPerRequest: number;
   readonly maxImagePixels: number;
+  /** Resolved (never 0). */
+  readonly imageThreads: number;
   readonly logLevel: Settings['logLevel'];
   readonly shutdownGraceMs: number;
   readonly verifyChecksums: boolean;

@@ -14,14 +14,21 @@ import { pino, type Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { Metrics } from '../metrics.js';
 import { registerErrorHandling } from './problem.js';
+import type { ImagePreprocessor } from '../images/index.js';
+import { decodeRoutes } from './routes/decode.js';
+import { encodeRoutes } from './routes/encode.js';
 import { healthRoutes } from './routes/health.js';
 import { modelRoutes } from './routes/models.js';
+import { similarityRoutes } from './routes/similarity.js';
+import { tokenizeRoutes } from './routes/tokenize.js';
 import { ProblemSchema } from './schemas/problem.js';
 import type { ServiceState } from './state.js';
 
 export interface AppDeps {
   readonly state: ServiceState;
   readonly metrics: Metrics;
+  /** Decodes and preprocesses images off the event loop (src/images). */
+  readonly images: ImagePreprocessor;
   /** Defaults to a pino logger at config.logLevel. */
   readonly logger?: Logger;
 }
@@ -40,7 +47,9 @@ const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
  * multipart fields arrive as text, so their validator coerces.
  */
 function installValidators(app: FastifyInstance): void {
-  const common: AjvOptions = { allErrors: false, useDefaults: true, removeAdditional: false, strict: false };
+  // No useDefaults: an option may come from the query or the body, and a filled-in default would
+  // look like a conflicting value. Handlers apply the documented defaults.
+  const common: AjvOptions = { allErrors: false, useDefaults: false, removeAdditional: false, strict: false };
   const strictAjv = new Ajv({ ...common, coerceTypes: false });
   const coercingAjv = new Ajv({ ...common, coerceTypes: 'array' });
   app.setValidatorCompiler(({ schema, httpPart, contentType }) => {
@@ -67,6 +76,8 @@ const appPlugin: FastifyPluginAsync<AppOptions> = async (app, { config, deps }) 
     deps.metrics.requestDuration.observe({ route }, reply.elapsedTime / 1000);
   });
 
+  // Only JSON, multipart and image bodies: anything else is 415.
+  app.removeContentTypeParser('text/plain');
   // Raw image bodies: POST /v1/tokenize with Content-Type image/png and the bytes as body.
   app.addContentTypeParser(/^image\/[\w.+-]+$/, { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
   await app.register(multipart, {
@@ -102,6 +113,11 @@ const appPlugin: FastifyPluginAsync<AppOptions> = async (app, { config, deps }) 
   const routeOptions = { config, state: deps.state, metrics: deps.metrics };
   await app.register(healthRoutes, routeOptions);
   await app.register(modelRoutes, routeOptions);
+  const inferenceOptions = { ...routeOptions, images: deps.images };
+  await app.register(tokenizeRoutes, inferenceOptions);
+  await app.register(decodeRoutes, inferenceOptions);
+  await app.register(encodeRoutes, inferenceOptions);
+  await app.register(similarityRoutes, inferenceOptions);
 };
 
 export const app = fp(appPlugin, { name: 'toklip-app', fastify: '5.x' });

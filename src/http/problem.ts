@@ -7,6 +7,7 @@ import { ERROR_TABLE, type ErrorCode, ServiceError, isServiceError } from '../er
 import { PROBLEM_CONTENT_TYPE, type Problem } from './schemas/problem.js';
 
 interface ValidationIssue {
+  keyword?: string;
   instancePath: string;
   message?: string;
   params?: Record<string, unknown>;
@@ -22,6 +23,9 @@ function validationToServiceError(error: FastifyError): ServiceError {
   const allowed = issue?.params && 'allowedValues' in issue.params ? `: ${(issue.params.allowedValues as unknown[]).join(', ')}` : '';
   const detail = `${where} ${issue?.message ?? 'is invalid'}${extra}${allowed}`;
   if (context === 'body') {
+    if (issue?.keyword === 'maxItems' && /^\/(images|tokens|tokens_base64|texts)$/.test(path)) {
+      return new ServiceError('too_many_inputs', `${where} has more than ${String(issue.params?.limit)} entries`);
+    }
     const tokens = /^\/(tokens|tokens_base64)(?:\/(\d+))?(?:\/(\d+))?$/.exec(path);
     if (tokens && tokens[2] !== undefined) {
       const position: Record<string, number> = { row: Number(tokens[2]) };
@@ -29,7 +33,7 @@ function validationToServiceError(error: FastifyError): ServiceError {
       return new ServiceError('invalid_tokens', detail, { extensions: { position } });
     }
     const texts = /^\/texts\/(\d+)$/.exec(path);
-    if (texts) return new ServiceError('invalid_text', detail, { extensions: { position: { index: Number(texts[1]) } } });
+    if (texts) return new ServiceError('invalid_text', detail, { extensions: { position: { row: Number(texts[1]) } } });
   }
   return new ServiceError('validation_failed', detail);
 }

@@ -8,6 +8,7 @@ import { pathToFileURL } from 'node:url';
 import { pino, type Logger } from 'pino';
 import { ConfigError, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
+import { type ImagePreprocessor, createImagePreprocessor } from '../images/index.js';
 import { StartupError, WorkerPool } from '../inference/pool.js';
 import type { WorkerModelSpec } from '../inference/protocol.js';
 import { createMetrics, type Metrics } from '../metrics.js';
@@ -23,6 +24,7 @@ export interface RunningServer {
   readonly scheduler: Scheduler;
   readonly pool: WorkerPool;
   readonly metrics: Metrics;
+  readonly images: ImagePreprocessor;
   /** Graceful stop: refuse new requests, finish in-flight work, stop the workers. */
   close(): Promise<void>;
 }
@@ -50,7 +52,11 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const log = logger.child({ component: 'server' });
   const metrics = createMetrics();
   const state = new ServiceState();
-  const app = await buildApp(config, { state, metrics, logger });
+  const images = createImagePreprocessor({
+    threads: config.imageThreads,
+    limits: { maxInputPixels: config.maxImagePixels, maxInputBytes: config.bodyLimitBytes },
+  });
+  const app = await buildApp(config, { state, metrics, images, logger });
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.port;
@@ -78,6 +84,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     );
   } catch (error) {
     await app.close();
+    await images.close();
     throw error;
   }
 
@@ -87,10 +94,11 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       state.beginShutdown();
       await app.close();
       await scheduler.close();
+      await images.close();
     })();
     return closing;
   };
-  return { app, url, state, scheduler, pool, metrics, close };
+  return { app, url, state, scheduler, pool, metrics, images, close };
 }
 
 async function main(): Promise<void> {

@@ -9,6 +9,7 @@ import { loadConfig } from '../../src/config/index.js';
 import { ERROR_TABLE, type ErrorCode, ServiceError } from '../../src/errors.js';
 import { type App, buildApp } from '../../src/http/app.js';
 import { ServiceState } from '../../src/http/state.js';
+import { type ImagePreprocessor, createImagePreprocessor } from '../../src/images/index.js';
 import { createMetrics } from '../../src/metrics.js';
 import { testLogger } from '../helpers/silent-logger.js';
 
@@ -17,9 +18,11 @@ const config = loadConfig({ TOKLIP_BODY_LIMIT_MB: '1' }, [], { cpuCount: 2, cwd:
 describe('HTTP skeleton (no models)', () => {
   let app: App;
   let base: string;
+  let images: ImagePreprocessor;
 
   before(async () => {
-    app = await buildApp(config, { state: new ServiceState(), metrics: createMetrics(), logger: testLogger() });
+    images = createImagePreprocessor({ threads: 1 });
+    app = await buildApp(config, { state: new ServiceState(), metrics: createMetrics(), images, logger: testLogger() });
     app.post('/test/throw/:code', async (request) => {
       const { code } = request.params as { code: ErrorCode };
       throw new ServiceError(code, `thrown ${code}`, { retryAfterSeconds: code === 'queue_full' ? 3 : undefined });
@@ -32,7 +35,10 @@ describe('HTTP skeleton (no models)', () => {
     const address = app.server.address();
     base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
   });
-  after(() => app.close());
+  after(async () => {
+    await app.close();
+    await images.close();
+  });
 
   it('GET /healthz answers while no model is loaded', async () => {
     const res = await fetch(`${base}/healthz`);

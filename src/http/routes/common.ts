@@ -1,0 +1,38 @@
+/** Helpers shared by the inference routes. */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ServiceError } from '../../errors.js';
+import type { Capability, ModelBundle } from '../../models/registry.js';
+import type { RequestContext } from '../../scheduling/batcher.js';
+import type { Scheduler } from '../../scheduling/scheduler.js';
+import { createRequestContext } from '../request-context.js';
+import type { RouteOptions } from '../route-options.js';
+import type { SchemaLimits } from '../schemas/inference.js';
+
+export function limitsOf(options: RouteOptions): SchemaLimits {
+  return { maxInputs: options.config.maxImagesPerRequest };
+}
+
+export function resolveModel(scheduler: Scheduler, id: string | undefined, capability: Capability): ModelBundle {
+  const { registry } = scheduler;
+  const model = id === undefined ? registry.defaultModel : registry.get(id);
+  if (model === undefined) {
+    throw new ServiceError('unknown_model', `no model '${id}'; loaded: ${registry.ids().join(', ')}`);
+  }
+  if (!model.capabilities.includes(capability)) {
+    throw new ServiceError('capability_unavailable', `model ${model.id} cannot ${capability.replace('_', ' ')} (capabilities: ${model.capabilities.join(', ')})`);
+  }
+  return model;
+}
+
+export function context(request: FastifyRequest, reply: FastifyReply, options: RouteOptions): RequestContext {
+  return createRequestContext(request, reply, options.config.requestTimeoutMs);
+}
+
+export function requireOne(sources: Record<string, boolean>, what: string): string {
+  const given = Object.entries(sources).filter(([, present]) => present).map(([name]) => name);
+  if (given.length !== 1) {
+    const names = Object.keys(sources).join(', ');
+    throw new ServiceError('bad_request', given.length === 0 ? `give ${what}: one of ${names}` : `give only one of ${names} (got ${given.join(' and ')})`);
+  }
+  return given[0]!;
+}
