@@ -1,0 +1,35 @@
+/** Starts the real service (workers, ORT sessions, HTTP on a free port) for HTTP tests. */
+import { fileURLToPath } from 'node:url';
+import { loadConfig } from '../../src/config/index.js';
+import { type RunningServer, startServer } from '../../src/http/server.js';
+import { testLogger } from './silent-logger.js';
+
+export const TOY_MODELS_DIR = fileURLToPath(new URL('../fixtures/toy-bundle', import.meta.url));
+
+export async function startTestServer(env: Record<string, string> = {}, options: { testHooks?: boolean } = {}): Promise<RunningServer> {
+  const config = loadConfig(
+    {
+      TOKLIP_HOST: '127.0.0.1',
+      TOKLIP_PORT: '0',
+      TOKLIP_MODELS_DIR: TOY_MODELS_DIR,
+      TOKLIP_INTRA_OP_THREADS: '1',
+      TOKLIP_IMAGE_THREADS: '1',
+      TOKLIP_DEVICE: 'cpu',
+      ...env,
+    },
+    [],
+  );
+  return startServer(config, { logger: testLogger(), testHooks: options.testHooks ?? false });
+}
+
+export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}) {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  const text = await res.text();
+  let json: any;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, headers: res.headers, json, text };
+}
