@@ -1,0 +1,45 @@
+// Parity of every bundle with golden data (test/fixtures/bundles/*, models/*): the ONNX graphs
+// run in onnxruntime-node must reproduce the exporter's PyTorch outputs (docs/bundle-format.md).
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { checkBundleParity } from '../../tools/export/check_parity.mjs';
+
+const ROOTS = ['test/fixtures/bundles', 'models'];
+
+function bundlesWithGolden(): string[] {
+  const found: string[] = [];
+  for (const root of ROOTS) {
+    if (!existsSync(root)) continue;
+    for (const entry of readdirSync(root, { withFileTypes: true })) {
+      const dir = join(root, entry.name);
+      const manifestPath = join(dir, 'manifest.json');
+      if (!entry.isDirectory() || !existsSync(manifestPath)) continue;
+      const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as { golden?: string | null };
+      if (manifest.golden) found.push(dir);
+    }
+  }
+  return found.sort();
+}
+
+const bundles = bundlesWithGolden();
+
+test('the tiny fixture bundle is among the checked bundles', () => {
+  assert.ok(bundles.includes(join('test/fixtures/bundles', 'tiny-64')), `found: ${bundles.join(', ')}`);
+});
+
+for (const dir of bundles) {
+  test(`parity: ${dir}`, async () => {
+    const report = await checkBundleParity(dir, { threads: 2 });
+    const failed = report.checks.filter((c) => !c.ok);
+    assert.deepEqual(
+      failed.map((c) => `${c.graph}.${c.array}: ${c.metric} ${c.value} (limit ${c.limit})`),
+      [],
+    );
+    // every graph of the bundle was exercised
+    const graphs = new Set(report.checks.map((c) => c.graph));
+    const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { graphs: Record<string, unknown> };
+    assert.deepEqual([...graphs].sort(), Object.keys(manifest.graphs).sort());
+  });
+}

@@ -1,0 +1,55 @@
+"""End to end: official-layout checkpoints -> export.py -> bundle -> parity in onnxruntime-node."""
+import json
+import os
+import tempfile
+import unittest
+
+import torch
+
+from tools.export.tests import REPO_ROOT
+import export
+from toklip_export.config import tiny_config
+from toklip_export.layouts import training_checkpoint
+from toklip_export.model import build_model
+from toklip_export.validate import check_bundle, check_parity
+
+FIXTURE = os.path.join(REPO_ROOT, "test", "fixtures", "bundles", "tiny-64")
+TINY_FLAGS = ["--vision-heads", "2", "--text-heads", "2", "--vq-norm-groups", "4", "--threads", "2"]
+
+
+def export_cli(args):
+    """Runs export.py's main() and returns its exit code."""
+    return export.main(args + TINY_FLAGS)
+
+
+class FixtureBundleTest(unittest.TestCase):
+    def test_committed_fixture_is_valid_and_in_parity(self):
+        manifest = check_bundle(FIXTURE)
+        self.assertEqual(manifest["name"], "tiny-64")
+        self.assertEqual((manifest["image_size"], manifest["grid"], manifest["num_tokens"]), (64, [4, 4], 16))
+        self.assertEqual(manifest["source"]["checkpoints"][0]["layout"], "checkpoint['state_dict'], 'module.' prefix")
+        report = check_parity(FIXTURE)
+        self.assertTrue(report["ok"])
+        size = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(FIXTURE) for f in fs)
+        self.assertLess(size, 2_000_000)
+
+
+class OfficialLayoutExportTest(unittest.TestCase):
+    def test_export_of_an_official_layout_checkpoint_is_in_parity(self):
+        cfg = tiny_config()
+        model = build_model(cfg, seed=11)
+        with tempfile.TemporaryDirectory() as tmp:
+            ckpt = os.path.join(tmp, "TokLIP_T.pt")
+            torch.save(training_checkpoint(model), ckpt)
+            out = os.path.join(tmp, "bundle")
+            self.assertEqual(export_cli(["--checkpoint", ckpt, "--out", out, "--golden"]), 0)
+            manifest = check_bundle(out)
+            self.assertEqual(manifest["name"], "bundle")
+            self.assertIsNone(manifest["text"]["tokenizer"])
+            with open(os.path.join(out, "golden", "manifest.json")) as f:
+                self.assertIsNone(json.load(f)["texts"])  # no tokenizer: synthetic ids
+            self.assertTrue(check_parity(out)["ok"])
+
+
+if __name__ == "__main__":
+    unittest.main()
