@@ -22,5 +22,5 @@ export {
 } from './encode.js';
 export { configureImageRuntime } from './runtime.js';
 export { createImagePreprocessor, defaultImageThreads } from './pool.js';
-export type { ImagePreprocessor, ImagePreprocessorOptions } from './pool.js';
+export type { ImagePreprocessor, ImagePreprocessorOptions, PreprocessOptions } from './pool.js';
 export type { ImageRuntimeOptions, ImageRuntimeSettings } from './runtime.js';

@@ -1,14 +1,15 @@
 /**
  * A fixed pool of worker threads that run preprocessImage(), so that decoding and resampling
  * never run on the event loop (cf. the tokenization workers of text-embeddings-inference).
- * Backed by piscina. Running tasks are never aborted (that would terminate a worker in the
- * middle of a native decode): a caller that gives up just stops waiting, and the bounded task
- * finishes in the background.
+ * Backed by piscina, with our own FIFO in front (admission.ts): images wait there, where an
+ * AbortSignal drops them. Running tasks are never aborted (piscina would terminate the worker
+ * in the middle of a native decode); they are bounded and finish in the background.
  */
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { ServiceError } from '../errors.js';
+import { Admission } from './admission.js';
 import { DEFAULT_IMAGE_LIMITS, validateImageLimits } from './limits.js';
 import { validatePreprocessSpec } from './preprocess.js';
 import { configureImageRuntime } from './runtime.js';
@@ -25,14 +26,24 @@ export interface ImagePreprocessorOptions {
   readonly limits?: ImageLimits;
 }
 
+export interface PreprocessOptions {
+  /**
+   * Aborting drops the image if it is still waiting for a worker (the promise rejects with the
+   * signal's reason); an image already being decoded finishes and its result is discarded.
+   */
+  readonly signal?: AbortSignal;
+}
+
 export interface ImagePreprocessor {
   /** Rejects with a ServiceError (invalid_image, unsupported_image_format, image_too_large...). */
-  preprocess(bytes: Uint8Array, spec: PreprocessSpec): Promise<PreprocessedImage>;
+  preprocess(bytes: Uint8Array, spec: PreprocessSpec, options?: PreprocessOptions): Promise<PreprocessedImage>;
   /** Images waiting for a worker (for metrics). */
   readonly queued: number;
+  /** Images being decoded and resampled now. */
+  readonly running: number;
   readonly threads: number;
   readonly limits: ImageLimits;
-  /** Lets running tasks finish, then stops the workers. */
+  /** Refuses waiting and new images (503 shutting_down), lets running ones finish, stops the workers. */
   close(): Promise<void>;
 }
 
@@ -69,23 +80,34 @@ export function createImagePreprocessor(options: ImagePreprocessorOptions = {}):
     workerData: init,
   });
 
+  const admission = new Admission(threads * tasksPerThread);
+
   return {
-    async preprocess(bytes, spec) {
+    async preprocess(bytes, spec, options = {}) {
       const specProblems = validatePreprocessSpec(spec);
       if (specProblems.length > 0) throw new Error(`unsupported preprocessing spec: ${specProblems.join('; ')}`);
-      // Cloning a view would copy its whole backing buffer (e.g. a full request body): hand the
-      // worker its own tight copy and transfer it.
-      const own = new Uint8Array(bytes);
-      const outcome = await pool.run({ bytes: own, spec, limits }, { transferList: [own.buffer] });
-      if (outcome.ok) return outcome.image;
-      throw new ServiceError(outcome.code, outcome.detail, { extensions: outcome.extensions });
+      await admission.acquire(options.signal);
+      try {
+        // Cloning a view would copy its whole backing buffer (e.g. a full request body): hand
+        // the worker its own tight copy and transfer it.
+        const own = new Uint8Array(bytes);
+        const outcome = await pool.run({ bytes: own, spec, limits }, { transferList: [own.buffer] });
+        if (outcome.ok) return outcome.image;
+        throw new ServiceError(outcome.code, outcome.detail, { extensions: outcome.extensions });
+      } finally {
+        admission.release();
+      }
     },
     get queued() {
-      return pool.queueSize;
+      return admission.queued;
+    },
+    get running() {
+      return admission.running;
     },
     threads,
     limits,
     async close() {
+      admission.close(new ServiceError('shutting_down', 'The image preprocessor is shutting down.'));
       await pool.close();
     },
   };

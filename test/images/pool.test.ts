@@ -47,6 +47,26 @@ test('a view into a larger buffer sends only its own bytes', async () => {
   assert.equal(body[1000], png[0], 'the caller keeps its buffer');
 });
 
+test('an image still waiting for a worker is dropped when its signal aborts', async () => {
+  const single = createImagePreprocessor({ threads: 1, tasksPerThread: 1 });
+  try {
+    const big = fixtureInput('rgb-2400x1600');
+    const first = single.preprocess(big, specFor(256));
+    const controller = new AbortController();
+    const second = single.preprocess(big, specFor(256), { signal: controller.signal });
+    assert.equal(single.running, 1);
+    assert.equal(single.queued, 1);
+    controller.abort(new ServiceError('deadline_exceeded', 'request deadline passed'));
+    await assert.rejects(second, (error: unknown) => error instanceof ServiceError && error.code === 'deadline_exceeded');
+    assert.equal(single.queued, 0);
+    assert.equal((await first).rgb.length, 256 * 256 * 3, 'the running image is not disturbed');
+  } finally {
+    await single.close();
+  }
+  await assert.rejects(single.preprocess(fixtureInput('rgb-37x50'), specFor(64)), (error: unknown) =>
+    error instanceof ServiceError && error.code === 'shutting_down');
+});
+
 test('many concurrent images all complete', async () => {
   const bytes = fixtureInput('rgb-640x480');
   const expected = (await preprocessImage(bytes, specFor(128))).rgb;
