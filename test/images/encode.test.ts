@@ -4,6 +4,7 @@ import sharp from 'sharp';
 import { ServiceError } from '../../src/errors.js';
 import {
   encodeReconstruction,
+  encodeRgb,
   reconstructionToRgb,
   reconstructionValueToPixel,
 } from '../../src/images/index.js';
@@ -81,6 +82,15 @@ test('png round-trips exactly; jpeg and webp stay close', async (t) => {
     t.diagnostic(`${format}: mean abs diff after round trip ${mean.toFixed(3)}`);
     assert.ok(mean <= maxMean, `${format} mean ${mean}`);
   }
+});
+
+test('encodeRgb encodes uint8 pixels converted elsewhere (e.g. in the inference worker)', async () => {
+  const size = 32;
+  const rgb = reconstructionToRgb(pattern(size), size);
+  const viaRgb = await encodeRgb(rgb, size, 'png');
+  const viaFloats = await encodeReconstruction(pattern(size), size, 'png');
+  assert.deepEqual(await decodeRgb(viaRgb.data), await decodeRgb(viaFloats.data));
+  await assert.rejects(encodeRgb(rgb.subarray(1), size, 'png'), RangeError);
 });
 
 test('quality must be an integer in 1..100', async () => {
