@@ -88,7 +88,7 @@ export async function checkBundleParity(bundleDir, { threads = 2 } = {}) {
   const fp16 = manifest.dtype === 'float16';
   const criteria = { ...FLOAT16_DEFAULTS, ...(golden.float16_criteria ?? {}) };
   const checks = [];
-  const options = { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' };
+  const options = { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel: 3 };
 
   const session = async (name) =>
     ort.InferenceSession.create(join(dir, manifest.graphs[name].file), options);

@@ -63,6 +63,8 @@ def main(argv=None) -> int:
         print(f"[{time.time() - started:7.1f}s] {msg}", flush=True)
 
     try:
+        if os.path.isdir(args.out) and os.listdir(args.out):
+            raise FileExistsError(f"{args.out} exists and is not empty")
         if args.random_init:
             log(f"building {args.preset} with random weights (seed {args.seed})")
             loaded = random_model(args.preset, seed=args.seed, vision_heads=args.vision_heads,

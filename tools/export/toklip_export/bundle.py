@@ -144,7 +144,7 @@ def export_graphs(loaded: LoadedModel, folder: str, opts: ExportOptions) -> Dict
     release("visual.trunk.vq.encoder")
     if fp16:
         convert_float16(encoder)  # the quantiser stays float32: ids must match the reference
-    proto = ox.merge_sequential(encoder, quantiser, "z", "quantiser")
+    proto = ox.merge_sequential(encoder, quantiser, "z", "quantiser/")
     proto.graph.name = spec.name
     finish(spec, proto)
     return {k: written[k] for k in ("vq_encoder", "semantic_encoder", "vq_decoder", "text_encoder") if k in written}

@@ -233,18 +233,22 @@ def infer_config(sd: Mapping[str, torch.Tensor], *, preset: Optional[str] = None
     """Every shape-determined hyper-parameter from the tensors; the preset (or toklip-s-256)
     only fills what the checkpoint lacks, and a checkpoint that contradicts an explicitly
     chosen preset is an error."""
+    if preset is not None and preset not in PRESETS:
+        raise CheckpointError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     default = PRESETS[preset or "toklip-s-256"]
-    vq = infer_vq(sd, default.vq, norm_groups)
-    vision = infer_vision(sd, default.vision, vision_heads)
-    text = infer_text(sd, default.text, text_heads)
-    grid = math.isqrt(vision.num_tokens)
-    if grid * grid != vision.num_tokens:
-        raise CheckpointError(f"visual.trunk.pos_embed has {vision.num_tokens} rows, not a square "
-                              f"number of tokens")
     try:
+        vq = infer_vq(sd, default.vq, norm_groups)
+        vision = infer_vision(sd, default.vision, vision_heads)
+        text = infer_text(sd, default.text, text_heads)
+        grid = math.isqrt(vision.num_tokens)
+        if grid * grid != vision.num_tokens:
+            raise CheckpointError(f"visual.trunk.pos_embed has {vision.num_tokens} rows, not a square "
+                                  f"number of tokens")
         cfg = TokLIPConfig(image_size=grid * vq.downsample_factor, vq=vq, vision=vision, text=text)
+    except CheckpointError:
+        raise
     except ValueError as e:
-        raise CheckpointError(f"inconsistent checkpoint: {e}") from e
+        raise CheckpointError(f"cannot build the architecture read from the checkpoint: {e}") from e
     if preset is not None:
         check_preset(cfg, preset)
     return cfg
@@ -260,8 +264,6 @@ def _flatten(prefix: str, value: Any) -> Dict[str, Any]:
 
 
 def check_preset(cfg: TokLIPConfig, preset: str) -> None:
-    if preset not in PRESETS:
-        raise CheckpointError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     # Head counts and GroupNorm groups cannot be read from shapes: they are never "contradicted".
     # A checkpoint without a text tower is allowed (the bundle then has no text_encoder).
     unreadable = {"vq.norm_groups", "vision.heads", "text.heads", "logit_bias"}

@@ -122,6 +122,7 @@ class SemanticEncoder(nn.Module):
                 self.register_buffer("codebook", trunk.vq.quantize.normalized_codebook().detach().clone())
             else:
                 raise ValueError(f"token_embedding must be 'table' or 'mlp', not {token_embedding!r}")
+            self.register_buffer("pool_query", trunk.attn_pool.query().detach().clone())
 
     def forward(self, ids: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         if self.token_embedding == "table":
@@ -129,7 +130,7 @@ class SemanticEncoder(nn.Module):
         else:
             tokens = self.trunk.token_mlp(nn.functional.embedding(ids, self.codebook))
         features = self.trunk.forward_features(tokens)
-        return features, self.trunk.pool(features)
+        return features, self.trunk.pool(features, self.pool_query)
 
 
 class VQDecoder(nn.Module):
@@ -210,7 +211,7 @@ def rename_for_merge(model: onnx.ModelProto, prefix: str, keep: Sequence[str]) -
     keep = set(keep)
 
     def rn(name: str) -> str:
-        return name if (not name or name in keep) else prefix + name
+        return name if (not name or name in keep) else prefix + name.lstrip("/")
 
     g = model.graph
     for node in g.node:

@@ -18,6 +18,7 @@ class MultiheadSelfAttention(nn.Module):
     def __init__(self, width: int, heads: int):
         super().__init__()
         self.heads = heads
+        self.scale = (width // heads) ** -0.5
         self.in_proj_weight = nn.Parameter(torch.empty(3 * width, width))
         self.in_proj_bias = nn.Parameter(torch.zeros(3 * width))
         self.out_proj = nn.Linear(width, width)
@@ -27,7 +28,7 @@ class MultiheadSelfAttention(nn.Module):
         """Self-attention of x (B,L,D); only the query positions in `queries` are returned."""
         q, k, v = nn.functional.linear(x, self.in_proj_weight, self.in_proj_bias).chunk(3, dim=-1)
         out = attention(split_heads(q[:, queries], self.heads), split_heads(k, self.heads),
-                        split_heads(v, self.heads))
+                        split_heads(v, self.heads), scale=self.scale)
         return self.out_proj(merge_heads(out))
 
 

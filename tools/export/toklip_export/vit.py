@@ -54,10 +54,16 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
     return x.transpose(1, 2).reshape(b, t, h * d)
 
 
-def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-              mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """softmax(q k^T / sqrt(d) + mask) v on (B,H,T,d) tensors; the mask is added before softmax."""
-    scores = torch.matmul(q * (q.shape[-1] ** -0.5), k.transpose(-2, -1))
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: Optional[torch.Tensor] = None,
+              scale: Optional[float] = None) -> torch.Tensor:
+    """softmax(scale * q k^T + mask) v on (B,H,T,d) tensors; the mask is added before softmax.
+    scale defaults to 1/sqrt(d); pass a Python float (or 1.0 for pre-scaled q) so that the
+    exported graph holds a constant instead of arithmetic on shapes."""
+    if scale is None:
+        scale = float(q.shape[-1]) ** -0.5
+    if scale != 1.0:
+        q = q * scale
+    scores = torch.matmul(q, k.transpose(-2, -1))
     if mask is not None:
         scores = scores + mask
     return torch.matmul(torch.softmax(scores, dim=-1), v)
@@ -67,13 +73,14 @@ class Attention(nn.Module):
     def __init__(self, width: int, heads: int):
         super().__init__()
         self.heads = heads
+        self.scale = (width // heads) ** -0.5
         self.qkv = nn.Linear(width, 3 * width)
         self.proj = nn.Linear(width, width)
 
     def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor]) -> torch.Tensor:
         q, k, v = self.qkv(x).chunk(3, dim=-1)  # features ordered [q | k | v]
         out = attention(split_heads(q, self.heads), split_heads(k, self.heads),
-                        split_heads(v, self.heads), mask)
+                        split_heads(v, self.heads), mask, self.scale)
         return self.proj(merge_heads(out))
 
 
@@ -105,11 +112,17 @@ class AttentionPoolLatent(nn.Module):
         self.norm = layer_norm(width)
         self.mlp = Mlp(width, mlp_hidden)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x (B,T,D) -> pooled (B,D)."""
-        q = split_heads(self.q(self.latent), self.heads)  # (1,H,1,d), broadcast over the batch
+    def query(self) -> torch.Tensor:
+        """The latent query split into heads and pre-scaled by 1/sqrt(d): (1,H,1,d). It depends
+        on weights only, so exported graphs take it as a constant."""
+        width = self.latent.shape[-1]
+        return split_heads(self.q(self.latent), self.heads) * (width // self.heads) ** -0.5
+
+    def forward(self, x: torch.Tensor, query: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """x (B,T,D) -> pooled (B,D); `query` is a precomputed self.query()."""
+        q = self.query() if query is None else query  # broadcast over the batch
         k, v = self.kv(x).chunk(2, dim=-1)  # [k | v]
-        out = attention(q, split_heads(k, self.heads), split_heads(v, self.heads))
+        out = attention(q, split_heads(k, self.heads), split_heads(v, self.heads), scale=1.0)
         p = self.proj(merge_heads(out))  # (B,1,D)
         p = p + self.mlp(self.norm(p))
         return p[:, 0]
@@ -156,8 +169,8 @@ class SemanticViT(nn.Module):
             x = block(x, mask)
         return self.norm(x)
 
-    def pool(self, features: torch.Tensor) -> torch.Tensor:
-        return self.attn_pool(features)
+    def pool(self, features: torch.Tensor, query: Optional[torch.Tensor] = None) -> torch.Tensor:
+        return self.attn_pool(features, query)
 
     def encode_ids(self, ids: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """ids (B,T) -> (features (B,T,D), embedding (B,D))."""
