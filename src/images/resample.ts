@@ -118,8 +118,7 @@ export function resampleRgb(region: Uint8Array, regionWidth: number, x: AxisKern
   const yStride = y.stride;
 
   // Horizontal pass over every row the vertical pass reads, two rows at a time so that each
-  // weight load serves six multiply-adds. Int32 arithmetic as in Pillow: the sums stay below
-  // 2^31 (|weights| sum to < 1.3 * 2^22, samples < 2^8).
+  // weight load serves six multiply-adds. Int32 arithmetic (Math.imul, | 0) as Pillow's C ints.
   const mid = new Uint8Array(rows * midStride);
   if (x.identity) {
     for (let r = 0; r < rows; r++) {
@@ -182,8 +181,8 @@ export function resampleRgb(region: Uint8Array, regionWidth: number, x: AxisKern
     const n = yTaps[i]!;
     const k0 = i * yStride;
     acc.fill(ROUNDING);
-    // Taps in pairs: half the accumulator traffic. Partial sums stay below 2^31, so the
-    // result equals Pillow's tap-by-tap int32 sum.
+    // Taps in pairs: half the accumulator traffic. The pair's sum is exact in float64 and | 0
+    // reduces it mod 2^32, so the result equals Pillow's tap-by-tap int32 sum.
     let t = 0;
     for (; t + 1 < n; t += 2) {
       const w0 = yWeights[k0 + t]!;

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import fc from 'fast-check';
+import { planResizeCrop } from '../../src/images/geometry.js';
 import { bicubicAxis, resampleRgb } from '../../src/images/resample.js';
 
 function constantRegion(width: number, height: number, rgb: [number, number, number]): Uint8Array {
@@ -53,4 +55,41 @@ test('resampleRgb rejects a region that does not match the kernels', () => {
   const x = bicubicAxis(10, 20, 0, 4);
   const y = bicubicAxis(10, 20, 0, 4);
   assert.throws(() => resampleRgb(new Uint8Array(5), x.end - x.start, x, y), RangeError);
+});
+
+test('property: resampling only the crop window equals resizing everything, then cropping', () => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 1, max: 120 }),
+      fc.integer({ min: 1, max: 120 }),
+      fc.integer({ min: 1, max: 48 }),
+      fc.integer(),
+      (width, height, size, seed) => {
+        const plan = planResizeCrop(width, height, size);
+        const image = new Uint8Array(width * height * 3);
+        let s = seed >>> 0;
+        for (let i = 0; i < image.length; i++) {
+          s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+          image[i] = (s >>> 16) & 0xff;
+        }
+        // Whole resize, then crop.
+        const fx = bicubicAxis(width, plan.resizedWidth, 0, plan.resizedWidth);
+        const fy = bicubicAxis(height, plan.resizedHeight, 0, plan.resizedHeight);
+        const full = resampleRgb(image, width, fx, fy);
+        // Crop window only, reading only the region it needs.
+        const x = bicubicAxis(width, plan.resizedWidth, plan.left, size);
+        const y = bicubicAxis(height, plan.resizedHeight, plan.top, size);
+        const region = new Uint8Array((x.end - x.start) * (y.end - y.start) * 3);
+        for (let r = y.start; r < y.end; r++) {
+          region.set(image.subarray((r * width + x.start) * 3, (r * width + x.end) * 3), (r - y.start) * (x.end - x.start) * 3);
+        }
+        const windowed = resampleRgb(region, x.end - x.start, x, y);
+        for (let r = 0; r < size; r++) {
+          const from = ((plan.top + r) * plan.resizedWidth + plan.left) * 3;
+          assert.deepEqual(windowed.subarray(r * size * 3, (r + 1) * size * 3), full.subarray(from, from + size * 3));
+        }
+      },
+    ),
+    { numRuns: 150 },
+  );
 });
