@@ -141,6 +141,15 @@ test('corrupt headers and data are invalid images', async () => {
   await assertRefused(badPixels, 'invalid_image', /WebP image could not be decoded/);
 });
 
+test('decoder warnings are not errors (failOn "error"): a JPEG with stray bytes before a marker opens, as in Pillow', async () => {
+  const jpeg = fixtureInput('orient3-320x240');
+  const dht = jpeg.indexOf(Buffer.from([0xff, 0xc4]));
+  const stray = Buffer.concat([jpeg.subarray(0, dht), Buffer.from([1, 2, 3]), jpeg.subarray(dht)]);
+  const clean = await preprocessImage(jpeg, spec);
+  const warned = await preprocessImage(stray, spec);
+  assert.deepEqual(warned.rgb, clean.rgb);
+});
+
 test('zero-byte input and zero-size images', async () => {
   await assertRefused(new Uint8Array(0), 'invalid_image', /empty \(0 bytes\)/);
   await assertRefused(bitPng(0, 10), 'invalid_image', /PNG image could not be decoded/);
