@@ -9,7 +9,7 @@ import { parseInput } from '../inputs/request.js';
 import { readTokenRows } from '../inputs/tokens.js';
 import { setTimingHeaders } from '../request-context.js';
 import type { RouteOptions } from '../route-options.js';
-import { type DecodeBody, DecodeOptions, DecodeResponse, decodeBody } from '../schemas/inference.js';
+import { type DecodeBody, DecodeOptions, DecodeResponse, decodeSchemaBody } from '../schemas/inference.js';
 import { problemResponses } from '../schemas/problem.js';
 import { context, limitsOf, requireOne, resolveModel } from './common.js';
 
@@ -52,7 +52,7 @@ export const decodeRoutes: FastifyPluginAsync<RouteOptions & { images: ImagePrep
           'Each row holds exactly N ids. JSON answer by default; a single image comes back as bare file bytes when the ' +
           'Accept header prefers image/png, image/jpeg, image/webp or image/* over application/json.',
         querystring: DecodeOptions,
-        body: decodeBody(limits),
+        body: decodeSchemaBody(limits),
         response: {
           200: {
             description: 'Reconstructions',

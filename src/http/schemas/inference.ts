@@ -105,6 +105,7 @@ export const decodeBody = (l: SchemaLimits) =>
     { additionalProperties: false, description: 'Exactly one of tokens and tokens_base64, each row holding N ids' },
   );
 export type DecodeBody = Static<ReturnType<typeof decodeBody>>;
+export const decodeSchemaBody = (l: SchemaLimits) => content(decodeBody(l));
 export const DecodeResponse = Type.Object({
   model: Type.String(),
   images: Type.Array(Type.Object({ mime: Type.String(), data: Type.String({ description: 'base64 file bytes' }) })),
