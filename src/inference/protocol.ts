@@ -39,10 +39,12 @@ export interface RunRequest {
   readonly input: BatchInput;
   /** Graph outputs wanted (ORT fetches only these). */
   readonly outputs: readonly string[];
+  /** vq_decoder: map `pixels` to R x R x 3 uint8 images here (the spec's mapping), off the event loop. */
+  readonly pixelsAsRgb8?: boolean;
 }
 
 export interface OutputTensor {
-  readonly data: Float32Array | Uint32Array;
+  readonly data: Float32Array | Uint32Array | Uint8Array;
   readonly dims: readonly number[];
 }
 

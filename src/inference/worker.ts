@@ -6,7 +6,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 // normalize.ts is pure (no sharp): the inference worker must not load libvips.
 import { normalizeInto } from '../images/normalize.js';
-import type { FromWorker, LogLevel, ToWorker, WorkerInit, WorkerModelSpec } from './protocol.js';
+import { reconstructionToRgb } from '../images/reconstruction.js';
+import type { FromWorker, LogLevel, OutputTensor, ToWorker, WorkerInit, WorkerModelSpec } from './protocol.js';
 import { type LoadedSessions, type PixelNormalizer, closeSessions, loadSessions, runBatch, warmup } from './sessions.js';
 
 const port = parentPort!;
@@ -30,6 +31,15 @@ const normalize: PixelNormalizer = (rgb: Uint8Array, batch: number, model: Worke
   }
   return out;
 };
+
+/** [batch, 3, R, R] float32 decoder output -> [batch, R, R, 3] uint8. */
+function toRgb8(pixels: OutputTensor, batch: number, size: number): OutputTensor {
+  const per = 3 * size * size;
+  const rgb = new Uint8Array(batch * per);
+  const floats = pixels.data as Float32Array;
+  for (let i = 0; i < batch; i++) rgb.set(reconstructionToRgb(floats.subarray(i * per, (i + 1) * per), size), i * per);
+  return { data: rgb, dims: [batch, size, size, 3] };
+}
 
 async function main(): Promise<void> {
   let loaded: LoadedSessions;
@@ -57,6 +67,7 @@ async function handle(message: ToWorker, loaded: LoadedSessions): Promise<void> 
         const model = models.get(message.model);
         if (model === undefined) throw new Error(`unknown model ${message.model}`);
         const outputs = await runBatch(loaded, model, message.graph, message.batch, message.input, message.outputs, normalize);
+        if (message.pixelsAsRgb8 && outputs.pixels) outputs.pixels = toRgb8(outputs.pixels, message.batch, model.imageSize);
         const transfer = Object.values(outputs).map((o) => o.data.buffer as ArrayBuffer);
         post({ type: 'result', jobId: message.jobId, outputs, runMs: performance.now() - started }, transfer);
       } catch (error) {

@@ -48,7 +48,7 @@ export interface Timed<T> {
 interface ModelBatchers {
   readonly vq_encoder?: Batcher<Uint8Array, Uint32Array>;
   readonly semantic_encoder?: Batcher<SemanticInput, SemanticOutput>;
-  readonly vq_decoder?: Batcher<Uint32Array, Float32Array>;
+  readonly vq_decoder?: Batcher<Uint32Array, Uint8Array>;
   readonly text_encoder?: Batcher<Int32Array, Float32Array>;
 }
 
@@ -62,7 +62,7 @@ function concat<T extends Uint8Array | Uint32Array | Int32Array>(rows: readonly 
   return out;
 }
 
-function split<T extends Float32Array | Uint32Array>(data: T, rows: number): T[] {
+function split<T extends Float32Array | Uint32Array | Uint8Array>(data: T, rows: number): T[] {
   const per = data.length / rows;
   return Array.from({ length: rows }, (_, i) => data.subarray(i * per, (i + 1) * per) as T);
 }
@@ -156,8 +156,8 @@ export class Scheduler {
     return timed(await batcher.submit(rows.map((input) => ({ input, key: 'text' })), ctx));
   }
 
-  /** Token rows (N ids each) -> reconstructions [3 * R * R] (CHW, about [-1, 1]). */
-  async decode(model: ModelBundle, rows: readonly Uint32Array[], ctx: RequestContext): Promise<Timed<Float32Array[]>> {
+  /** Token rows (N ids each) -> reconstructions as R x R x 3 uint8 (the spec's pixel mapping, done in the worker). */
+  async decode(model: ModelBundle, rows: readonly Uint32Array[], ctx: RequestContext): Promise<Timed<Uint8Array[]>> {
     const batcher = this.batcher(model, 'vq_decoder');
     return timed(await batcher.submit(rows.map((input) => ({ input, key: 'ids' })), ctx));
   }
@@ -215,7 +215,7 @@ export class Scheduler {
     };
   }
 
-  private decoderRunner(model: ModelBundle): BatchRunner<Uint32Array, Float32Array> {
+  private decoderRunner(model: ModelBundle): BatchRunner<Uint32Array, Uint8Array> {
     return async (rows) => {
       const result = await this.executor.run({
         model: model.id,
@@ -223,8 +223,9 @@ export class Scheduler {
         batch: rows.length,
         input: { kind: 'ids', data: concat(rows, (n) => new Uint32Array(n)), rowLength: model.numTokens },
         outputs: ['pixels'],
+        pixelsAsRgb8: true,
       });
-      return { outputs: split(result.outputs.pixels!.data as Float32Array, rows.length), inferenceMs: result.runMs };
+      return { outputs: split(result.outputs.pixels!.data as Uint8Array, rows.length), inferenceMs: result.runMs };
     };
   }
 

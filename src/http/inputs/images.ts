@@ -74,12 +74,13 @@ export async function preprocessAll(
   preprocessor: ImagePreprocessor,
   images: readonly Uint8Array[],
   model: ModelBundle,
+  signal?: AbortSignal,
 ): Promise<{ rgb: Uint8Array[]; ms: number }> {
   const started = performance.now();
   const spec = preprocessSpec(model);
   const rgb = await Promise.all(
     images.map((bytes, row) =>
-      preprocessor.preprocess(bytes, spec).then(
+      preprocessor.preprocess(bytes, spec, signal ? { signal } : {}).then(
         (image) => image.rgb,
         (error: unknown) => {
           if (error instanceof ServiceError) {

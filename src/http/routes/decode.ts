@@ -4,7 +4,7 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 import { ServiceError } from '../../errors.js';
-import { type ImagePreprocessor, type ReconstructionFormat, RECONSTRUCTION_MIME, encodeReconstruction } from '../../images/index.js';
+import { type ImagePreprocessor, type ReconstructionFormat, RECONSTRUCTION_MIME, encodeRgb } from '../../images/index.js';
 import { parseInput } from '../inputs/request.js';
 import { readTokenRows } from '../inputs/tokens.js';
 import { setTimingHeaders } from '../request-context.js';
@@ -96,7 +96,7 @@ export const decodeRoutes: FastifyPluginAsync<RouteOptions & { images: ImagePrep
       if (bare && imageQ === 0) throw new ServiceError('not_acceptable', `Accept excludes ${mime}`);
 
       const result = await scheduler.decode(model, rows, context(request, reply, options));
-      const files = await Promise.all(result.value.map((pixels) => encodeReconstruction(pixels, model.imageSize, format, opts.quality ?? 90)));
+      const files = await Promise.all(result.value.map((rgb) => encodeRgb(rgb, model.imageSize, format, opts.quality ?? 90)));
       setTimingHeaders(reply, { queueMs: result.queueMs, inferenceMs: result.inferenceMs });
       if (bare) return reply.type(files[0]!.mime).send(files[0]!.data);
       return { model: model.id, images: files.map((f) => ({ mime: f.mime, data: f.data.toString('base64') })) };
