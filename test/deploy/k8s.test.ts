@@ -1,0 +1,180 @@
+// Renders docker/k8s with `kubectl kustomize` (offline), validates every object against the
+// Kubernetes schemas of kubernetes-models, and checks that the manifests agree with each other,
+// with the Dockerfile and with the service's drain and probe contract.
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { parseAllDocuments } from 'yaml';
+import { readDockerfile, REPO_ROOT } from './dockerfile.js';
+
+interface K8sObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; labels?: Record<string, string> };
+  spec?: any; // rendered YAML: each test checks the fields it reads
+  data?: Record<string, string>;
+}
+
+const hasKubectl = spawnSync('kubectl', ['version', '--client'], { stdio: 'ignore' }).status === 0;
+const skip = hasKubectl ? false : 'kubectl is not installed (it renders the kustomizations)';
+
+function render(dir: string): K8sObject[] {
+  const path = fileURLToPath(new URL(`docker/k8s/${dir}`, REPO_ROOT));
+  const yaml = execFileSync('kubectl', ['kustomize', path], { encoding: 'utf8' });
+  return parseAllDocuments(yaml).map((document) => {
+    if (document.errors.length > 0) throw document.errors[0];
+    return document.toJSON() as K8sObject;
+  });
+}
+
+function only(objects: K8sObject[], kind: string): K8sObject {
+  const matches = objects.filter((object) => object.kind === kind);
+  assert.equal(matches.length, 1, `exactly one ${kind}`);
+  return matches[0]!;
+}
+
+/** Validates with the kubernetes-models class for the object's apiVersion and kind. */
+async function validateSchema(object: K8sObject): Promise<void> {
+  const module = (await import(`kubernetes-models/${object.apiVersion}/${object.kind}`)) as Record<
+    string,
+    new (data: unknown) => { validate(): void }
+  >;
+  const Model = module[object.kind];
+  assert.ok(Model, `kubernetes-models has ${object.apiVersion} ${object.kind}`);
+  new Model(object).validate();
+}
+
+function matchesLabels(selector: Record<string, string>, labels: Record<string, string>): boolean {
+  return Object.entries(selector).every(([key, value]) => labels[key] === value);
+}
+
+const dockerfile = readDockerfile();
+const [uid, gid] = dockerfile.user.split(':').map(Number);
+
+for (const overlay of ['overlays/gpu', 'overlays/cpu']) {
+  describe(`docker/k8s/${overlay}`, { skip }, () => {
+    const objects = skip ? [] : render(overlay);
+    const deployment = () => only(objects, 'Deployment');
+    const podSpec = () => deployment().spec.template.spec;
+    const container = () => {
+      const containers = podSpec().containers;
+      assert.equal(containers.length, 1);
+      return containers[0];
+    };
+    const config = () => only(objects, 'ConfigMap');
+    const env = (): Record<string, string> => {
+      const literal = Object.fromEntries(
+        (container().env ?? []).map((entry: { name: string; value: string }) => [entry.name, entry.value]),
+      );
+      return { ...config().data, ...literal };
+    };
+
+    it('renders the expected objects, each valid against the Kubernetes schema', async () => {
+      assert.deepEqual(objects.map((object) => object.kind).sort(), [
+        'ConfigMap',
+        'Deployment',
+        'HorizontalPodAutoscaler',
+        'PersistentVolumeClaim',
+        'PodDisruptionBudget',
+        'Service',
+      ]);
+      for (const object of objects) await validateSchema(object);
+    });
+
+    it('probes readiness on /readyz and liveness on /healthz, on the service port', () => {
+      const http = container().ports.find((port: { name: string }) => port.name === 'http');
+      assert.equal(String(http.containerPort), env().TOKLIP_PORT);
+      assert.equal(String(http.containerPort), dockerfile.env.TOKLIP_PORT);
+      assert.deepEqual(container().readinessProbe.httpGet, { path: '/readyz', port: 'http' });
+      assert.deepEqual(container().livenessProbe.httpGet, { path: '/healthz', port: 'http' });
+      assert.deepEqual(container().startupProbe.httpGet, { path: '/healthz', port: 'http' });
+    });
+
+    it('gives the drain its time: preStop delay + request timeout fit in the grace period', () => {
+      const preStop = container().lifecycle.preStop.exec.command as string[];
+      assert.equal(preStop[0], 'sleep');
+      const preStopSeconds = Number(preStop[1]);
+      const requestTimeoutSeconds = Number(env().TOKLIP_REQUEST_TIMEOUT_MS) / 1000;
+      assert.ok(preStopSeconds >= 3, 'endpoint removal needs a few seconds to propagate');
+      assert.ok(requestTimeoutSeconds > 0);
+      assert.ok(
+        podSpec().terminationGracePeriodSeconds >= preStopSeconds + requestTimeoutSeconds + 5,
+        `grace ${podSpec().terminationGracePeriodSeconds}s < ${preStopSeconds}s + ${requestTimeoutSeconds}s + 5s`,
+      );
+    });
+
+    it('runs as the image user, non-root, read-only root filesystem with a writable /tmp', () => {
+      const security = podSpec().securityContext;
+      assert.equal(security.runAsNonRoot, true);
+      assert.equal(security.runAsUser, uid);
+      assert.equal(security.runAsGroup, gid);
+      const containerSecurity = container().securityContext;
+      assert.equal(containerSecurity.allowPrivilegeEscalation, false);
+      assert.equal(containerSecurity.readOnlyRootFilesystem, true);
+      assert.deepEqual(containerSecurity.capabilities.drop, ['ALL']);
+      const mounts = Object.fromEntries(
+        container().volumeMounts.map((mount: { mountPath: string; name: string }) => [mount.mountPath, mount]),
+      );
+      assert.ok(mounts['/tmp']);
+      assert.equal(mounts[env().TOKLIP_MODELS_DIR!]?.readOnly, true);
+      assert.equal(env().TOKLIP_MODELS_DIR, dockerfile.env.TOKLIP_MODELS_DIR);
+    });
+
+    it('wires Service, HPA, PDB and ConfigMap to the Deployment', () => {
+      const podLabels = deployment().spec.template.metadata.labels;
+      const service = only(objects, 'Service');
+      assert.ok(matchesLabels(service.spec.selector, podLabels));
+      assert.equal(service.spec.sessionAffinity, 'None');
+      assert.equal(service.spec.ports[0].targetPort, 'http');
+      assert.ok(matchesLabels(deployment().spec.selector.matchLabels, podLabels));
+
+      const pdb = only(objects, 'PodDisruptionBudget');
+      assert.ok(matchesLabels(pdb.spec.selector.matchLabels, podLabels));
+      const hpa = only(objects, 'HorizontalPodAutoscaler');
+      assert.deepEqual(hpa.spec.scaleTargetRef, {
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        name: deployment().metadata.name,
+      });
+      // The HPA owns the replica count; a PDB of one unavailable keeps one pod serving in drains.
+      assert.equal(deployment().spec.replicas, undefined);
+      assert.equal(pdb.spec.maxUnavailable, 1);
+      assert.ok(hpa.spec.minReplicas >= 2);
+      assert.equal(deployment().spec.strategy.rollingUpdate.maxUnavailable, 0);
+
+      const configRef = container().envFrom[0].configMapRef.name;
+      assert.equal(configRef, config().metadata.name);
+      assert.match(configRef, /^toklip-config-[a-z0-9]{10}$/, 'generated name with content hash');
+      assert.equal(
+        podSpec().volumes.find((volume: { name: string }) => volume.name === 'models').persistentVolumeClaim.claimName,
+        only(objects, 'PersistentVolumeClaim').metadata.name,
+      );
+    });
+
+    if (overlay === 'overlays/gpu') {
+      it('asks for one NVIDIA GPU and runs the CUDA image', () => {
+        assert.equal(container().resources.limits['nvidia.com/gpu'], 1);
+        assert.equal(container().image, 'toklip-serve:cuda');
+        assert.equal(env().TOKLIP_DEVICE, 'auto');
+        assert.ok(podSpec().tolerations.some((toleration: { key: string }) => toleration.key === 'nvidia.com/gpu'));
+        const metrics = only(objects, 'HorizontalPodAutoscaler').spec.metrics;
+        assert.ok(metrics.some((metric: { type: string }) => metric.type === 'Pods'), 'queue-depth metric');
+      });
+    } else {
+      it('runs the CPU image without GPUs, with workers x threads within the CPU limit', () => {
+        assert.equal(container().resources.limits['nvidia.com/gpu'], undefined);
+        assert.equal(container().image, 'toklip-serve:cpu');
+        assert.equal(env().TOKLIP_DEVICE, 'cpu');
+        const cpus = Number(container().resources.limits.cpu);
+        assert.ok(Number(env().TOKLIP_WORKERS) * Number(env().TOKLIP_INTRA_OP_THREADS) <= cpus);
+      });
+    }
+  });
+}
+
+describe('docker/k8s', { skip }, () => {
+  it('renders the GPU overlay by default', () => {
+    assert.deepEqual(render(''), render('overlays/gpu'));
+  });
+});
