@@ -1,17 +1,18 @@
-/** Starts the real service (workers, ORT sessions, HTTP on a free port) for HTTP tests. */
-import { fileURLToPath } from 'node:url';
+/**
+ * Starts the real service (workers, ORT sessions, HTTP on a free port) for HTTP tests, serving
+ * the exporter's fixture bundle tiny-64 unless TOKLIP_MODELS_DIR says otherwise.
+ */
 import { loadConfig } from '../../src/config/index.js';
 import { type RunningServer, startServer } from '../../src/http/server.js';
+import { FIXTURE_BUNDLES_DIR } from './golden.js';
 import { testLogger } from './silent-logger.js';
-
-export const TOY_MODELS_DIR = fileURLToPath(new URL('../fixtures/toy-bundle', import.meta.url));
 
 export async function startTestServer(env: Record<string, string> = {}, options: { testHooks?: boolean } = {}): Promise<RunningServer> {
   const config = loadConfig(
     {
       TOKLIP_HOST: '127.0.0.1',
       TOKLIP_PORT: '0',
-      TOKLIP_MODELS_DIR: TOY_MODELS_DIR,
+      TOKLIP_MODELS_DIR: FIXTURE_BUNDLES_DIR,
       TOKLIP_INTRA_OP_THREADS: '1',
       TOKLIP_IMAGE_THREADS: '1',
       TOKLIP_DEVICE: 'cpu',

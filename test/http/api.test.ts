@@ -1,20 +1,21 @@
 /**
  * Every route, input form, option and documented error through a real socket, against the
- * toy bundle (test/fixtures/toy-bundle): the real workers, ORT sessions, batchers and image
- * pipeline. Numerical parity with PyTorch is the fixture bundle's test (golden.test.ts).
+ * exporter's fixture bundle tiny-64 (a small random checkpoint, test/fixtures/bundles): the real
+ * workers, ORT sessions, batchers and image pipeline. Values are checked against the bundle's
+ * golden PyTorch outputs and against relations between routes (encode(image) equals
+ * encode(tokenize(image)), similarity equals cosine of encode). golden.test.ts checks every
+ * golden array at the bundle's tolerances.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import type { RunningServer } from '../../src/http/server.js';
+import { type Golden, TINY, TINY_MODEL, assertClose, loadGolden } from '../helpers/golden.js';
 import { postJson, startTestServer } from '../helpers/server.js';
 
-const N = 16;
-const D = 32;
-
-async function solidPng(r: number, g: number, b: number, width = 100, height = 80): Promise<Buffer> {
-  return sharp({ create: { width, height, channels: 3, background: { r, g, b } } }).png().toBuffer();
-}
+const N = TINY.numTokens;
+const D = TINY.dim;
+const CODEBOOK = TINY.codebookSize;
 
 /** A picture with structure, so that different regions give different tokens. */
 async function gradientPng(width: number, height: number, seed: number): Promise<Buffer> {
@@ -40,17 +41,20 @@ function close(a: readonly number[], b: readonly number[], tolerance = 1e-6): vo
   for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i]! - b[i]!) <= tolerance, `index ${i}: ${a[i]} vs ${b[i]}`);
 }
 
-describe('HTTP API (toy bundle)', () => {
+describe('HTTP API (tiny-64 fixture bundle)', () => {
   let server: RunningServer;
   let url: string;
+  let golden: Golden;
+  let goldenIds: number[][];
   let png: Buffer;
   let png2: Buffer;
 
   before(async () => {
     server = await startTestServer({ TOKLIP_MAX_IMAGES_PER_REQUEST: '8', TOKLIP_BODY_LIMIT_MB: '2' });
     url = server.url;
-    png = await gradientPng(120, 90, 1);
-    png2 = await gradientPng(70, 140, 2);
+    golden = await loadGolden();
+    goldenIds = await golden.rows('ids');
+    [png, png2] = golden.images as [Buffer, Buffer];
   });
   after(() => server.close());
 
@@ -58,17 +62,17 @@ describe('HTTP API (toy bundle)', () => {
     it('lists the model with its shapes, capabilities and provider', async () => {
       const body = (await (await fetch(`${url}/v1/models`)).json()) as any;
       assert.equal(body.object, 'list');
-      assert.equal(body.default_model, 'toy-64');
+      assert.equal(body.default_model, TINY_MODEL);
       const [m] = body.data;
-      assert.equal(m.id, 'toy-64');
+      assert.equal(m.id, TINY_MODEL);
       assert.deepEqual(m.capabilities, ['tokenize', 'decode', 'encode_image', 'encode_tokens', 'encode_text']);
       assert.equal(m.image_size, 64);
       assert.deepEqual(m.grid, [4, 4]);
       assert.equal(m.num_tokens, N);
-      assert.equal(m.codebook_size, 1024);
+      assert.equal(m.codebook_size, CODEBOOK);
       assert.equal(m.ids_base64_bytes, 2);
       assert.equal(m.embedding_dim, D);
-      assert.equal(m.text_context_length, 8);
+      assert.equal(m.text_context_length, TINY.textContextLength);
       assert.deepEqual(m.preprocessing.mean, [0.5, 0.5, 0.5]);
       assert.deepEqual(m.score, { convention: 'softmax', scale: 100 });
       assert.equal(m.dtype, 'float32');
@@ -90,15 +94,22 @@ describe('HTTP API (toy bundle)', () => {
       reference = res.json.tokens;
     });
 
-    it('answers grid, codebook size and one row of N ids per image, in order', async () => {
-      assert.equal(reference.length, 2);
-      for (const row of reference) {
-        assert.equal(row.length, N);
-        for (const id of row) assert.ok(Number.isInteger(id) && id >= 0 && id < 1024);
-      }
+    it('answers grid, codebook size and one row of N ids per image, in order: the golden ids', async () => {
+      assert.deepEqual(reference, goldenIds.slice(0, 2));
+      for (const row of reference) assert.equal(row.length, N);
       assert.notDeepEqual(reference[0], reference[1]);
       const single = await postJson(`${url}/v1/tokenize`, { images: [png2.toString('base64')] });
-      assert.deepEqual(single.json, { model: 'toy-64', grid: [4, 4], codebook_size: 1024, tokens: [reference[1]] });
+      assert.deepEqual(single.json, { model: TINY_MODEL, grid: [4, 4], codebook_size: CODEBOOK, tokens: [reference[1]] });
+    });
+
+    it('gives the same ids for a larger picture however it is sent, and other ids for other pictures', async () => {
+      const big = await gradientPng(120, 90, 1);
+      const other = await gradientPng(70, 140, 2);
+      const res = await postJson(`${url}/v1/tokenize`, { images: [big.toString('base64'), other.toString('base64')] });
+      assert.equal(res.status, 200, res.text);
+      assert.notDeepEqual(res.json.tokens[0], res.json.tokens[1]);
+      const raw = await fetch(`${url}/v1/tokenize`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: big });
+      assert.deepEqual(((await raw.json()) as any).tokens, [res.json.tokens[0]]);
     });
 
     it('accepts data: URIs, multipart file parts and a raw image body with the same result', async () => {
@@ -124,7 +135,7 @@ describe('HTTP API (toy bundle)', () => {
       assert.equal(member.json.tokens, undefined);
       assert.deepEqual(member.json.tokens_base64.map(decode), [reference[0]]);
 
-      const query = await postJson(`${url}/v1/tokenize?ids_format=base64&model=toy-64`, { images: [png.toString('base64')] });
+      const query = await postJson(`${url}/v1/tokenize?ids_format=base64&model=tiny-64`, { images: [png.toString('base64')] });
       assert.deepEqual(query.json.tokens_base64.map(decode), [reference[0]]);
 
       const form = new FormData();
@@ -150,7 +161,7 @@ describe('HTTP API (toy bundle)', () => {
         [{ images: ['not base64!'] }, 400, 'invalid_base64', /images\[0\]/],
         [{ images: [`data:text/plain;base64,${png.toString('base64')}`] }, 400, 'invalid_data_uri', /text\/plain/],
         [{ images: ['data:image/png,rawtext'] }, 400, 'invalid_data_uri', /only base64/],
-        [{ images: [png.toString('base64')], model: 'nope' }, 404, 'unknown_model', /toy-64/],
+        [{ images: [png.toString('base64')], model: 'nope' }, 404, 'unknown_model', /tiny-64/],
         [{ images: Array(9).fill(png.toString('base64')) }, 413, 'too_many_inputs'],
         [{ images: [Buffer.from('not an image at all').toString('base64')] }, 422, 'invalid_image', /images\[0\]/],
         [{ images: [png.subarray(0, 60).toString('base64')] }, 422, 'invalid_image', /images\[0\]/],
@@ -183,11 +194,14 @@ describe('HTTP API (toy bundle)', () => {
   });
 
   describe('POST /v1/encode', () => {
-    it('image embeddings equal the embeddings of their tokens', async () => {
+    it('image embeddings equal the embeddings of their tokens, and the golden embeddings', async () => {
       const images = [png.toString('base64'), png2.toString('base64')];
       const tokens = (await postJson(`${url}/v1/tokenize`, { images })).json.tokens;
       const fromImages = await postJson(`${url}/v1/encode`, { images });
       const fromTokens = await postJson(`${url}/v1/encode`, { tokens });
+      const raw = await postJson(`${url}/v1/encode`, { images, normalize: false });
+      const want = await golden.rows('embedding');
+      raw.json.embeddings.forEach((e: number[], i: number) => assertClose(e, want[i]!, golden.tolerance('embedding'), `embedding ${i}`));
       assert.equal(fromImages.json.input, 'images');
       assert.equal(fromTokens.json.input, 'tokens');
       assert.equal(fromImages.json.dim, D);
@@ -210,7 +224,7 @@ describe('HTTP API (toy bundle)', () => {
     });
 
     it('normalize=false returns the raw pooled vector; encoding_format=base64 is float32 LE', async () => {
-      const tokens = [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]];
+      const tokens = [Array.from({ length: N }, (_, i) => (i * 5 + 1) % CODEBOOK)];
       const raw = (await postJson(`${url}/v1/encode?normalize=false`, { tokens })).json.embeddings[0];
       const unit = (await postJson(`${url}/v1/encode`, { tokens })).json.embeddings[0];
       const norm = Math.hypot(...raw);
@@ -221,7 +235,7 @@ describe('HTTP API (toy bundle)', () => {
     });
 
     it('features: T x D per input; a raster-order prefix gives that prefix of the causal features', async () => {
-      const full = [[5, 9, 1000, 3, 77, 5, 9, 1000, 3, 77, 5, 9, 1000, 3, 77, 42]];
+      const full = [[5, 9, 63, 3, 37, 5, 9, 63, 3, 37, 5, 9, 63, 3, 37, 42]];
       const both = await postJson(`${url}/v1/encode`, { tokens: full, output: 'both' });
       assert.equal(both.json.embeddings.length, 1);
       assert.equal(both.json.features[0].length, N);
@@ -229,7 +243,8 @@ describe('HTTP API (toy bundle)', () => {
       const prefix = await postJson(`${url}/v1/encode`, { tokens: [full[0]!.slice(0, 5)], output: 'features' });
       assert.equal(prefix.json.embeddings, undefined);
       assert.equal(prefix.json.features[0].length, 5);
-      for (let t = 0; t < 5; t++) close(prefix.json.features[0][t], both.json.features[0][t], 1e-6);
+      // Causal attention: the first 5 rows do not depend on later tokens (equal up to float32 kernel order).
+      for (let t = 0; t < 5; t++) assertClose(prefix.json.features[0][t], both.json.features[0][t], golden.tolerance('features'), `row ${t}`);
       const b64 = await postJson(`${url}/v1/encode`, { tokens: [full[0]!.slice(0, 5)], output: 'features', encoding_format: 'base64' });
       close(float32FromBase64(b64.json.features[0]), prefix.json.features[0].flat(), 0);
       const fromBase64Ids = await postJson(`${url}/v1/encode`, {
@@ -268,7 +283,7 @@ describe('HTTP API (toy bundle)', () => {
   });
 
   describe('POST /v1/decode', () => {
-    const ids = Array.from({ length: N }, (_, i) => (i * 67) % 1024);
+    const ids = Array.from({ length: N }, (_, i) => (i * 7) % CODEBOOK);
 
     it('returns one 64 x 64 image per row as JSON, in the requested format', async () => {
       for (const [format, mime] of [
@@ -278,7 +293,7 @@ describe('HTTP API (toy bundle)', () => {
       ] as const) {
         const res = await postJson(`${url}/v1/decode`, { tokens: [ids, ids.slice().reverse()], format, quality: 80 });
         assert.equal(res.status, 200, res.text);
-        assert.equal(res.json.model, 'toy-64');
+        assert.equal(res.json.model, TINY_MODEL);
         assert.equal(res.json.images.length, 2);
         for (const image of res.json.images) {
           assert.equal(image.mime, mime);
@@ -318,7 +333,7 @@ describe('HTTP API (toy bundle)', () => {
       const bad = (row: unknown) => ({ tokens: [ids, row] });
       const cases: [unknown, { row: number; index?: number }, RegExp][] = [
         [bad(ids.slice(0, N - 1)), { row: 1 }, /has 15 ids.*exactly 16/],
-        [bad([...ids.slice(0, 3), 1024, ...ids.slice(4)]), { row: 1, index: 3 }, /outside the codebook \[0, 1024\)/],
+        [bad([...ids.slice(0, 3), CODEBOOK, ...ids.slice(4)]), { row: 1, index: 3 }, /outside the codebook \[0, 64\)/],
         [bad([...ids.slice(0, 2), -1, ...ids.slice(3)]), { row: 1, index: 2 }, />= 0/],
         [bad([...ids.slice(0, 5), 1.5, ...ids.slice(6)]), { row: 1, index: 5 }, /integer/],
         [bad([...ids.slice(0, 7), '12', ...ids.slice(8)]), { row: 1, index: 7 }, /integer/],
@@ -396,11 +411,11 @@ describe('HTTP API (toy bundle)', () => {
       const text = await (await fetch(`${url}/metrics`)).text();
       assert.match(text, /toklip_http_requests_total\{route="\/v1\/tokenize",method="POST",status="200"\} \d+/);
       assert.match(text, /toklip_http_requests_total\{route="\/v1\/decode",method="POST",status="422"\} \d+/);
-      assert.match(text, /toklip_batch_size_count\{model="toy-64",graph="vq_encoder"\} [1-9]/);
-      assert.match(text, /toklip_inference_time_seconds_count\{model="toy-64",graph="semantic_encoder"\} [1-9]/);
-      assert.match(text, /toklip_queue_time_seconds_count\{model="toy-64",graph="text_encoder"\} [1-9]/);
+      assert.match(text, /toklip_batch_size_count\{model="tiny-64",graph="vq_encoder"\} [1-9]/);
+      assert.match(text, /toklip_inference_time_seconds_count\{model="tiny-64",graph="semantic_encoder"\} [1-9]/);
+      assert.match(text, /toklip_queue_time_seconds_count\{model="tiny-64",graph="text_encoder"\} [1-9]/);
       assert.match(text, /toklip_preprocess_time_seconds_count\{route="\/v1\/tokenize"\} [1-9]/);
-      assert.match(text, /toklip_queue_depth\{model="toy-64",graph="vq_decoder"\} 0/);
+      assert.match(text, /toklip_queue_depth\{model="tiny-64",graph="vq_decoder"\} 0/);
     });
   });
 });

@@ -4,55 +4,26 @@
  * bundle's stated tolerances; reconstructions within one uint8 step after the spec's mapping).
  */
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import type { RunningServer } from '../../src/http/server.js';
+import { type Golden, TINY_MODEL, assertClose, chunks, loadGolden } from '../helpers/golden.js';
 import { postJson, startTestServer } from '../helpers/server.js';
-
-const BUNDLES = fileURLToPath(new URL('../fixtures/bundles', import.meta.url));
-const GOLDEN = new URL('../fixtures/bundles/tiny-64/golden/', import.meta.url);
-
-interface GoldenManifest {
-  images: string[];
-  arrays: Record<string, { file: string; dtype: 'float32' | 'int64'; shape: number[] }>;
-  texts: string[];
-  prefix_tokens: number;
-  tolerances: Record<string, number>;
-}
-
-async function array(golden: GoldenManifest, name: string): Promise<number[]> {
-  const spec = golden.arrays[name]!;
-  const bytes = await readFile(new URL(spec.file, GOLDEN));
-  const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
-  return spec.dtype === 'int64' ? Array.from(new BigInt64Array(buffer), Number) : Array.from(new Float32Array(buffer));
-}
-
-function chunks<T>(values: T[], size: number): T[][] {
-  return Array.from({ length: values.length / size }, (_, i) => values.slice(i * size, (i + 1) * size));
-}
-
-/** max |got - want| <= tolerance * max |want| (the bundle's tolerance rule). */
-function assertClose(got: number[], want: number[], tolerance: number, what: string): void {
-  assert.equal(got.length, want.length, what);
-  const scale = Math.max(...want.map(Math.abs));
-  const worst = Math.max(...got.map((g, i) => Math.abs(g - want[i]!)));
-  assert.ok(worst <= tolerance * scale, `${what}: max diff ${worst} > ${tolerance} * ${scale}`);
-}
 
 describe('golden parity through HTTP (tiny-64 fixture bundle)', () => {
   let server: RunningServer;
-  let golden: GoldenManifest;
+  let g: Golden;
+  let golden: Golden['manifest'];
   let images: string[];
   let ids: number[][];
-  const model = 'tiny-64';
+  const model = TINY_MODEL;
 
   before(async () => {
-    server = await startTestServer({ TOKLIP_MODELS_DIR: BUNDLES });
-    golden = JSON.parse(await readFile(new URL('manifest.json', GOLDEN), 'utf8')) as GoldenManifest;
-    images = await Promise.all(golden.images.map(async (f) => (await readFile(new URL(f, GOLDEN))).toString('base64')));
-    ids = chunks(await array(golden, 'ids'), 16);
+    server = await startTestServer();
+    g = await loadGolden();
+    golden = g.manifest;
+    images = g.images.map((b) => b.toString('base64'));
+    ids = await g.rows('ids');
   });
   after(() => server.close());
 
@@ -64,8 +35,8 @@ describe('golden parity through HTTP (tiny-64 fixture bundle)', () => {
   });
 
   it('encode (images and tokens) gives the golden embeddings and features', async () => {
-    const want = chunks(await array(golden, 'embedding'), 32);
-    const wantFeatures = chunks(await array(golden, 'features'), 16 * 32);
+    const want = chunks(await g.array('embedding'), 32);
+    const wantFeatures = chunks(await g.array('features'), 16 * 32);
     const fromImages = await postJson(`${server.url}/v1/encode`, { images, model, normalize: false, output: 'both' });
     const fromTokens = await postJson(`${server.url}/v1/encode`, { tokens: ids, model, normalize: false, output: 'both' });
     assert.equal(fromImages.status, 200, fromImages.text);
@@ -78,7 +49,7 @@ describe('golden parity through HTTP (tiny-64 fixture bundle)', () => {
   });
 
   it('a token prefix gives the golden prefix embedding', async () => {
-    const want = chunks(await array(golden, 'prefix_embedding'), 32);
+    const want = chunks(await g.array('prefix_embedding'), 32);
     const prefix = ids.map((row) => row.slice(0, golden.prefix_tokens));
     const res = await postJson(`${server.url}/v1/encode`, { tokens: prefix, model, normalize: false });
     assert.equal(res.status, 200, res.text);
@@ -86,7 +57,7 @@ describe('golden parity through HTTP (tiny-64 fixture bundle)', () => {
   });
 
   it('decode of the golden ids equals the golden reconstruction within one uint8 step', async () => {
-    const reconstruction = await array(golden, 'reconstruction');
+    const reconstruction = await g.array('reconstruction');
     const res = await postJson(`${server.url}/v1/decode`, { tokens: ids, model, format: 'png' });
     assert.equal(res.status, 200, res.text);
     const R = 64;
@@ -106,18 +77,18 @@ describe('golden parity through HTTP (tiny-64 fixture bundle)', () => {
   });
 
   it('texts: the bundle tokenizer gives the golden input ids and the text tower the golden embeddings', async () => {
-    const wantIds = chunks(await array(golden, 'text_input_ids'), 16);
+    const wantIds = chunks(await g.array('text_input_ids'), 16);
     const tokenizer = server.scheduler.registry.get(model)!.textTokenizer!;
     golden.texts.forEach((text, i) => assert.deepEqual(Array.from(tokenizer.encode(text)), wantIds[i], text));
-    const want = chunks(await array(golden, 'text_embedding'), 32);
+    const want = chunks(await g.array('text_embedding'), 32);
     const res = await postJson(`${server.url}/v1/encode`, { texts: golden.texts, model, normalize: false });
     assert.equal(res.status, 200, res.text);
     want.forEach((w, i) => assertClose(res.json.embeddings[i], w, golden.tolerances.text_embedding!, `text embedding ${i}`));
   });
 
   it('similarity equals cosine and softmax(100 cos) of the golden embeddings', async () => {
-    const img = chunks(await array(golden, 'embedding'), 32);
-    const txt = chunks(await array(golden, 'text_embedding'), 32);
+    const img = chunks(await g.array('embedding'), 32);
+    const txt = chunks(await g.array('text_embedding'), 32);
     const unit = (v: number[]) => v.map((x) => x / Math.hypot(...v));
     const res = await postJson(`${server.url}/v1/similarity`, { images, texts: golden.texts, model });
     assert.equal(res.status, 200, res.text);

@@ -37,12 +37,12 @@ describe('load', () => {
       for (const image of images.slice(0, 16)) {
         sequentialEmbeddings.push((await postJson(`${server.url}/v1/encode`, { images: [image] })).json.embeddings[0]);
       }
-      const before = histogram(await metricsOf(), 'toklip_batch_size', 'model="toy-64",graph="vq_encoder"');
+      const before = histogram(await metricsOf(), 'toklip_batch_size', 'model="tiny-64",graph="vq_encoder"');
       assert.equal(before.count, before.le1, 'sequential requests run one at a time');
 
       const concurrent = await Promise.all(images.map((image) => postJson(`${server.url}/v1/tokenize`, { images: [image] })));
       concurrent.forEach((res, i) => assert.deepEqual(res.json, sequential[i], `request ${i}`));
-      const after = histogram(await metricsOf(), 'toklip_batch_size', 'model="toy-64",graph="vq_encoder"');
+      const after = histogram(await metricsOf(), 'toklip_batch_size', 'model="tiny-64",graph="vq_encoder"');
       const batches = after.count - before.count;
       assert.ok(batches < 64, `64 images in ${batches} batches`);
       assert.ok(after.le1 - before.le1 < batches, 'some batches held more than one image');
@@ -66,7 +66,7 @@ describe('load', () => {
       TOKLIP_MAX_DELAY_MS: '100',
     });
     try {
-      const tokens = (i: number) => [Array.from({ length: 16 }, (_, k) => (i * 16 + k) % 1024)];
+      const tokens = (i: number) => [Array.from({ length: 16 }, (_, k) => (i * 16 + k) % 64)];
       const results = await Promise.all(Array.from({ length: 50 }, (_, i) => postJson(`${server.url}/v1/encode`, { tokens: tokens(i) })));
       const statuses = results.map((r) => r.status);
       assert.deepEqual([...new Set(statuses)].sort(), [200, 429]);
@@ -78,7 +78,7 @@ describe('load', () => {
       const again = await postJson(`${server.url}/v1/encode`, { tokens: tokens(0) });
       assert.equal(again.status, 200);
       const metrics = await (await fetch(`${server.url}/metrics`)).text();
-      const rejected = Number(/toklip_rejected_total\{model="toy-64",graph="semantic_encoder"\} (\d+)/.exec(metrics)?.[1]);
+      const rejected = Number(/toklip_rejected_total\{model="tiny-64",graph="semantic_encoder"\} (\d+)/.exec(metrics)?.[1]);
       assert.equal(rejected, statuses.filter((s) => s === 429).length);
     } finally {
       await server.close();
