@@ -216,21 +216,45 @@ cleanup() {
 trap cleanup EXIT
 
 # Polls /readyz until 200, the server exits, or 120 s pass (model load + warmup on 2 CPUs).
+# Then, when the bundle has golden outputs (the exporter's golden/), tokenizes its golden images
+# through the containerised service (sharp + onnxruntime inside the image) and compares the ids.
 node --input-type=module -e '
-  const [port, pid] = process.argv.slice(1);
+  import { readFile } from "node:fs/promises";
+  import { join } from "node:path";
+  const [port, pid, bundleDir, model] = process.argv.slice(1);
+  const base = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 120_000;
   const alive = () => { try { process.kill(Number(pid), 0); return true; } catch { return false; } };
   for (;;) {
-    const status = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status, () => 0);
+    const status = await fetch(`${base}/readyz`).then((r) => r.status, () => 0);
     if (status === 200) break;
     if (!alive()) { console.error("server exited before it was ready"); process.exit(1); }
     if (Date.now() > deadline) { console.error(`not ready after 120 s (last status ${status})`); process.exit(1); }
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
-  const models = await (await fetch(`http://127.0.0.1:${port}/v1/models`)).json();
   console.log("GET /readyz: 200");
-  console.log("GET /v1/models:", JSON.stringify(models).slice(0, 400));
-' "$port" "$server_pid" || { log "smoke test failed; server log:"; tail -40 "$server_log"; exit 1; }
+  const models = await (await fetch(`${base}/v1/models`)).json();
+  const info = models.data.find((m) => m.id === model);
+  if (!info) { console.error(`model ${model} not listed: ${JSON.stringify(models)}`); process.exit(1); }
+  console.log(`GET /v1/models: ${info.id}, provider ${info.execution_provider}`);
+  const goldenDir = join(bundleDir, "golden");
+  const golden = JSON.parse(await readFile(join(goldenDir, "manifest.json"), "utf8").catch(() => "null"));
+  if (golden?.arrays?.ids) {
+    const images = await Promise.all(golden.images.map(async (f) => (await readFile(join(goldenDir, f))).toString("base64")));
+    const response = await fetch(`${base}/v1/tokenize`, {
+      method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model, images }),
+    });
+    const body = await response.json();
+    const raw = await readFile(join(goldenDir, golden.arrays.ids.file));
+    const ids = Array.from(new BigInt64Array(raw.buffer, raw.byteOffset, raw.length / 8), Number);
+    const got = body.tokens?.flat();
+    if (response.status !== 200 || JSON.stringify(got) !== JSON.stringify(ids)) {
+      console.error(`POST /v1/tokenize: status ${response.status}, ids differ from golden:`, JSON.stringify(body).slice(0, 300));
+      process.exit(1);
+    }
+    console.log(`POST /v1/tokenize: ${images.length} golden images -> golden ids (${ids.length} ids identical)`);
+  }
+' "$port" "$server_pid" "$bundle_abs" "$bundle_name" || { log "smoke test failed; server log:"; tail -40 "$server_log"; exit 1; }
 # The image's own HEALTHCHECK command, run inside the container against the live server.
 bh run --env "TOKLIP_PORT=$port" "$ctr" -- node /app/docker/healthcheck.mjs \
   && log "HEALTHCHECK command: healthy"

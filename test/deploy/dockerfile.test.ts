@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { validate } from 'dockerfile-utils';
+import { loadConfig } from '../../src/config/index.js';
 import { readDockerfile, REPO_ROOT } from './dockerfile.js';
 
 const dockerfile = readDockerfile();
@@ -40,11 +41,12 @@ describe('Dockerfile', () => {
     assert.equal(packageJson.scripts.start, 'node dist/http/server.js');
   });
 
-  it('sets service defaults that match the exposed port and the models mount', () => {
-    assert.equal(dockerfile.env.TOKLIP_DEVICE, 'auto');
-    assert.equal(dockerfile.env.TOKLIP_HOST, '0.0.0.0');
-    assert.equal(dockerfile.env.TOKLIP_MODELS_DIR, '/models');
-    assert.deepEqual(dockerfile.exposedPorts, [dockerfile.env.TOKLIP_PORT]);
+  it('sets service defaults the service accepts, matching the exposed port and /models', () => {
+    const config = loadConfig(dockerfile.env, [], { cpuCount: 4, cwd: '/app' });
+    assert.equal(config.device.kind, 'auto');
+    assert.equal(config.host, '0.0.0.0');
+    assert.equal(config.modelsDir, '/models');
+    assert.deepEqual(dockerfile.exposedPorts, [String(config.port)]);
   });
 
   it('health-checks with a script that exists and is in the build context', () => {

@@ -6,6 +6,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
+import { type Config, loadConfig } from '../../src/config/index.js';
 import { readDockerfile, REPO_ROOT } from './dockerfile.js';
 
 interface K8sObject {
@@ -63,12 +64,15 @@ for (const overlay of ['overlays/gpu', 'overlays/cpu']) {
       return containers[0];
     };
     const config = () => only(objects, 'ConfigMap');
+    /** The container's environment as the pod sees it: image ENV, then envFrom, then env. */
     const env = (): Record<string, string> => {
       const literal = Object.fromEntries(
         (container().env ?? []).map((entry: { name: string; value: string }) => [entry.name, entry.value]),
       );
-      return { ...config().data, ...literal };
+      return { ...dockerfile.env, ...config().data, ...literal };
     };
+    /** The service's own parse of that environment (throws on unknown or invalid TOKLIP_*). */
+    const serviceConfig = (): Config => loadConfig(env(), [], { cpuCount: 4, cwd: '/app' });
 
     it('renders the expected objects, each valid against the Kubernetes schema', async () => {
       assert.deepEqual(objects.map((object) => object.kind).sort(), [
@@ -82,25 +86,30 @@ for (const overlay of ['overlays/gpu', 'overlays/cpu']) {
       for (const object of objects) await validateSchema(object);
     });
 
+    it('configures the service with settings it accepts', () => {
+      assert.doesNotThrow(serviceConfig);
+    });
+
     it('probes readiness on /readyz and liveness on /healthz, on the service port', () => {
       const http = container().ports.find((port: { name: string }) => port.name === 'http');
-      assert.equal(String(http.containerPort), env().TOKLIP_PORT);
+      assert.equal(http.containerPort, serviceConfig().port);
       assert.equal(String(http.containerPort), dockerfile.env.TOKLIP_PORT);
       assert.deepEqual(container().readinessProbe.httpGet, { path: '/readyz', port: 'http' });
       assert.deepEqual(container().livenessProbe.httpGet, { path: '/healthz', port: 'http' });
       assert.deepEqual(container().startupProbe.httpGet, { path: '/healthz', port: 'http' });
     });
 
-    it('gives the drain its time: preStop delay + request timeout fit in the grace period', () => {
+    it('gives the drain its time: preStop delay + shutdown grace fit in the pod grace period', () => {
       const preStop = container().lifecycle.preStop.exec.command as string[];
       assert.equal(preStop[0], 'sleep');
       const preStopSeconds = Number(preStop[1]);
-      const requestTimeoutSeconds = Number(env().TOKLIP_REQUEST_TIMEOUT_MS) / 1000;
+      const { shutdownGraceMs, requestTimeoutMs } = serviceConfig();
       assert.ok(preStopSeconds >= 3, 'endpoint removal needs a few seconds to propagate');
-      assert.ok(requestTimeoutSeconds > 0);
+      assert.ok(shutdownGraceMs >= requestTimeoutMs, 'an admitted request may run to its deadline');
+      const needed = preStopSeconds + shutdownGraceMs / 1000 + 5;
       assert.ok(
-        podSpec().terminationGracePeriodSeconds >= preStopSeconds + requestTimeoutSeconds + 5,
-        `grace ${podSpec().terminationGracePeriodSeconds}s < ${preStopSeconds}s + ${requestTimeoutSeconds}s + 5s`,
+        podSpec().terminationGracePeriodSeconds >= needed,
+        `grace ${podSpec().terminationGracePeriodSeconds}s < ${preStopSeconds}s preStop + ${shutdownGraceMs / 1000}s drain + 5s`,
       );
     });
 
@@ -117,8 +126,7 @@ for (const overlay of ['overlays/gpu', 'overlays/cpu']) {
         container().volumeMounts.map((mount: { mountPath: string; name: string }) => [mount.mountPath, mount]),
       );
       assert.ok(mounts['/tmp']);
-      assert.equal(mounts[env().TOKLIP_MODELS_DIR!]?.readOnly, true);
-      assert.equal(env().TOKLIP_MODELS_DIR, dockerfile.env.TOKLIP_MODELS_DIR);
+      assert.equal(mounts[serviceConfig().modelsDir]?.readOnly, true);
     });
 
     it('wires Service, HPA, PDB and ConfigMap to the Deployment', () => {
@@ -156,18 +164,20 @@ for (const overlay of ['overlays/gpu', 'overlays/cpu']) {
       it('asks for one NVIDIA GPU and runs the CUDA image', () => {
         assert.equal(container().resources.limits['nvidia.com/gpu'], 1);
         assert.equal(container().image, 'toklip-serve:cuda');
-        assert.equal(env().TOKLIP_DEVICE, 'auto');
+        assert.equal(serviceConfig().device.kind, 'auto');
         assert.ok(podSpec().tolerations.some((toleration: { key: string }) => toleration.key === 'nvidia.com/gpu'));
         const metrics = only(objects, 'HorizontalPodAutoscaler').spec.metrics;
-        assert.ok(metrics.some((metric: { type: string }) => metric.type === 'Pods'), 'queue-depth metric');
+        const pods = metrics.find((metric: { type: string }) => metric.type === 'Pods');
+        assert.equal(pods.pods.metric.name, 'toklip_queue_depth');
       });
     } else {
       it('runs the CPU image without GPUs, with workers x threads within the CPU limit', () => {
         assert.equal(container().resources.limits['nvidia.com/gpu'], undefined);
         assert.equal(container().image, 'toklip-serve:cpu');
-        assert.equal(env().TOKLIP_DEVICE, 'cpu');
+        const { device, workers, intraOpThreads } = serviceConfig();
+        assert.equal(device.kind, 'cpu');
         const cpus = Number(container().resources.limits.cpu);
-        assert.ok(Number(env().TOKLIP_WORKERS) * Number(env().TOKLIP_INTRA_OP_THREADS) <= cpus);
+        assert.ok(workers * intraOpThreads <= cpus, `${workers} workers x ${intraOpThreads} threads > ${cpus} CPUs`);
       });
     }
   });
