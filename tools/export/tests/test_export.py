@@ -1,4 +1,5 @@
 """End to end: official-layout checkpoints -> export.py -> bundle -> parity in onnxruntime-node."""
+import hashlib
 import json
 import os
 import tempfile
@@ -17,6 +18,15 @@ FIXTURE = os.path.join(REPO_ROOT, "test", "fixtures", "bundles", "tiny-64")
 TINY_FLAGS = ["--vision-heads", "2", "--text-heads", "2", "--vq-norm-groups", "4", "--threads", "2"]
 
 
+def fingerprint(folder):
+    out = {}
+    for root, _, files in os.walk(folder):
+        for f in files:
+            with open(os.path.join(root, f), "rb") as fh:
+                out[os.path.join(root, f)] = hashlib.sha256(fh.read()).hexdigest()
+    return out
+
+
 def export_cli(args):
     """Runs export.py's main() and returns its exit code."""
     return export.main(args + TINY_FLAGS)
@@ -24,7 +34,9 @@ def export_cli(args):
 
 class FixtureBundleTest(unittest.TestCase):
     def test_committed_fixture_is_valid_and_in_parity(self):
+        before = fingerprint(FIXTURE)
         manifest = check_bundle(FIXTURE)
+        self.assertEqual(fingerprint(FIXTURE), before)  # checking is read-only
         self.assertEqual(manifest["name"], "tiny-64")
         self.assertEqual((manifest["image_size"], manifest["grid"], manifest["num_tokens"]), (64, [4, 4], 16))
         self.assertEqual(manifest["source"]["checkpoints"][0]["layout"], "checkpoint['state_dict'], 'module.' prefix")

@@ -61,21 +61,29 @@ def save_graph(model: onnx.ModelProto, folder: str, name: str) -> List[str]:
                         location=external[0], size_threshold=1024)
     else:
         onnx.save_model(model, path)
-    onnx.checker.check_model(path, full_check=True)
-    return external
+    return external  # validate.check_bundle runs onnx.checker on the written files
 
 
 def file_entry(path: str) -> dict:
     return {"sha256": sha256_file(path), "size": os.path.getsize(path)}
 
 
-def _torch_export(module: torch.nn.Module, spec: ox.GraphSpec, cfg: TokLIPConfig,
-                  input_names=None, output_names=None, dynamic_axes=None, args=None) -> onnx.ModelProto:
+def _torch_export(make_module: Callable[[], torch.nn.Module], spec: ox.GraphSpec, cfg: TokLIPConfig,
+                  input_names=None, output_names=None, dynamic_axes=None, args=None,
+                  release: Callable[[], None] = lambda: None) -> onnx.ModelProto:
+    """Exports through a scratch file; `release` runs between the export and the load, so the
+    torch weights and the ONNX copy of them are not both in memory (the wrapper module is
+    built here so that no caller frame keeps it alive)."""
+    module = make_module()
     with tempfile.TemporaryDirectory(prefix="toklip-export-") as work:
-        model = ox.export_module(
+        path = os.path.join(work, "model.onnx")
+        ox.export_module(
             module, args if args is not None else ox.example_inputs(spec, cfg),
             input_names or [t.name for t in spec.inputs], output_names or [t.name for t in spec.outputs],
-            dynamic_axes if dynamic_axes is not None else spec.dynamic_axes(), work_dir=work)
+            dynamic_axes if dynamic_axes is not None else spec.dynamic_axes(), path)
+        del module
+        release()
+        model = onnx.load(path, load_external_data=True)
     model.graph.name = spec.name
     return model
 
@@ -97,20 +105,21 @@ def export_graphs(loaded: LoadedModel, folder: str, opts: ExportOptions) -> Dict
                               "outputs": [t.to_json() for t in spec.outputs]}
         opts.log(f"  {spec.file}: {sum(os.path.getsize(os.path.join(folder, f)) for f in [spec.file] + external) / 1e6:.1f} MB")
 
-    def release(*names: str) -> None:
-        if opts.release_modules:
-            for n in names:
-                parent, attr = n.rsplit(".", 1) if "." in n else ("", n)
-                owner = model
-                for part in filter(None, parent.split(".")):
-                    owner = getattr(owner, part)
-                setattr(owner, attr, None)
-            gc.collect()
+    def release(*names: str) -> Callable[[], None]:
+        def run() -> None:
+            if opts.release_modules:
+                for n in names:
+                    parent, attr = n.rsplit(".", 1) if "." in n else ("", n)
+                    owner = model
+                    for part in filter(None, parent.split(".")):
+                        owner = getattr(owner, part)
+                    setattr(owner, attr, None)
+                gc.collect()
+        return run
 
     if "text_encoder" in specs:
         spec = specs["text_encoder"]
-        proto = _torch_export(ox.TextEncoder(model.text), spec, cfg)
-        release("text")
+        proto = _torch_export(lambda: ox.TextEncoder(model.text), spec, cfg, release=release("text"))
         if fp16:
             convert_float16(proto)
         finish(spec, proto)
@@ -118,8 +127,8 @@ def export_graphs(loaded: LoadedModel, folder: str, opts: ExportOptions) -> Dict
         gc.collect()
 
     spec = specs["semantic_encoder"]
-    proto = _torch_export(ox.SemanticEncoder(model.trunk, opts.token_embedding), spec, cfg)
-    release("visual.trunk.blocks", "visual.trunk.attn_pool")
+    proto = _torch_export(lambda: ox.SemanticEncoder(model.trunk, opts.token_embedding), spec, cfg,
+                          release=release("visual.trunk.blocks", "visual.trunk.attn_pool"))
     if fp16:
         convert_float16(proto)
     finish(spec, proto)
@@ -127,21 +136,20 @@ def export_graphs(loaded: LoadedModel, folder: str, opts: ExportOptions) -> Dict
     gc.collect()
 
     spec = specs["vq_decoder"]
-    proto = _torch_export(ox.VQDecoder(model.vq, cfg.grid), spec, cfg)
-    release("visual.trunk.vq.decoder")
+    proto = _torch_export(lambda: ox.VQDecoder(model.vq, cfg.grid), spec, cfg, release=release("visual.trunk.vq.decoder"))
     if fp16:
         convert_float16(proto)
     finish(spec, proto)
 
     spec = specs["vq_encoder"]
     pixels = ox.example_inputs(spec, cfg)
-    encoder = _torch_export(ox.VQEncoderZ(model.vq), spec, cfg, output_names=["z"],
+    encoder = _torch_export(lambda: ox.VQEncoderZ(model.vq), spec, cfg, output_names=["z"],
                             dynamic_axes={"pixels": {0: ox.BATCH}, "z": {0: ox.BATCH}}, args=pixels)
     with torch.no_grad():
         z = model.vq.encode_z(pixels[0])
-    quantiser = _torch_export(ox.Quantiser(model.vq), spec, cfg, input_names=["z"],
-                              dynamic_axes={"z": {0: ox.BATCH}, "ids": {0: ox.BATCH}}, args=(z,))
-    release("visual.trunk.vq.encoder")
+    quantiser = _torch_export(lambda: ox.Quantiser(model.vq), spec, cfg, input_names=["z"],
+                              dynamic_axes={"z": {0: ox.BATCH}, "ids": {0: ox.BATCH}}, args=(z,),
+                              release=release("visual.trunk.vq.encoder"))
     if fp16:
         convert_float16(encoder)  # the quantiser stays float32: ids must match the reference
     proto = ox.merge_sequential(encoder, quantiser, "z", "quantiser/")

@@ -81,13 +81,16 @@ def _skip_init():
 
 @torch.no_grad()
 def init_random(model: TokLIP, seed: int) -> TokLIP:
-    """Seeded random weights with realistic scales (timm/open_clip style), so that random
+    """Seeded random weights with realistic scales (timm/open_clip style, uniform), so that random
     models give well-conditioned activations for benchmarks and parity tests. Norm affines
     are perturbed away from (1, 0) so that tests notice a missing or misplaced affine."""
     gen = torch.Generator().manual_seed(seed)
 
     def normal(t: torch.Tensor, std: float, mean: float = 0.0) -> None:
-        t.copy_(torch.randn(t.shape, generator=gen) * std + mean)
+        # uniform with the given mean and std: in place and ~5x faster than normal_ on CPU,
+        # which matters for 1.2 B parameters
+        half = std * 3.0 ** 0.5
+        t.uniform_(mean - half, mean + half, generator=gen)
 
     for name, module in model.named_modules():
         if isinstance(module, nn.Linear):

@@ -181,25 +181,13 @@ def _quiet_export():
 
 
 def export_module(module: nn.Module, args: Sequence[torch.Tensor], input_names: List[str],
-                  output_names: List[str], dynamic_axes: Dict[str, Dict[int, str]],
-                  work_dir: Optional[str] = None) -> onnx.ModelProto:
-    """torch.onnx.export at opset 17 with constant folding; returns the loaded ModelProto.
-
-    Graphs over 2 GB must go through a file (torch then writes one external file per tensor
-    next to it); work_dir names a scratch folder for that case.
-    """
+                  output_names: List[str], dynamic_axes: Dict[str, Dict[int, str]], path: str) -> None:
+    """torch.onnx.export at opset 17 with constant folding into `path`. Graphs over 2 GB get
+    one external file per tensor next to it (torch's choice); load with onnx.load(path)."""
     module.eval()
-    kwargs = dict(opset_version=OPSET, do_constant_folding=True, input_names=input_names,
-                  output_names=output_names, dynamic_axes=dynamic_axes)
     with torch.no_grad(), _quiet_export():
-        if work_dir is None:
-            buf = io.BytesIO()
-            torch.onnx.export(module, tuple(args), buf, **kwargs)
-            return onnx.load_from_string(buf.getvalue())
-        os.makedirs(work_dir, exist_ok=True)
-        path = os.path.join(work_dir, "model.onnx")
-        torch.onnx.export(module, tuple(args), path, **kwargs)
-    return onnx.load(path, load_external_data=True)
+        torch.onnx.export(module, tuple(args), path, opset_version=OPSET, do_constant_folding=True,
+                          input_names=input_names, output_names=output_names, dynamic_axes=dynamic_axes)
 
 
 def parameter_bytes(module: nn.Module) -> int:

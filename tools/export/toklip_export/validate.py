@@ -6,6 +6,7 @@ import json
 import os
 import re
 import subprocess
+import tempfile
 from typing import Dict, List, Optional
 
 import numpy as np
@@ -37,13 +38,22 @@ def _dims(value_info) -> list:
     return out
 
 
+def check_onnx_file(path: str) -> None:
+    """onnx.checker plus strict type/shape inference, without touching the file (with a path,
+    onnx 1.12's full_check writes the inferred model back over it)."""
+    onnx.checker.check_model(path)
+    with tempfile.TemporaryDirectory(prefix="toklip-check-") as tmp:
+        onnx.shape_inference.infer_shapes_path(path, os.path.join(tmp, "inferred.onnx"),
+                                               check_type=True, strict_mode=True)
+
+
 def _check_graph(folder: str, name: str, entry: dict, problems: List[str]) -> None:
     path = os.path.join(folder, entry.get("file", ""))
     if not os.path.isfile(path):
         problems.append(f"graph {name}: file {entry.get('file')} is missing")
         return
     try:
-        onnx.checker.check_model(path, full_check=True)
+        check_onnx_file(path)
         model = onnx.load(path, load_external_data=False)
     except Exception as e:  # noqa: BLE001 - the checker raises several types
         problems.append(f"graph {name}: onnx.checker: {e}")
