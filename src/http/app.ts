@@ -99,7 +99,21 @@ const appPlugin: FastifyPluginAsync<AppOptions> = async (app, { config, deps }) 
         description:
           'TokLIP over HTTP: images to discrete VQ tokens, tokens back to images, and images, tokens or texts to ' +
           'embeddings. Errors are application/problem+json (RFC 9457).',
+        license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
       },
+      // Relative: the instance that serves this document (GET /openapi.json).
+      servers: [{ url: '/', description: 'This instance' }],
+      components: {
+        securitySchemes: {
+          bearerAuth: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'API key as a Bearer token, required only when the deployment configures API keys',
+          },
+        },
+      },
+      // Optional: anonymous ({}) or a Bearer key. Health probes declare no security at all.
+      security: [{}, { bearerAuth: [] }],
       tags: [
         { name: 'models', description: 'Loaded models' },
         { name: 'inference', description: 'Tokenize, encode, decode, similarity' },

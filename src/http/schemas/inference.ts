@@ -70,8 +70,15 @@ function content(json: TSchema, multipart?: TSchema, raw = false) {
 // ---- tokenize
 export const TokenizeOptions = Type.Object({ model: Type.Optional(ModelOption), ids_format: Type.Optional(IdsFormat) }, { additionalProperties: false });
 export type TokenizeOptions = Static<typeof TokenizeOptions>;
+/** A 1x1 white PNG: tiny, valid example input (the service resizes it to the model's size). */
+const EXAMPLE_PNG =
+  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4//8/AAX+Av4N70a4AAAAAElFTkSuQmCC';
+
 export const tokenizeBody = (l: SchemaLimits) =>
-  Type.Object({ images: images(l), model: Type.Optional(ModelOption), ids_format: Type.Optional(IdsFormat) }, { additionalProperties: false });
+  Type.Object(
+    { images: images(l), model: Type.Optional(ModelOption), ids_format: Type.Optional(IdsFormat) },
+    { additionalProperties: false, examples: [{ images: [`data:image/png;base64,${EXAMPLE_PNG}`], model: 'toklip-s-256' }] },
+  );
 export type TokenizeBody = Static<ReturnType<typeof tokenizeBody>>;
 export const tokenizeSchemaBody = (l: SchemaLimits) =>
   content(
@@ -79,13 +86,17 @@ export const tokenizeSchemaBody = (l: SchemaLimits) =>
     Type.Object({ images: imageParts(l), model: Type.Optional(ModelOption), ids_format: Type.Optional(IdsFormat) }),
     true,
   );
-export const TokenizeResponse = Type.Object({
-  model: Type.String(),
-  grid: Type.Array(Type.Integer(), { minItems: 2, maxItems: 2, description: '[h, w]' }),
-  codebook_size: Type.Integer(),
-  tokens: Type.Optional(Type.Array(Type.Array(Type.Integer()), { description: 'ids_format json: one row of N ids per image' })),
-  tokens_base64: Type.Optional(Type.Array(Type.String(), { description: 'ids_format base64: one string per image' })),
-});
+export const TokenizeResponse = Type.Object(
+  {
+    model: Type.String(),
+    grid: Type.Array(Type.Integer(), { minItems: 2, maxItems: 2, description: '[h, w]' }),
+    codebook_size: Type.Integer(),
+    tokens: Type.Optional(Type.Array(Type.Array(Type.Integer()), { description: 'ids_format json: one row of N ids per image' })),
+    tokens_base64: Type.Optional(Type.Array(Type.String(), { description: 'ids_format base64: one string per image' })),
+  },
+  // Abbreviated: a real row holds N = h * w ids (256 for toklip-s-256).
+  { examples: [{ model: 'toklip-s-256', grid: [16, 16], codebook_size: 16384, tokens: [[5213, 881, 14020, 77, 9120, 3305]] }] },
+);
 
 // ---- decode
 export const DecodeOptions = Type.Object(
@@ -102,14 +113,21 @@ export const decodeBody = (l: SchemaLimits) =>
       format: Type.Optional(ImageFormatOption),
       quality: Type.Optional(QualityOption),
     },
-    { additionalProperties: false, description: 'Exactly one of tokens and tokens_base64, each row holding N ids' },
+    {
+      additionalProperties: false,
+      description: 'Exactly one of tokens and tokens_base64, each row holding N ids',
+      examples: [{ model: 'toklip-s-256', tokens: [[5213, 881, 14020, 77, 9120, 3305]], format: 'png' }],
+    },
   );
 export type DecodeBody = Static<ReturnType<typeof decodeBody>>;
 export const decodeSchemaBody = (l: SchemaLimits) => content(decodeBody(l));
-export const DecodeResponse = Type.Object({
-  model: Type.String(),
-  images: Type.Array(Type.Object({ mime: Type.String(), data: Type.String({ description: 'base64 file bytes' }) })),
-});
+export const DecodeResponse = Type.Object(
+  {
+    model: Type.String(),
+    images: Type.Array(Type.Object({ mime: Type.String(), data: Type.String({ description: 'base64 file bytes' }) })),
+  },
+  { examples: [{ model: 'toklip-s-256', images: [{ mime: 'image/png', data: EXAMPLE_PNG }] }] },
+);
 
 // ---- encode
 export const EncodeOptions = Type.Object(
@@ -137,6 +155,7 @@ export const encodeBody = (l: SchemaLimits) =>
     {
       additionalProperties: false,
       description: 'Exactly one input: images, tokens / tokens_base64 (N ids, or a raster-order prefix of 1..N ids), or texts',
+      examples: [{ texts: ['a photo of a cat', 'a diagram'], model: 'toklip-s-256' }],
     },
   );
 export type EncodeBody = Static<ReturnType<typeof encodeBody>>;
@@ -152,21 +171,25 @@ export const encodeSchemaBody = (l: SchemaLimits) =>
     }),
     true,
   );
-export const EncodeResponse = Type.Object({
-  model: Type.String(),
-  dim: Type.Integer({ description: 'Embedding (and feature) width D' }),
-  input: Type.Enum(['images', 'tokens', 'texts']),
-  embeddings: Type.Optional(
-    Type.Array(Type.Unknown({ description: 'D numbers (encoding_format float) or a base64 string of D float32' }), {
-      description: 'One per input, in order',
-    }),
-  ),
-  features: Type.Optional(
-    Type.Array(Type.Unknown({ description: 'T rows of D numbers, or a base64 string of T*D float32 (row-major)' }), {
-      description: 'Per-token features, one entry per input; T = N for images, the row length for tokens',
-    }),
-  ),
-});
+export const EncodeResponse = Type.Object(
+  {
+    model: Type.String(),
+    dim: Type.Integer({ description: 'Embedding (and feature) width D' }),
+    input: Type.Enum(['images', 'tokens', 'texts']),
+    embeddings: Type.Optional(
+      Type.Array(Type.Unknown({ description: 'D numbers (encoding_format float) or a base64 string of D float32' }), {
+        description: 'One per input, in order',
+      }),
+    ),
+    features: Type.Optional(
+      Type.Array(Type.Unknown({ description: 'T rows of D numbers, or a base64 string of T*D float32 (row-major)' }), {
+        description: 'Per-token features, one entry per input; T = N for images, the row length for tokens',
+      }),
+    ),
+  },
+  // Abbreviated: a real embedding holds dim numbers (1152 for TokLIP).
+  { examples: [{ model: 'toklip-s-256', dim: 1152, input: 'texts', embeddings: [[0.0213, -0.0087, 0.0412], [-0.0154, 0.0301, 0.0066]] }] },
+);
 
 // ---- similarity
 export const SimilarityOptions = Type.Object({ model: Type.Optional(ModelOption) }, { additionalProperties: false });
@@ -180,17 +203,24 @@ export const similarityBody = (l: SchemaLimits) =>
       texts: texts(l),
       model: Type.Optional(ModelOption),
     },
-    { additionalProperties: false, description: 'One of images, tokens or tokens_base64, plus texts' },
+    {
+      additionalProperties: false,
+      description: 'One of images, tokens or tokens_base64, plus texts',
+      examples: [{ images: [`data:image/png;base64,${EXAMPLE_PNG}`], texts: ['a photo of a cat', 'a dog'] }],
+    },
   );
 export type SimilarityBody = Static<ReturnType<typeof similarityBody>>;
 export const similarityFields = (l: SchemaLimits) =>
   Type.Object({ texts: texts(l), model: Type.Optional(ModelOption) }, { additionalProperties: false });
 export const similaritySchemaBody = (l: SchemaLimits) =>
   content(similarityBody(l), Type.Object({ images: imageParts(l), texts: texts(l), model: Type.Optional(ModelOption) }));
-export const SimilarityResponse = Type.Object({
-  model: Type.String(),
-  cosine: Type.Array(Type.Array(Type.Number()), { description: 'cos(image i, text j)' }),
-  probabilities: Type.Array(Type.Array(Type.Number()), {
-    description: "Per image, softmax over the texts of scale * cos (the model's score convention; scale 100 for TokLIP)",
-  }),
-});
+export const SimilarityResponse = Type.Object(
+  {
+    model: Type.String(),
+    cosine: Type.Array(Type.Array(Type.Number()), { description: 'cos(image i, text j)' }),
+    probabilities: Type.Array(Type.Array(Type.Number()), {
+      description: "Per image, softmax over the texts of scale * cos (the model's score convention; scale 100 for TokLIP)",
+    }),
+  },
+  { examples: [{ model: 'toklip-s-256', cosine: [[0.2915, 0.1873]], probabilities: [[0.99997, 0.00003]] }] },
+);

@@ -32,10 +32,42 @@ export const ModelCard = Type.Object(
   { $id: 'Model' },
 );
 
-export const ModelList = Type.Object({
-  object: Type.Literal('list'),
-  default_model: Type.String(),
-  data: Type.Array(Type.Ref('Model')),
-});
+export const ModelList = Type.Object(
+  {
+    object: Type.Literal('list'),
+    default_model: Type.String(),
+    data: Type.Array(Type.Ref('Model')),
+  },
+  {
+    examples: [
+      {
+        object: 'list',
+        default_model: 'toklip-s-256',
+        data: [
+          {
+            id: 'toklip-s-256',
+            object: 'model',
+            owned_by: 'toklip-serve',
+            default: true,
+            description: 'TokLIP-S at 256 px',
+            capabilities: ['tokenize', 'decode', 'encode_image', 'encode_tokens', 'encode_text'],
+            image_size: 256,
+            grid: [16, 16],
+            num_tokens: 256,
+            codebook_size: 16384,
+            ids_base64_bytes: 2,
+            embedding_dim: 1152,
+            text_context_length: 64,
+            preprocessing: { resize: 'shortest', interpolation: 'bicubic', crop: 'center', mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] },
+            score: { convention: 'softmax', scale: 100 },
+            dtype: 'float32',
+            compute_dtype: 'float32',
+            execution_provider: 'cuda',
+          },
+        ],
+      },
+    ],
+  },
+);
 
 export type ModelCard = Static<typeof ModelCard>;

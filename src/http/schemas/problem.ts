@@ -46,7 +46,17 @@ export function problemResponses(codes: readonly ErrorCode[]) {
   const responses: Record<number, unknown> = {};
   for (const [status, list] of [...byStatus.entries()].sort((a, b) => a[0] - b[0])) {
     const description = list.map((c) => `${c}: ${ERROR_TABLE[c].title}`).join('; ');
-    responses[status] = { description, content: { [PROBLEM_CONTENT_TYPE]: { schema: Type.Ref('Problem') } } };
+    // One example body per code, from the same table the error handler uses.
+    const examples = Object.fromEntries(
+      list.map((c) => [
+        c,
+        {
+          summary: ERROR_TABLE[c].title,
+          value: { type: `urn:toklip:error:${c}`, title: ERROR_TABLE[c].title, status, detail: ERROR_TABLE[c].title, code: c },
+        },
+      ]),
+    );
+    responses[status] = { description, content: { [PROBLEM_CONTENT_TYPE]: { schema: Type.Ref('Problem'), examples } } };
   }
   return responses;
 }
