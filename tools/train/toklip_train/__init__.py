@@ -1,0 +1,1 @@
+"""Training of the shipped demonstration TokLIP model (see tools/train/README.md)."""
