@@ -1,0 +1,103 @@
+import json
+import math
+import tempfile
+import unittest
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from toklip_train import scenes as S
+from toklip_train.captions import describes, parse_caption, positives
+from toklip_train.contrastive import scale_at
+from toklip_train.networks import REPO_ROOT  # noqa: F401  (puts tools/export on sys.path)
+from toklip_train.pipeline import run
+from toklip_train.recipe import FULL, SMOKE
+from toklip_train.vq_training import VQTrainer, lr_at
+from toklip_export.convert import infer_config, load_toklip
+
+torch.set_num_threads(2)
+
+
+class CaptionTest(unittest.TestCase):
+    def test_parse(self):
+        self.assertEqual(parse_caption("a large red circle on the left and a blue star"),
+                         [("red", "circle", "large", "on the left"), ("blue", "star", None, None)])
+        with self.assertRaises(ValueError):
+            parse_caption("a photo of a cat")
+
+    def test_positives_are_multi_positive_and_order_free(self):
+        sc = S.scene("train", 0, 0, num_shapes=2)
+        a, b = sc.shapes
+        swapped = f"{b.phrase()} and {a.phrase()}"
+        partial = f"{a.phrase(size=False, position=False)} and {b.phrase(position=False)}"
+        self.assertTrue(describes(parse_caption(swapped), sc))
+        self.assertTrue(describes(parse_caption(partial), sc))
+        self.assertFalse(describes(parse_caption(a.phrase()), sc))  # one phrase, two shapes
+        wrong = b.phrase().replace(b.colour, next(c for c in S.COLOURS if c != b.colour), 1)
+        self.assertFalse(describes(parse_caption(f"{a.phrase()} and {wrong}"), sc))
+        rng = np.random.default_rng(0)
+        scenes = [S.scene("train", i, 0) for i in range(32)]
+        pos = positives([s.caption_variant(rng) for s in scenes], scenes)
+        self.assertTrue(pos.diagonal().all())
+
+    def test_schedules(self):
+        cfg = FULL.contrastive
+        self.assertAlmostEqual(scale_at(cfg.steps - 1, cfg), 100.0)
+        self.assertAlmostEqual(scale_at(0, cfg), cfg.scale_start)
+        self.assertLess(lr_at(0, cfg), lr_at(cfg.warmup, cfg))
+        self.assertAlmostEqual(lr_at(cfg.steps, cfg), cfg.lr * cfg.min_lr_ratio)
+
+
+class VQTrainerTest(unittest.TestCase):
+    def test_same_seed_same_weights(self):
+        def train():
+            t = VQTrainer(SMOKE.model.vq, SMOKE.vq, seed=3, data_seed=3, log=lambda m: None)
+            return t.train().state_dict()
+        a, b = train(), train()
+        for k in a:
+            torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
+
+    def test_kmeans_codebook_and_dead_code_restarts(self):
+        t = VQTrainer(SMOKE.model.vq, SMOKE.vq, seed=0, data_seed=0, log=lambda m: None)
+        data = torch.nn.functional.normalize(torch.randn(500, 8), dim=-1)
+        t.remember(data)
+        t.init_codebook_kmeans()
+        w = t.model.quantize.embedding.weight
+        torch.testing.assert_close(w.norm(dim=1), torch.ones(len(w)))
+        t.usage.zero_()
+        t.usage[0] = 1.0
+        self.assertEqual(t.restart_dead_codes(data), len(w) - 1)
+        # restarted codes sit on encoder outputs
+        self.assertGreater(float((w[1:] @ data.t()).max(dim=1).values.min()), 0.99)
+
+
+class SmokeRunTest(unittest.TestCase):
+    """The whole pipeline on the smoke recipe (seconds), then the exporter reads the checkpoint."""
+
+    def test_smoke_run_writes_an_official_layout_checkpoint(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp)
+            metrics = run(SMOKE, out, seed=0, log=lambda m: None)
+            for key in ("psnr_mean", "zero_shot_colour_acc", "zero_shot_shape_acc", "i2t_r1"):
+                self.assertIn(key, metrics["heldout"])
+            self.assertTrue(all(t["cpu_s"] >= 0 for t in metrics["times"].values()))
+            self.assertEqual(json.loads((out / "metrics.json").read_text())["recipe"], "smoke")
+            ckpt = torch.load(out / "toklip.pt", map_location="cpu")
+            sd = ckpt["state_dict"]
+            self.assertTrue(all(k.startswith("module.") for k in sd))
+            self.assertNotIn("module.logit_bias", sd)
+            self.assertAlmostEqual(float(sd["module.logit_scale"]), math.log(100.0), places=6)
+            self.assertIn("module.visual.trunk.vq.quantize.embedding.weight", sd)
+            cfg = infer_config({k[len("module."):]: v for k, v in sd.items()},
+                               vision_heads=SMOKE.model.vision.heads, text_heads=SMOKE.model.text.heads,
+                               norm_groups=SMOKE.model.vq.norm_groups)
+            self.assertEqual(cfg.to_dict(), {**SMOKE.model.to_dict(), "logit_bias": True})
+            loaded = load_toklip(str(out / "toklip.pt"), vision_heads=SMOKE.model.vision.heads,
+                                 text_heads=SMOKE.model.text.heads, norm_groups=SMOKE.model.vq.norm_groups)
+            self.assertEqual(loaded.config.image_size, S.IMAGE_SIZE)
+            self.assertTrue((out / "tokenizer.json").is_file())
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,52 @@
+"""Which captions describe which scenes: the positives of the contrastive loss.
+
+A caption is a list of shape phrases, each with a colour and a shape and optionally a size and a
+position. It describes a scene when it has one phrase per shape of the scene and the phrases
+can be matched one-to-one to the scene's shapes (stated attributes equal). Two different scenes
+in a batch can share a description ("a red circle"), so targets are multi-positive.
+"""
+from __future__ import annotations
+
+from itertools import permutations
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .scenes import COLOURS, POSITIONS, SHAPES, SIZES, Scene
+
+Phrase = Tuple[str, str, Optional[str], Optional[str]]  # colour, shape, size, position
+
+
+def parse_caption(text: str) -> List[Phrase]:
+    phrases = []
+    for part in text.split(" and "):
+        words = part.split()
+        if not words or words[0] != "a":
+            raise ValueError(f"not a scene caption: {text!r}")
+        words = words[1:]
+        size = words.pop(0) if words and words[0] in SIZES else None
+        if len(words) < 2 or words[0] not in COLOURS or words[1] not in SHAPES:
+            raise ValueError(f"not a scene caption: {text!r}")
+        position = " ".join(words[2:]) or None
+        if position is not None and position not in POSITIONS:
+            raise ValueError(f"not a scene caption: {text!r}")
+        phrases.append((words[0], words[1], size, position))
+    return phrases
+
+
+def _matches(phrase: Phrase, attributes: Tuple[str, str, str, str]) -> bool:
+    return all(p is None or p == a for p, a in zip(phrase, attributes))
+
+
+def describes(phrases: Sequence[Phrase], scene: Scene) -> bool:
+    shapes = [s.attributes for s in scene.shapes]
+    if len(phrases) != len(shapes):
+        return False
+    return any(all(_matches(p, shapes[j]) for p, j in zip(phrases, order))
+               for order in permutations(range(len(shapes))))
+
+
+def positives(captions: Sequence[str], scenes: Sequence[Scene]) -> np.ndarray:
+    """(len(scenes), len(captions)) bool matrix: caption j describes scene i."""
+    parsed = [parse_caption(c) for c in captions]
+    return np.array([[describes(p, s) for p in parsed] for s in scenes], dtype=bool)

@@ -1,0 +1,168 @@
+"""Stage B: the causal token ViT (with MAP pooling) and the text tower, trained contrastively
+on the frozen VQ's token ids (TokLIP's objective without the distillation term, which needs a
+teacher we do not have).
+
+The loss is the CLIP softmax cross-entropy over scaled cosines, in both directions, with
+multi-positive targets (two scenes in a batch can share a description). The scale follows a
+fixed schedule, log-linear from `scale_start` to 100, so the stored logit_scale is log(100): the
+official score convention softmax(100 * cos) is exactly what the model was last trained with.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .captions import positives
+from .networks import TokLIP, l2_normalize
+from .scenes import Scene
+from .tokenizer import encode_batch
+from .vq_training import lr_at
+
+FINAL_LOGIT_SCALE = 100.0
+
+
+@dataclass(frozen=True)
+class ContrastiveConfig:
+    steps: int = 2000
+    batch_size: int = 128
+    lr: float = 1e-3
+    warmup: int = 100
+    min_lr_ratio: float = 0.02
+    weight_decay: float = 0.05
+    scale_start: float = 10.0
+    grad_clip: float = 1.0
+    log_every: int = 50
+    eval_every: int = 500
+
+
+def scale_at(step: int, cfg: ContrastiveConfig) -> float:
+    t = min(1.0, step / max(1, cfg.steps - 1))
+    return math.exp(math.log(cfg.scale_start) + t * (math.log(FINAL_LOGIT_SCALE) - math.log(cfg.scale_start)))
+
+
+@torch.no_grad()
+def init_towers(model: TokLIP, seed: int) -> TokLIP:
+    """timm / open_clip style initialisation of the ViT (without its VQ) and the text tower."""
+    torch.manual_seed(seed)
+    towers: List[nn.Module] = [m for n, m in model.named_modules()
+                               if not n.startswith("visual.trunk.vq") and n != ""]
+    for m in towers:
+        if isinstance(m, nn.Linear):
+            nn.init.trunc_normal_(m.weight, std=0.02)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.LayerNorm):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+    trunk = model.trunk
+    nn.init.trunc_normal_(trunk.pos_embed, std=0.02)
+    nn.init.trunc_normal_(trunk.attn_pool.latent, std=trunk.pos_embed.shape[-1] ** -0.5)
+    if model.text is not None:
+        nn.init.normal_(model.text.token_embedding.weight, std=0.02)
+        nn.init.normal_(model.text.positional_embedding, std=0.01)
+        for block in model.text.transformer.resblocks:
+            nn.init.xavier_uniform_(block.attn.in_proj_weight)
+            nn.init.zeros_(block.attn.in_proj_bias)
+    model.logit_scale.fill_(math.log(FINAL_LOGIT_SCALE))
+    return model
+
+
+def trainable_parameters(model: TokLIP) -> List[nn.Parameter]:
+    return [p for n, p in model.named_parameters()
+            if not n.startswith("visual.trunk.vq.") and n not in ("logit_scale", "logit_bias")]
+
+
+def _decay(name: str, p: nn.Parameter) -> bool:
+    return p.ndim >= 2 and not name.endswith(("pos_embed", "positional_embedding", "latent"))
+
+
+class ContrastiveTrainer:
+    def __init__(self, model: TokLIP, cfg: ContrastiveConfig, train_ids: torch.Tensor,
+                 train_scenes: Sequence[Scene], *, seed: int, log: Callable[[str], None] = print):
+        self.model = model
+        self.cfg = cfg
+        self.ids = train_ids
+        self.scenes = list(train_scenes)
+        self.seed = seed
+        self.log = log
+        for p in model.trunk.vq.parameters():
+            p.requires_grad_(False)
+        model.logit_scale.requires_grad_(False)
+        named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        self.opt = torch.optim.AdamW(
+            [{"params": [p for n, p in named if _decay(n, p)], "weight_decay": cfg.weight_decay},
+             {"params": [p for n, p in named if not _decay(n, p)], "weight_decay": 0.0}],
+            lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6)
+        self.rng = np.random.default_rng(seed)
+        self.history: List[Dict[str, float]] = []
+
+    def image_embeddings(self, ids: torch.Tensor) -> torch.Tensor:
+        _, emb = self.model.trunk.encode_ids(ids)
+        return l2_normalize(emb)
+
+    def text_embeddings(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return l2_normalize(self.model.text(input_ids))
+
+    def step(self, step: int, order: np.ndarray) -> Dict[str, float]:
+        cfg = self.cfg
+        lr = lr_at(step, cfg)
+        for g in self.opt.param_groups:
+            g["lr"] = lr
+        batch = order[:cfg.batch_size]
+        scenes = [self.scenes[i] for i in batch]
+        captions = [s.caption_variant(self.rng) for s in scenes]
+        pos = torch.from_numpy(positives(captions, scenes)).float()
+        img = self.image_embeddings(self.ids[torch.from_numpy(batch)])
+        txt = self.text_embeddings(torch.tensor(encode_batch(captions)))
+        scale = scale_at(step, cfg)
+        logits = scale * img @ txt.t()
+        loss_i = -(F.log_softmax(logits, dim=1) * (pos / pos.sum(1, keepdim=True))).sum(1).mean()
+        loss_t = -(F.log_softmax(logits.t(), dim=1) * (pos.t() / pos.t().sum(1, keepdim=True))).sum(1).mean()
+        loss = 0.5 * (loss_i + loss_t)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(trainable_parameters(self.model), cfg.grad_clip)
+        self.opt.step()
+        with torch.no_grad():
+            hit = pos[torch.arange(len(batch)), logits.argmax(1)].mean()
+        return {"loss": float(loss), "acc": float(hit), "scale": scale, "lr": lr}
+
+    def train(self, evaluate: Optional[Callable[[], Dict[str, float]]] = None) -> TokLIP:
+        cfg = self.cfg
+        n_params = sum(p.numel() for p in trainable_parameters(self.model))
+        self.log(f"stage B (ViT + text): {n_params / 1e6:.2f}M trainable parameters, "
+                 f"{len(self.scenes)} scenes, {cfg.steps} steps x {cfg.batch_size}; {asdict(cfg)}")
+        self.model.train()
+        self.model.trunk.vq.eval()
+        t0, c0 = time.time(), time.process_time()
+        order = np.empty(0, dtype=np.int64)
+        window: List[Dict[str, float]] = []
+        for step in range(cfg.steps):
+            if len(order) < cfg.batch_size:  # epochs: a fresh permutation, no partial batches
+                order = self.rng.permutation(len(self.scenes))
+            window.append(self.step(step, order))
+            order = order[cfg.batch_size:]
+            if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
+                mean = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
+                self.log(f"B {step + 1:5d}/{cfg.steps} loss {mean['loss']:.4f} batch i->t acc "
+                         f"{mean['acc']:.3f} scale {window[-1]['scale']:.1f} lr {window[-1]['lr']:.2e} "
+                         f"wall {time.time() - t0:.0f}s cpu {time.process_time() - c0:.0f}s")
+                self.history.append({"step": step + 1, **mean})
+                window = []
+            if evaluate is not None and ((step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps):
+                self.model.eval()
+                metrics = evaluate()
+                self.model.train()
+                self.model.trunk.vq.eval()
+                self.log(f"B eval step {step + 1}: " + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()))
+                self.history[-1].update({f"eval_{k}": v for k, v in metrics.items()})
+        self.model.eval()
+        with torch.no_grad():
+            self.model.logit_scale.fill_(math.log(FINAL_LOGIT_SCALE))
+        return self.model

@@ -1,0 +1,148 @@
+"""The whole run: tokenizer, stage A (VQ), token ids, stage B (ViT + text), checkpoint, metrics."""
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections import OrderedDict
+from dataclasses import asdict
+from pathlib import Path
+from typing import Callable, Dict, Optional, Sequence
+
+import numpy as np
+import torch
+
+from .contrastive import ContrastiveTrainer, init_towers
+from .data import psnr, render, scene_batch, to_uint8
+from .evaluation import (HeldOutSets, held_out_sets, psnr_metrics, retrieval_metrics,
+                         zero_shot_metrics, zero_shot_prompts)
+from .networks import TokLIP, l2_normalize
+from .recipe import MODEL_NAME, Recipe
+from .scenes import Scene
+from .tokenizer import encode_batch, write_tokenizer
+from .vq_training import VQTrainer
+
+Log = Callable[[str], None]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.wall, self.cpu = time.time(), time.process_time()
+
+    def read(self) -> Dict[str, float]:
+        return {"wall_s": round(time.time() - self.wall, 1), "cpu_s": round(time.process_time() - self.cpu, 1)}
+
+
+@torch.no_grad()
+def encode_ids(model: TokLIP, scenes: Sequence[Scene], batch: int = 64) -> torch.Tensor:
+    """VQ token ids (len(scenes), N) of the rendered scenes."""
+    vq = model.trunk.vq.eval()
+    out = [vq.encode(render(scenes[i:i + batch]))[1] for i in range(0, len(scenes), batch)]
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def image_embeddings(model: TokLIP, ids: torch.Tensor, batch: int = 256) -> np.ndarray:
+    out = [model.trunk.encode_ids(ids[i:i + batch])[1] for i in range(0, len(ids), batch)]
+    return torch.cat(out).numpy()
+
+
+@torch.no_grad()
+def text_embeddings(model: TokLIP, texts: Sequence[str], batch: int = 256) -> np.ndarray:
+    ids = torch.tensor(encode_batch(texts, model.text.config.context_length))
+    return torch.cat([model.text(ids[i:i + batch]) for i in range(0, len(ids), batch)]).numpy()
+
+
+@torch.no_grad()
+def reconstruction_psnr(model: TokLIP, scenes: Sequence[Scene], ids: torch.Tensor, batch: int = 32) -> np.ndarray:
+    grid = model.config.grid
+    values = []
+    for i in range(0, len(scenes), batch):
+        rec = model.trunk.vq.decode_ids(ids[i:i + batch], grid)
+        values.append(psnr(np.stack([s.render() for s in scenes[i:i + batch]]), to_uint8(rec)))
+    return np.concatenate(values)
+
+
+class HeldOutEvaluator:
+    """Encodes the held-out images once (the VQ is frozen in stage B), then scores the towers."""
+
+    def __init__(self, model: TokLIP, sets: HeldOutSets):
+        self.model = model
+        self.sets = sets
+        self.retrieval_ids = encode_ids(model, sets.retrieval)
+        self.zero_shot_ids = encode_ids(model, sets.zero_shot)
+
+    def semantic(self) -> Dict[str, float]:
+        m = self.model
+        prompts = [p for p, _, _ in zero_shot_prompts()]
+        out = zero_shot_metrics(image_embeddings(m, self.zero_shot_ids), text_embeddings(m, prompts),
+                                self.sets.zero_shot)
+        out.update(retrieval_metrics(image_embeddings(m, self.retrieval_ids),
+                                     text_embeddings(m, self.sets.retrieval_captions)))
+        return out
+
+    def full(self) -> Dict[str, float]:
+        out = self.semantic()
+        out.update(psnr_metrics(reconstruction_psnr(self.model, self.sets.retrieval, self.retrieval_ids)))
+        return out
+
+
+def official_checkpoint(model: TokLIP, recipe: Recipe, seed: int, steps: int) -> dict:
+    """The layout of the released TokLIP files: weights under 'state_dict' with DDP's 'module.'
+    prefix, no logit_bias; extra entries describe the run."""
+    state = OrderedDict(("module." + k, v.detach().clone()) for k, v in model.state_dict().items())
+    return {"epoch": steps, "name": MODEL_NAME, "state_dict": state,
+            "train": {"recipe": recipe.name, "seed": seed, "config": json.loads(json.dumps(asdict(recipe), default=str))}}
+
+
+def run(recipe: Recipe, out: Path, *, seed: int, log: Log, vq_from: Optional[str] = None) -> dict:
+    times: Dict[str, Dict[str, float]] = {}
+    total = Clock()
+    write_tokenizer(out / "tokenizer.json")
+    sets = held_out_sets()
+    if recipe.name == "smoke":
+        sets = HeldOutSets(sets.retrieval[:16], sets.zero_shot[:16])
+
+    # Stage A: the VQ.
+    clock = Clock()
+    vq_eval = render(sets.retrieval[: min(64, len(sets.retrieval))])
+    trainer = VQTrainer(recipe.model.vq, recipe.vq, seed=seed, data_seed=seed, log=log)
+    if vq_from:
+        saved = torch.load(vq_from, map_location="cpu")
+        trainer.model.load_state_dict(saved["state_dict"])
+        vq = trainer.model.eval()
+        log(f"stage A skipped: VQ from {vq_from} (step {saved['step']}), held-out PSNR "
+            f"{trainer.evaluate(vq_eval)['psnr']:.2f} dB")
+    else:
+        vq = trainer.train(vq_eval, snapshot=lambda m, step: torch.save(
+            {"step": step, "state_dict": m.state_dict()}, out / "vq-snapshot.pt"))
+        torch.save({"step": recipe.vq.steps, "state_dict": vq.state_dict()}, out / "vq.pt")
+    times["stage_a_vq"] = clock.read()
+    log(f"stage A done: {times['stage_a_vq']}")
+
+    # Stage B: the towers on frozen token ids.
+    clock = Clock()
+    model = TokLIP(recipe.model)
+    init_towers(model, seed)
+    model.trunk.vq.load_state_dict(vq.state_dict())
+    train_scenes = scene_batch("train", 0, recipe.train_scenes, seed)
+    ids = encode_ids(model, train_scenes)
+    evaluator = HeldOutEvaluator(model, sets)
+    times["token_ids"] = clock.read()
+    log(f"encoded {len(train_scenes)} training scenes to ids: {times['token_ids']}")
+    clock = Clock()
+    trainer_b = ContrastiveTrainer(model, recipe.contrastive, ids, train_scenes, seed=seed, log=log)
+    trainer_b.train(evaluator.semantic)
+    times["stage_b_contrastive"] = clock.read()
+
+    torch.save(official_checkpoint(model, recipe, seed, recipe.contrastive.steps), out / "toklip.pt")
+    clock = Clock()
+    heldout = evaluator.full()
+    times["evaluation"] = clock.read()
+    times["total"] = total.read()
+    metrics = {"model": MODEL_NAME, "recipe": recipe.name, "seed": seed, "vq_from": vq_from, "heldout": heldout,
+               "times": times, "stage_a": trainer.history, "stage_b": trainer_b.history,
+               "torch": torch.__version__, "threads": torch.get_num_threads()}
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    log(f"times: {json.dumps(times)}")
+    return metrics

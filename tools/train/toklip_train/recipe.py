@@ -1,0 +1,63 @@
+"""The two training recipes: `full` (the shipped model) and `smoke` (seconds, for tests).
+
+Architecture sizes are chosen for a 2-core CPU budget of about an hour and a bundle well under
+25 MB; they keep the official module tree (LlamaGen VQ with 16x down-sampling, causal token ViT
+with MAP pooling, open_clip text tower), only narrower and shallower.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .contrastive import ContrastiveConfig
+from .networks import TextConfig, TokLIPConfig, VisionConfig, VQConfig
+from .scenes import IMAGE_SIZE
+from .tokenizer import CONTEXT_LENGTH, VOCAB
+from .vq_training import VQTrainConfig
+
+MODEL_NAME = "toklip-scenes-128"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    model: TokLIPConfig
+    vq: VQTrainConfig
+    contrastive: ContrastiveConfig
+    train_scenes: int  # scenes whose VQ ids stage B trains on
+
+
+def _model(vq: VQConfig, width: int, depth: int, heads: int, text_depth: int) -> TokLIPConfig:
+    grid = IMAGE_SIZE // vq.downsample_factor
+    vision = VisionConfig(width=width, depth=depth, heads=heads, mlp_hidden=4 * width,
+                          token_mlp_hidden=4 * width, pool_mlp_hidden=4 * width,
+                          num_tokens=grid * grid)
+    text = TextConfig(width=width, depth=text_depth, heads=heads, mlp_hidden=4 * width,
+                      vocab_size=len(VOCAB), context_length=CONTEXT_LENGTH, embed_dim=width)
+    return TokLIPConfig(image_size=IMAGE_SIZE, vq=vq, vision=vision, text=text, logit_bias=False)
+
+
+FULL = Recipe(
+    name="full",
+    model=_model(VQConfig(base_channels=16, channel_multipliers=(1, 1, 2, 4, 8), encoder_res_blocks=1,
+                          decoder_res_blocks=1, z_channels=64, codebook_size=1024, codebook_dim=8,
+                          norm_groups=8),
+                 width=128, depth=4, heads=4, text_depth=3),
+    vq=VQTrainConfig(steps=6000, batch_size=4, lr=5e-4, warmup=100, gradient_weight=0.0,
+                     crop=64, crop_steps=4000, continuous_steps=1200, eval_every=500, log_every=100),
+    contrastive=ContrastiveConfig(steps=2000, batch_size=128),
+    train_scenes=10_000,
+)
+
+SMOKE = Recipe(
+    name="smoke",
+    model=_model(VQConfig(base_channels=8, channel_multipliers=(1, 1, 1, 1, 2), encoder_res_blocks=1,
+                          decoder_res_blocks=1, z_channels=8, codebook_size=32, codebook_dim=8,
+                          norm_groups=4),
+                 width=16, depth=1, heads=2, text_depth=1),
+    vq=VQTrainConfig(steps=4, batch_size=2, warmup=2, crop=64, crop_steps=1, continuous_steps=2, kmeans_vectors=256,
+                     kmeans_iters=2, restart_every=2, log_every=2, eval_every=4),
+    contrastive=ContrastiveConfig(steps=4, batch_size=8, warmup=2, log_every=2, eval_every=4),
+    train_scenes=16,
+)
+
+RECIPES = {r.name: r for r in (FULL, SMOKE)}
