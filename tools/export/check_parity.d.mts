@@ -5,6 +5,7 @@ export interface ParityCheck {
   value: number;
   limit: number;
   ok: boolean;
+  note?: string;
 }
 
 export interface ParityReport {

@@ -93,7 +93,8 @@ def main(argv=None) -> int:
             log("parity with onnxruntime-node")
             report = check_parity(args.out)
             for c in report["checks"]:
-                log(f"  {c['graph']}.{c['array']}: {c['metric']} {c['value']:.3g} (limit {c['limit']})")
+                note = f" [{c['note']}]" if c.get("note") else ""
+                log(f"  {c['graph']}.{c['array']}: {c['metric']} {c['value']:.3g} (limit {c['limit']}){note}")
         log(f"done: {args.out}")
         return 0
     except (CheckpointError, TokenizerError, BundleError, FileExistsError) as e:

@@ -8,7 +8,7 @@ import unittest
 import numpy as np
 import torch
 
-from tools.export.tests import REPO_ROOT  # noqa: F401  (puts tools/export on sys.path)
+import tools.export.tests  # noqa: F401  (puts tools/export on sys.path)
 import export
 from toklip_export.config import small_config, tiny_config
 from toklip_export.convert import CheckpointError, infer_config, load_toklip

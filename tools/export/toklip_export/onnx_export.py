@@ -7,11 +7,9 @@ token-MLP lookup table) are precomputed once here and stored as constants.
 from __future__ import annotations
 
 import contextlib
-import io
-import os
 import warnings
-from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from dataclasses import dataclass
+from typing import Dict, List, Sequence, Tuple
 
 import onnx
 import torch
@@ -188,10 +186,6 @@ def export_module(module: nn.Module, args: Sequence[torch.Tensor], input_names: 
     with torch.no_grad(), _quiet_export():
         torch.onnx.export(module, tuple(args), path, opset_version=OPSET, do_constant_folding=True,
                           input_names=input_names, output_names=output_names, dynamic_axes=dynamic_axes)
-
-
-def parameter_bytes(module: nn.Module) -> int:
-    return sum(t.numel() * t.element_size() for t in list(module.parameters()) + list(module.buffers()))
 
 
 def rename_for_merge(model: onnx.ModelProto, prefix: str, keep: Sequence[str]) -> None:

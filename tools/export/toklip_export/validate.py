@@ -140,9 +140,9 @@ def check_bundle(folder: str) -> dict:
     return manifest
 
 
-def check_parity(folder: str, timeout: Optional[float] = None) -> dict:
-    """Runs tools/export/check_parity.mjs (onnxruntime-node) on the bundle's golden data.
-    Returns its JSON report; raises BundleError when a check fails."""
+def parity_report(folder: str, timeout: Optional[float] = None) -> dict:
+    """Runs tools/export/check_parity.mjs (onnxruntime-node) on the bundle's golden data and
+    returns its JSON report (checks that failed included); raises BundleError if it cannot run."""
     try:
         cmd = node_command()
     except TokenizerError as e:
@@ -156,8 +156,15 @@ def check_parity(folder: str, timeout: Optional[float] = None) -> dict:
         report = json.loads(proc.stdout)
     except ValueError:
         raise BundleError(folder, [f"parity check crashed (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}"])
+    report["exit_code"] = proc.returncode
+    return report
+
+
+def check_parity(folder: str, timeout: Optional[float] = None) -> dict:
+    """parity_report, raising BundleError when a check fails."""
+    report = parity_report(folder, timeout)
     failed = [f"{c['graph']}.{c['array']}: {c['metric']} {c['value']:.4g} (limit {c['limit']:.4g})"
               for c in report["checks"] if not c["ok"]]
-    if failed or proc.returncode != 0:
-        raise BundleError(folder, failed or [proc.stderr.strip()[-2000:]])
+    if failed or report["exit_code"] != 0:
+        raise BundleError(folder, failed or [f"parity check exited with {report['exit_code']}"])
     return report
