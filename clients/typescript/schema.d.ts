@@ -152,6 +152,94 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/embeddings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Embeddings of texts or images, in the OpenAI Embeddings API shape
+         * @description Drop-in for OpenAI SDKs (`client.embeddings.create`): `input` is a string or an array of strings, `encoding_format` float or base64. `modality: "image"` makes the strings images (base64 or data: URIs). Errors are application/problem+json with an extra OpenAI-style `error` member ({message, type, param, code}), which OpenAI SDKs put in their exceptions.
+         */
+        post: operations["createEmbeddings"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/health/live": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Open Inference Protocol server live (same as /healthz) */
+        get: operations["kserveLive"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/health/ready": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Open Inference Protocol server ready (same as /readyz) */
+        get: operations["kserveReady"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/models/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Open Inference Protocol model metadata: the bundle's graph inputs and outputs */
+        get: operations["kserveModelMetadata"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/models/{name}/ready": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Open Inference Protocol model ready */
+        get: operations["kserveModelReady"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1161,6 +1249,468 @@ export interface operations {
             };
             /** @description deadline_exceeded: Request deadline exceeded */
             504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createEmbeddings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "input": [
+                 *         "a photo of a cat",
+                 *         "a diagram"
+                 *       ],
+                 *       "model": "toklip-s-256",
+                 *       "encoding_format": "float"
+                 *     }
+                 */
+                "application/json": {
+                    /** @description One input or an array of inputs: texts (modality text), or images as base64 or data:image/...;base64, URIs (modality image). At most TOKLIP_MAX_IMAGES_PER_REQUEST entries (413 beyond). Arrays of token ids (OpenAI tiktoken ids) are refused: this service tokenizes texts with the model's own tokenizer. */
+                    input: string | string[] | number[] | number[][];
+                    /**
+                     * @description Model id (GET /v1/models); the default model when omitted
+                     * @example toklip-s-256
+                     */
+                    model?: string;
+                    /**
+                     * @description What the input strings are
+                     * @default text
+                     * @enum {unknown}
+                     */
+                    modality?: "text" | "image";
+                    /**
+                     * @description float: JSON numbers; base64: little-endian float32 bytes
+                     * @default float
+                     * @enum {unknown}
+                     */
+                    encoding_format?: "float" | "base64";
+                    /** @description Must equal the model's embedding_dim when given: embeddings are not truncated */
+                    dimensions?: number;
+                    /** @description Accepted and ignored (OpenAI end-user id) */
+                    user?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "object": "list",
+                     *       "data": [
+                     *         {
+                     *           "object": "embedding",
+                     *           "index": 0,
+                     *           "embedding": [
+                     *             0.0213,
+                     *             -0.0087,
+                     *             0.0412
+                     *           ]
+                     *         }
+                     *       ],
+                     *       "model": "toklip-s-256",
+                     *       "usage": {
+                     *         "prompt_tokens": 6,
+                     *         "total_tokens": 6
+                     *       }
+                     *     }
+                     */
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "list";
+                        data: {
+                            /** @enum {string} */
+                            object: "embedding";
+                            /** @description Position of the input */
+                            index: number;
+                            /** @description L2-normalised; numbers (float) or little-endian float32 bytes in base64 (base64) */
+                            embedding: number[] | string;
+                        }[];
+                        model: string;
+                        /** @description Token counts of the inputs */
+                        usage: {
+                            /** @description Text tokens (without padding), or N visual tokens per image */
+                            prompt_tokens: number;
+                            total_tokens: number;
+                        };
+                    };
+                };
+            };
+            /** @description bad_request: Bad request; validation_failed: Request validation failed; invalid_json: Malformed JSON body; invalid_base64: Invalid base64; invalid_data_uri: Invalid data: URI */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description unknown_model: Unknown model */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description payload_too_large: Payload too large; too_many_inputs: Too many inputs in one request; image_too_large: Image exceeds the pixel limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description unsupported_media_type: Unsupported media type; unsupported_image_format: Unsupported image format */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description invalid_text: Invalid text; invalid_image: Image could not be decoded; capability_unavailable: Model lacks this capability */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description queue_full: Too many requests queued */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description internal: Internal server error; inference_failed: Inference failed */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description not_ready: Service not ready; shutting_down: Service is shutting down; worker_crashed: Inference worker crashed */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description deadline_exceeded: Request deadline exceeded */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    kserveLive: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "live": true
+                     *     }
+                     */
+                    "application/json": {
+                        live: boolean;
+                    };
+                };
+            };
+        };
+    };
+    kserveReady: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "ready": true
+                     *     }
+                     */
+                    "application/json": {
+                        ready: boolean;
+                    };
+                };
+            };
+            /** @description bad_request: Bad request; validation_failed: Request validation failed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description internal: Internal server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description not_ready: Service not ready; shutting_down: Service is shutting down */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    kserveModelMetadata: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Model id (GET /v1/models)
+                 * @example toklip-s-256
+                 */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The ONNX graphs of the bundle as the protocol describes a model: every graph input and output */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "name": "toklip-s-256",
+                     *       "versions": [
+                     *         "1"
+                     *       ],
+                     *       "platform": "onnxruntime_onnx",
+                     *       "inputs": [
+                     *         {
+                     *           "name": "vq_encoder.pixels",
+                     *           "datatype": "FP32",
+                     *           "shape": [
+                     *             -1,
+                     *             3,
+                     *             256,
+                     *             256
+                     *           ]
+                     *         }
+                     *       ],
+                     *       "outputs": [
+                     *         {
+                     *           "name": "vq_encoder.ids",
+                     *           "datatype": "INT64",
+                     *           "shape": [
+                     *             -1,
+                     *             256
+                     *           ]
+                     *         }
+                     *       ],
+                     *       "parameters": {
+                     *         "description": "TokLIP-S at 256 px",
+                     *         "capabilities": "tokenize,decode,encode_image,encode_tokens,encode_text",
+                     *         "execution_provider": "cuda",
+                     *         "embedding_dim": 1152,
+                     *         "num_tokens": 256,
+                     *         "image_size": 256
+                     *       }
+                     *     }
+                     */
+                    "application/json": {
+                        name: string;
+                        versions: string[];
+                        /** @description onnxruntime_onnx */
+                        platform: string;
+                        inputs: {
+                            /** @description <graph>.<tensor>, e.g. vq_encoder.pixels */
+                            name: string;
+                            /** @description Open Inference Protocol tensor type: FP32, INT64, ... */
+                            datatype: string;
+                            /** @description -1 for a variable dimension (batch, token count) */
+                            shape: number[];
+                        }[];
+                        outputs: {
+                            /** @description <graph>.<tensor>, e.g. vq_encoder.pixels */
+                            name: string;
+                            /** @description Open Inference Protocol tensor type: FP32, INT64, ... */
+                            datatype: string;
+                            /** @description -1 for a variable dimension (batch, token count) */
+                            shape: number[];
+                        }[];
+                        /** @description The model card of GET /v1/models, flattened to protocol parameters */
+                        parameters: {
+                            description: string;
+                            /** @description Comma-separated: tokenize, decode, encode_image, encode_tokens, encode_text */
+                            capabilities: string;
+                            execution_provider: string;
+                            embedding_dim: number;
+                            num_tokens: number;
+                            image_size: number;
+                        };
+                    };
+                };
+            };
+            /** @description bad_request: Bad request; validation_failed: Request validation failed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description unknown_model: Unknown model */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description internal: Internal server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description not_ready: Service not ready; shutting_down: Service is shutting down */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    kserveModelReady: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Model id (GET /v1/models)
+                 * @example toklip-s-256
+                 */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "name": "toklip-s-256",
+                     *       "ready": true
+                     *     }
+                     */
+                    "application/json": {
+                        name: string;
+                        ready: boolean;
+                    };
+                };
+            };
+            /** @description bad_request: Bad request; validation_failed: Request validation failed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description unknown_model: Unknown model */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description internal: Internal server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description not_ready: Service not ready; shutting_down: Service is shutting down */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -18,7 +18,9 @@ import type { ImagePreprocessor } from '../images/index.js';
 import { decodeRoutes } from './routes/decode.js';
 import { encodeRoutes } from './routes/encode.js';
 import { healthRoutes } from './routes/health.js';
+import { kserveRoutes } from './routes/kserve.js';
 import { modelRoutes } from './routes/models.js';
+import { openAiRoutes } from './routes/openai.js';
 import { similarityRoutes } from './routes/similarity.js';
 import { tokenizeRoutes } from './routes/tokenize.js';
 import { ProblemSchema } from './schemas/problem.js';
@@ -118,6 +120,7 @@ const appPlugin: FastifyPluginAsync<AppOptions> = async (app, { config, deps }) 
         { name: 'models', description: 'Loaded models' },
         { name: 'inference', description: 'Tokenize, encode, decode, similarity' },
         { name: 'operations', description: 'Health, readiness, metrics' },
+        { name: 'compatibility', description: 'OpenAI Embeddings API and KServe Open Inference Protocol (v2) health and metadata' },
       ],
     },
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
@@ -132,6 +135,8 @@ const appPlugin: FastifyPluginAsync<AppOptions> = async (app, { config, deps }) 
   await app.register(decodeRoutes, inferenceOptions);
   await app.register(encodeRoutes, inferenceOptions);
   await app.register(similarityRoutes, inferenceOptions);
+  await app.register(openAiRoutes, inferenceOptions);
+  await app.register(kserveRoutes, routeOptions);
 };
 
 export const app = fp(appPlugin, { name: 'toklip-app', fastify: '5.x' });

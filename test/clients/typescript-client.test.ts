@@ -147,6 +147,31 @@ describe('generated TypeScript client, end to end', () => {
     }
   });
 
+  it('POST /v1/embeddings (OpenAI shape) embeds texts and images', async () => {
+    const texts = await toklip.POST('/v1/embeddings', { body: { input: golden.manifest.texts, model, encoding_format: 'float' } });
+    assert.equal(texts.error, undefined);
+    assert.equal(texts.data?.object, 'list');
+    const wantTexts = await golden.rows('text_embedding');
+    texts.data?.data.forEach((d, i) => {
+      const norm = Math.hypot(...wantTexts[i]!);
+      assertClose(d.embedding as number[], wantTexts[i]!.map((x) => x / norm), golden.tolerance('text_embedding'), `text ${i}`);
+    });
+    const pictures = await toklip.POST('/v1/embeddings', { body: { input: images, model, modality: 'image' } });
+    assert.equal(pictures.data?.usage.prompt_tokens, images.length * TINY.numTokens);
+  });
+
+  it('GET /v2 health and model metadata (KServe Open Inference Protocol)', async () => {
+    assert.deepEqual((await toklip.GET('/v2/health/live')).data, { live: true });
+    assert.deepEqual((await toklip.GET('/v2/health/ready')).data, { ready: true });
+    const params = { params: { path: { name: model } } };
+    assert.deepEqual((await toklip.GET('/v2/models/{name}/ready', params)).data, { name: model, ready: true });
+    const metadata = await toklip.GET('/v2/models/{name}', params);
+    assert.equal(metadata.data?.platform, 'onnxruntime_onnx');
+    assert.ok(metadata.data?.inputs.some((t) => t.name === 'vq_encoder.pixels' && t.datatype === 'FP32'));
+    const missing = await toklip.GET('/v2/models/{name}', { params: { path: { name: 'no-such-model' } } });
+    assert.equal(missing.error?.code, 'unknown_model');
+  });
+
   it('errors come back typed as RFC 9457 problems', async () => {
     const { data, error, response } = await toklip.POST('/v1/encode', { body: { texts: ['a cat'], model: 'no-such-model' } });
     assert.equal(data, undefined);
