@@ -19,7 +19,8 @@ export interface LoadedSessions {
 
 type Log = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>) => void;
 
-function sessionOptions(provider: ExecutionProviderName, device: DeviceConfig, threads: number): ort.InferenceSession.SessionOptions {
+/** The options of every session the service creates (exported so that bench/ measures exactly these). */
+export function sessionOptions(provider: ExecutionProviderName, device: DeviceConfig, threads: number): ort.InferenceSession.SessionOptions {
   const executionProviders: ort.InferenceSession.ExecutionProviderConfig[] =
     provider === 'cuda'
       ? [
