@@ -1,12 +1,14 @@
 /**
- * Per-image cost of preprocessing: decode (sharp: header + region decode), resample (Pillow-
+ * (4) Per-image cost of preprocessing: decode (sharp: header + region decode), resample (Pillow-
  * exact bicubic + crop), normalise (normalizeInto), for JPEG and PNG at 256, 1024 and 4000 px
  * and R = 256 and 384. Single-image latency on one thread; then throughput of the worker pool.
+ * Prints a table and writes preprocess.json under --out.
  *
- *   node --import tsx bench/preprocess.ts [--iterations 20] [--pool-threads 2]
+ *   npm run bench:preprocess -- [--iterations 20] [--pool-threads 2] [--out bench/results]
  */
 import { parseArgs } from 'node:util';
-import sharp from 'sharp';
+import { DEFAULT_OUT, Run, formatTable } from './lib/common.js';
+import { picture } from './lib/images.js';
 import { decodeRegion, readImageHeader } from '../src/images/decode.js';
 import { detectAcceptedFormat } from '../src/images/formats.js';
 import { planResizeCrop } from '../src/images/geometry.js';
@@ -24,28 +26,39 @@ const { values } = parseArgs({
     iterations: { type: 'string', default: '20' },
     'pool-threads': { type: 'string', default: '2' },
     'vips-threads': { type: 'string', default: '1' },
+    out: { type: 'string', default: DEFAULT_OUT },
   },
 });
 const iterations = Number(values.iterations);
 const runtime = configureImageRuntime({ threads: Number(values['vips-threads']) });
+const run = new Run<PreprocessResults>('preprocess', {
+  iterations,
+  poolThreads: Number(values['pool-threads']),
+  vipsThreads: Number(values['vips-threads']),
+});
 
-/** A photo-like test picture (gradients, edges, noise) of the given width, 4:3. */
-async function picture(width: number, format: 'jpeg' | 'png'): Promise<Buffer> {
-  const height = Math.round((width * 3) / 4);
-  const raw = Buffer.alloc(width * height * 3);
-  let seed = 12345;
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      seed = (seed * 1103515245 + 12345) >>> 0;
-      const noise = (seed >>> 24) / 32 - 4;
-      const i = (y * width + x) * 3;
-      raw[i] = 128 + 90 * Math.sin(x / (width / 7)) + noise;
-      raw[i + 1] = ((x * 255) / width + ((y >> 5) % 2) * 40 + noise) & 0xff;
-      raw[i + 2] = 128 + 100 * Math.cos((x + y) / (width / 11)) + noise;
-    }
-  }
-  const image = sharp(raw, { raw: { width, height, channels: 3 } });
-  return format === 'jpeg' ? image.jpeg({ quality: 90 }).toBuffer() : image.png().toBuffer();
+export interface PreprocessPoint {
+  readonly format: 'jpeg' | 'png';
+  readonly width: number;
+  readonly height: number;
+  /** Model input size R. */
+  readonly size: number;
+  /** Medians over the iterations, milliseconds per image. */
+  readonly decodeMs: number;
+  readonly resampleMs: number;
+  readonly normalizeMs: number;
+  readonly totalMs: number;
+  /** Fastest total. */
+  readonly bestMs: number;
+}
+
+export interface PreprocessResults {
+  readonly sharp: string;
+  readonly libvips: string;
+  readonly vipsThreads: number;
+  readonly iterations: number;
+  readonly points: readonly PreprocessPoint[];
+  readonly pool: { readonly threads: number; readonly images: number; readonly ms: number; readonly imagesPerSecond: number };
 }
 
 function min(values: number[]): number {
@@ -90,20 +103,33 @@ async function measure(bytes: Buffer, size: number) {
 }
 
 console.log(`sharp ${runtime.sharp}, libvips ${runtime.libvips}, vips threads ${runtime.threads}, ${iterations} iterations, median ms per image (best: fastest total)`);
-console.log('format  input       R    decode  resample  normalise   total    best');
-const inputs: Array<[string, Buffer, number]> = [];
+const inputs: Array<['jpeg' | 'png', Buffer, number]> = [];
 for (const format of ['jpeg', 'png'] as const) {
   for (const width of [256, 1024, 4000]) inputs.push([format, await picture(width, format), width]);
 }
+const points: PreprocessPoint[] = [];
 for (const [format, bytes, width] of inputs) {
   for (const size of [256, 384]) {
     const m = await measure(bytes, size);
-    const dims = `${width}x${Math.round((width * 3) / 4)}`;
-    console.log(
-      `${format.padEnd(6)}  ${dims.padEnd(10)}  ${String(size).padEnd(3)}  ${m.decode.toFixed(1).padStart(6)}  ${m.resample.toFixed(1).padStart(8)}  ${m.normalize.toFixed(2).padStart(9)}  ${m.total.toFixed(1).padStart(6)}  ${m.best.toFixed(1).padStart(6)}`,
-    );
+    points.push({
+      format,
+      width,
+      height: Math.round((width * 3) / 4),
+      size,
+      decodeMs: m.decode,
+      resampleMs: m.resample,
+      normalizeMs: m.normalize,
+      totalMs: m.total,
+      bestMs: m.best,
+    });
   }
 }
+console.log(
+  formatTable(
+    ['format', 'input', 'R', 'decode', 'resample', 'normalise', 'total', 'best'],
+    points.map((p) => [p.format, `${p.width}x${p.height}`, p.size, p.decodeMs, p.resampleMs, p.normalizeMs, p.totalMs, p.bestMs]),
+  ),
+);
 
 const threads = Number(values['pool-threads']);
 const pool = createImagePreprocessor({ threads, vipsThreads: Number(values['vips-threads']) });
@@ -116,3 +142,14 @@ await Promise.all(Array.from({ length: count }, () => pool.preprocess(jpeg1024, 
 const elapsed = performance.now() - start;
 console.log(`pool (${threads} threads): ${count} x jpeg 1024x768 at R=256 in ${elapsed.toFixed(0)} ms = ${((count * 1000) / elapsed).toFixed(1)} images/s`);
 await pool.close();
+run.finish(
+  {
+    sharp: runtime.sharp,
+    libvips: runtime.libvips,
+    vipsThreads: runtime.threads,
+    iterations,
+    points,
+    pool: { threads, images: count, ms: elapsed, imagesPerSecond: (count * 1000) / elapsed },
+  },
+  values.out,
+);

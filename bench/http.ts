@@ -1,0 +1,300 @@
+/**
+ * (3) The HTTP service under load, started by this script on loopback: tokenize, encode
+ * (image), encode (tokens), decode and similarity at each concurrency; requests/s, latency
+ * percentiles, the mean batch size the batchers formed and the event-loop lag p99 (both from
+ * /metrics: prom-client resets its event-loop histogram at every scrape, so the scrape at the
+ * window's start and the one at its end bracket the load), errors, and the ratio to raw ONNX
+ * Runtime (bench/results/ort.json) at the batch size formed and at the best batch size.
+ *
+ *   npm run bench:http -- --bundle DIR [--concurrency 1,8,32] [--routes tokenize,...]
+ *        [--duration 20] [--warmup 5] [--min-requests 0] [--max-seconds 300]
+ *        [--workers 1] [--intra-op-threads 2] [--max-batch 16] [--max-delay-ms 5] [--device cpu|cuda[:N]]
+ *        [--label http] [--out bench/results]
+ */
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { DEFAULT_OUT, MiB, Run, fmt, formatTable, intList, mean, percentile, readResult } from './lib/common.js';
+import { type BenchBundle, type GraphName, defaultBundleDirs, idInput, readBundle } from './lib/bundle.js';
+import { picture } from './lib/images.js';
+import { closedLoop } from './lib/load.js';
+import { type ServerSettings, metricSum, scrape, startService } from './lib/server.js';
+import type { OrtResults } from './ort.js';
+
+export const ROUTES = ['tokenize', 'encode-image', 'encode-tokens', 'decode', 'similarity'] as const;
+export type RouteName = (typeof ROUTES)[number];
+
+/** Graph calls one request makes (items per graph); the basis of the raw-ORT equivalent. */
+export const ROUTE_GRAPHS: Record<RouteName, Partial<Record<GraphName, number>>> = {
+  tokenize: { vq_encoder: 1 },
+  'encode-image': { vq_encoder: 1, semantic_encoder: 1 },
+  'encode-tokens': { semantic_encoder: 1 },
+  decode: { vq_decoder: 1 },
+  similarity: { semantic_encoder: 1, text_encoder: 2 },
+};
+
+const TEXTS = ['a photo of a cat sitting on a sofa', 'a diagram of a neural network'];
+/** The image sent to tokenize / encode: a 640x480 photo-like JPEG (quality 90). */
+const IMAGE_WIDTH = 640;
+
+export interface GraphStats {
+  readonly batches: number;
+  readonly meanBatch: number;
+  /** Mean worker time per batch (tensor assembly + ORT run), ms. */
+  readonly meanInferenceMs: number;
+}
+
+export interface HttpPoint {
+  readonly route: RouteName;
+  readonly concurrency: number;
+  readonly completed: number;
+  readonly seconds: number;
+  readonly requestsPerSecond: number;
+  readonly latencyMs: { readonly p50: number; readonly p95: number; readonly p99: number; readonly mean: number; readonly max: number };
+  readonly errors: Record<string, number>;
+  readonly graphs: Partial<Record<GraphName, GraphStats>>;
+  /** Event-loop delay over the window (prom-client's monitorEventLoopDelay, reset at each scrape), ms. */
+  readonly eventLoopLagMs: { readonly p50: number; readonly p99: number; readonly max: number };
+  readonly serverRssMiB: number;
+  /** Raw ORT items/s for the same work, at the batch sizes formed here and at the best batch size. */
+  readonly ortAtFormedBatch?: number;
+  readonly ortAtBestBatch?: number;
+  readonly ratioAtFormedBatch?: number;
+  readonly ratioAtBestBatch?: number;
+}
+
+export interface HttpResults {
+  readonly bundle: string;
+  readonly server: ServerSettings & { readonly startSeconds: number; readonly idleRssMiB: number };
+  readonly image: { readonly width: number; readonly height: number; readonly bytes: number };
+  readonly points: readonly HttpPoint[];
+}
+
+interface RequestSpec {
+  readonly path: string;
+  readonly body: Buffer;
+}
+
+async function requestFor(route: RouteName, bundle: BenchBundle, jpegBase64: string): Promise<RequestSpec> {
+  const ids = Array.from(idInput(1, bundle.numTokens, bundle.codebookSize), Number);
+  const json = (path: string, value: unknown): RequestSpec => ({ path, body: Buffer.from(JSON.stringify(value)) });
+  switch (route) {
+    case 'tokenize':
+      return json('/v1/tokenize', { images: [jpegBase64] });
+    case 'encode-image':
+      return json('/v1/encode', { images: [jpegBase64] });
+    case 'encode-tokens':
+      return json('/v1/encode', { tokens: [ids] });
+    case 'decode':
+      return json('/v1/decode', { tokens: [ids], format: 'png' });
+    case 'similarity':
+      return json('/v1/similarity', { tokens: [ids], texts: TEXTS });
+  }
+}
+
+function routeAvailable(route: RouteName, bundle: BenchBundle): boolean {
+  return Object.keys(ROUTE_GRAPHS[route]).every((g) => bundle.graphPaths[g as GraphName] !== undefined);
+}
+
+/** Raw ORT items/s of graph g at the measured batch size nearest (in log scale) to `batch`. */
+function ortRate(ort: OrtResults['bundles'][number], graph: GraphName, batch: number | 'best'): number | undefined {
+  const runs = ort.runs.filter((r) => r.graph === graph);
+  if (runs.length === 0) return undefined;
+  if (batch === 'best') return Math.max(...runs.map((r) => r.itemsPerSecond));
+  const nearest = runs.reduce((a, b) => (Math.abs(Math.log(b.batch / batch)) < Math.abs(Math.log(a.batch / batch)) ? b : a));
+  return nearest.itemsPerSecond;
+}
+
+/** Requests/s raw ORT would reach doing exactly one request's graph calls, batch after batch. */
+export function ortEquivalent(
+  route: RouteName,
+  ort: OrtResults['bundles'][number] | undefined,
+  batchOf: (g: GraphName) => number | 'best',
+): number | undefined {
+  if (!ort) return undefined;
+  let secondsPerRequest = 0;
+  for (const [g, items] of Object.entries(ROUTE_GRAPHS[route]) as [GraphName, number][]) {
+    const rate = ortRate(ort, g, batchOf(g));
+    if (rate === undefined) return undefined;
+    secondsPerRequest += items / rate;
+  }
+  return 1 / secondsPerRequest;
+}
+
+export interface HttpOptions {
+  readonly bundleDir: string;
+  readonly routes: readonly RouteName[];
+  readonly concurrency: readonly number[];
+  readonly warmupSeconds: number;
+  readonly durationSeconds: number;
+  readonly minRequests: number;
+  readonly maxSeconds: number;
+  readonly server: ServerSettings;
+  readonly ort?: OrtResults;
+}
+
+export async function runHttpBench(options: HttpOptions): Promise<HttpResults> {
+  const bundle = readBundle(options.bundleDir);
+  const jpeg = await picture(IMAGE_WIDTH, 'jpeg');
+  const jpegBase64 = jpeg.toString('base64');
+  const ort = options.ort?.bundles.find((b) => b.bundle === bundle.id);
+  console.log(`${bundle.id}: starting the service (${options.server.workers} worker(s) x ${options.server.intraOpThreads} threads, max batch ${options.server.maxBatch}, max delay ${options.server.maxDelayMs} ms)`);
+  const service = await startService(bundle.dir, options.server);
+  const idleRssMiB = service.rss() / MiB;
+  console.log(`  ready in ${service.startSeconds.toFixed(1)} s, RSS ${idleRssMiB.toFixed(0)} MiB`);
+  const points: HttpPoint[] = [];
+  try {
+    for (const route of options.routes) {
+      if (!routeAvailable(route, bundle)) {
+        console.log(`  ${route}: skipped (the bundle lacks a graph it needs)`);
+        continue;
+      }
+      const spec = await requestFor(route, bundle, jpegBase64);
+      const probe = await fetch(`${service.url}${spec.path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: spec.body });
+      if (probe.status !== 200) throw new Error(`${route}: probe request answered ${probe.status}: ${await probe.text()}`);
+      await probe.arrayBuffer();
+      for (const concurrency of options.concurrency) {
+        let before = new Map<string, number>();
+        let after = new Map<string, number>();
+        let rssPeak = 0;
+        const load = await closedLoop({
+          url: service.url,
+          path: spec.path,
+          body: spec.body,
+          headers: { 'content-type': 'application/json', accept: 'application/json' },
+          concurrency,
+          warmupSeconds: options.warmupSeconds,
+          durationSeconds: options.durationSeconds,
+          minRequests: options.minRequests,
+          maxSeconds: options.maxSeconds,
+          onWindow: async (edge) => {
+            if (edge === 'start') before = await scrape(service.url);
+            else {
+              after = await scrape(service.url);
+              rssPeak = service.rss();
+            }
+          },
+        });
+        const graphs: Partial<Record<GraphName, GraphStats>> = {};
+        for (const g of Object.keys(ROUTE_GRAPHS[route]) as GraphName[]) {
+          const delta = (name: string) => metricSum(after, name, { graph: g }) - metricSum(before, name, { graph: g });
+          const batches = delta('toklip_batch_size_count');
+          graphs[g] = {
+            batches,
+            meanBatch: batches > 0 ? delta('toklip_batch_size_sum') / batches : Number.NaN,
+            meanInferenceMs: batches > 0 ? (1000 * delta('toklip_inference_time_seconds_sum')) / delta('toklip_inference_time_seconds_count') : Number.NaN,
+          };
+        }
+        const lag = (q: string) => 1000 * metricSum(after, `toklip_nodejs_eventloop_lag_${q}_seconds`);
+        const atFormed = ortEquivalent(route, ort, (g) => graphs[g]?.meanBatch || 1);
+        const atBest = ortEquivalent(route, ort, () => 'best');
+        const l = load.latenciesMs;
+        const point: HttpPoint = {
+          route,
+          concurrency,
+          completed: load.completed,
+          seconds: load.seconds,
+          requestsPerSecond: load.requestsPerSecond,
+          latencyMs: { p50: percentile(l, 50), p95: percentile(l, 95), p99: percentile(l, 99), mean: l.length ? mean(l) : Number.NaN, max: l[l.length - 1] ?? Number.NaN },
+          errors: load.errors,
+          graphs,
+          eventLoopLagMs: { p50: lag('p50'), p99: lag('p99'), max: lag('max') },
+          serverRssMiB: rssPeak / MiB,
+          ...(atFormed !== undefined ? { ortAtFormedBatch: atFormed, ratioAtFormedBatch: load.requestsPerSecond / atFormed } : {}),
+          ...(atBest !== undefined ? { ortAtBestBatch: atBest, ratioAtBestBatch: load.requestsPerSecond / atBest } : {}),
+        };
+        points.push(point);
+        const errorCount = Object.values(load.errors).reduce((a, b) => a + b, 0);
+        console.log(
+          `  ${route.padEnd(13)} c=${String(concurrency).padStart(2)}: ${fmt(point.requestsPerSecond).padStart(6)} req/s  p50 ${fmt(point.latencyMs.p50)} p99 ${fmt(point.latencyMs.p99)} ms  ` +
+            `batch ${Object.values(graphs).map((s) => fmt(s.meanBatch)).join('/')}  lag p99 ${fmt(point.eventLoopLagMs.p99)} ms  errors ${errorCount}` +
+            (point.ratioAtBestBatch !== undefined ? `  vs ORT best ${fmt(point.ratioAtBestBatch)}x` : ''),
+        );
+      }
+    }
+  } finally {
+    await service.stop();
+  }
+  return {
+    bundle: bundle.id,
+    server: { ...options.server, startSeconds: service.startSeconds, idleRssMiB },
+    image: { width: IMAGE_WIDTH, height: Math.round((IMAGE_WIDTH * 3) / 4), bytes: jpeg.length },
+    points,
+  };
+}
+
+export function printHttp(results: HttpResults): void {
+  console.log(`\nHTTP service, ${results.bundle}, ${results.server.workers} worker(s) x ${results.server.intraOpThreads} threads, max batch ${results.server.maxBatch}, max delay ${results.server.maxDelayMs} ms`);
+  console.log(
+    formatTable(
+      ['route', 'conc', 'req/s', 'p50 ms', 'p95 ms', 'p99 ms', 'mean batch', 'errors', 'lag p99 ms', 'ORT@batch req/s', 'ratio', 'ORT@best req/s', 'ratio'],
+      results.points.map((p) => [
+        p.route,
+        p.concurrency,
+        p.requestsPerSecond,
+        p.latencyMs.p50,
+        p.latencyMs.p95,
+        p.latencyMs.p99,
+        Object.values(p.graphs).map((s) => fmt(s.meanBatch)).join(' / '),
+        Object.values(p.errors).reduce((a, b) => a + b, 0),
+        p.eventLoopLagMs.p99,
+        p.ortAtFormedBatch ?? '-',
+        p.ratioAtFormedBatch ?? '-',
+        p.ortAtBestBatch ?? '-',
+        p.ratioAtBestBatch ?? '-',
+      ]),
+    ),
+  );
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      bundle: { type: 'string', multiple: true },
+      routes: { type: 'string', default: ROUTES.join(',') },
+      concurrency: { type: 'string', default: '1,8,32' },
+      warmup: { type: 'string', default: '5' },
+      duration: { type: 'string', default: '20' },
+      'min-requests': { type: 'string', default: '0' },
+      'max-seconds': { type: 'string', default: '300' },
+      workers: { type: 'string', default: '1' },
+      'intra-op-threads': { type: 'string', default: '2' },
+      'max-batch': { type: 'string', default: '16' },
+      'max-delay-ms': { type: 'string', default: '5' },
+      device: { type: 'string', default: 'cpu' },
+      label: { type: 'string', default: 'http' },
+      out: { type: 'string', default: DEFAULT_OUT },
+    },
+  });
+  const dirs = values.bundle ?? defaultBundleDirs().slice(0, 1);
+  const server: ServerSettings = {
+    workers: Number(values.workers),
+    intraOpThreads: Number(values['intra-op-threads']),
+    maxBatch: Number(values['max-batch']),
+    maxDelayMs: Number(values['max-delay-ms']),
+    ...(values.device !== 'cpu' ? { env: { TOKLIP_DEVICE: values.device } } : {}),
+  };
+  const routes = values.routes.split(',') as RouteName[];
+  for (const r of routes) if (!ROUTES.includes(r)) throw new Error(`unknown route ${r} (one of ${ROUTES.join(', ')})`);
+  const settings = {
+    routes,
+    concurrency: intList(values.concurrency),
+    warmupSeconds: Number(values.warmup),
+    durationSeconds: Number(values.duration),
+    minRequests: Number(values['min-requests']),
+    maxSeconds: Number(values['max-seconds']),
+    server,
+    bundles: dirs,
+  };
+  const run = new Run<HttpResults[]>(values.label, settings);
+  const ort = readResult<OrtResults>(join(values.out, 'ort.json'))?.results;
+  const all: HttpResults[] = [];
+  for (const dir of dirs) {
+    const result = await runHttpBench({ bundleDir: dir, ...settings, ...(ort ? { ort } : {}) });
+    printHttp(result);
+    all.push(result);
+  }
+  run.finish(all, values.out);
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1]!).href) await main();

@@ -1,0 +1,127 @@
+/**
+ * The service as a child process for the HTTP benchmark: started from the sources (tsx) on
+ * loopback with a models folder holding only the bundle under test, configured through its
+ * TOKLIP_* variables; plus a reader for the Prometheus metrics it exposes.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { REPO_ROOT } from './common.js';
+
+export interface ServerSettings {
+  readonly workers: number;
+  readonly intraOpThreads: number;
+  readonly maxBatch: number;
+  readonly maxDelayMs: number;
+  /** Other TOKLIP_* variables (e.g. { TOKLIP_DEVICE: 'cuda' }). */
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+export interface RunningService {
+  readonly url: string;
+  readonly pid: number;
+  readonly startSeconds: number;
+  /** Resident set of the server process (all workers), bytes. */
+  rss(): number;
+  stop(): Promise<void>;
+}
+
+export async function startService(bundleDir: string, settings: ServerSettings): Promise<RunningService> {
+  // A models folder with this bundle only: a real folder of links to its files (the registry
+  // lists real sub-folders; files are opened through the links).
+  const models = mkdtempSync(join(tmpdir(), 'toklip-bench-models-'));
+  const linked = join(models, basename(bundleDir));
+  mkdirSync(linked);
+  for (const name of readdirSync(bundleDir)) symlinkSync(join(bundleDir, name), join(linked, name));
+  const env = {
+    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TOKLIP_'))),
+    TOKLIP_HOST: '127.0.0.1',
+    TOKLIP_PORT: '0',
+    TOKLIP_MODELS_DIR: models,
+    TOKLIP_DEVICE: 'cpu',
+    TOKLIP_WORKERS: String(settings.workers),
+    TOKLIP_INTRA_OP_THREADS: String(settings.intraOpThreads),
+    TOKLIP_MAX_BATCH: String(settings.maxBatch),
+    TOKLIP_MAX_DELAY_MS: String(settings.maxDelayMs),
+    TOKLIP_QUEUE_LIMIT: '100000',
+    TOKLIP_REQUEST_TIMEOUT_MS: '3600000',
+    TOKLIP_VERIFY_CHECKSUMS: 'false',
+    // The default level: Fastify logs every request at info, as in production.
+    TOKLIP_LOG_LEVEL: 'info',
+    ...settings.env,
+  };
+  const started = performance.now();
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'src', 'http', 'server.ts')], {
+    cwd: REPO_ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const lines = createInterface({ input: child.stdout! });
+  const url = await new Promise<string>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`the service exited with code ${code} before it was ready`)));
+    lines.on('line', (line) => {
+      try {
+        const entry = JSON.parse(line) as { level: number; msg: string; url?: string };
+        if (entry.msg?.startsWith('ready:') && entry.url) resolve(entry.url);
+        else if (entry.level >= 40) console.log(`  server: ${entry.msg}`);
+      } catch {
+        console.log(`  server: ${line}`);
+      }
+    });
+  });
+  // From here on the request logs are only drained, not parsed.
+  lines.removeAllListeners('line');
+  lines.close();
+  child.stdout!.resume();
+  const startSeconds = (performance.now() - started) / 1000;
+  const pid = child.pid!;
+  return {
+    url,
+    pid,
+    startSeconds,
+    rss: () => {
+      try {
+        const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
+        return Number(/\d+/.exec(line ?? '0')![0]) * 1024;
+      } catch {
+        return 0;
+      }
+    },
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+      rmSync(models, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Prometheus text exposition -> { 'name{labels}': value }. */
+export function parseMetrics(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const space = line.lastIndexOf(' ');
+    out.set(line.slice(0, space), Number(line.slice(space + 1)));
+  }
+  return out;
+}
+
+export async function scrape(url: string): Promise<Map<string, number>> {
+  const response = await fetch(`${url}/metrics`);
+  return parseMetrics(await response.text());
+}
+
+/** Sum of every series of a metric whose labels include all of `labels`. */
+export function metricSum(metrics: Map<string, number>, name: string, labels: Record<string, string> = {}): number {
+  let total = 0;
+  for (const [key, value] of metrics) {
+    const brace = key.indexOf('{');
+    const metric = brace < 0 ? key : key.slice(0, brace);
+    if (metric !== name) continue;
+    if (Object.entries(labels).every(([k, v]) => key.includes(`${k}="${v}"`))) total += value;
+  }
+  return total;
+}

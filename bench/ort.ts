@@ -1,0 +1,162 @@
+/**
+ * (1) Raw ONNX Runtime in-process (no HTTP): latency and items/s of every graph at every batch
+ * size, with the service's session options; (5) achieved GFLOP/s per graph (FLOPs counted
+ * over the ONNX graph) against the measured GEMM peak (bench/peak.ts); (6) resident memory
+ * after loading each bundle against its weight bytes. One child process per bundle.
+ *
+ *   npm run bench:ort -- [--bundle DIR]... [--batches 1,2,4,8,16] [--threads 2] [--device cpu|cuda[:N]]
+ *                        [--target-seconds 3] [--max-iterations 20] [--out bench/results]
+ */
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { DEFAULT_OUT, GiB, MiB, Run, fmt, formatTable, intList, readResult } from './lib/common.js';
+import { type BenchBundle, type GraphName, defaultBundleDirs, readBundle } from './lib/bundle.js';
+import { countFlops } from './lib/flops.js';
+import { type InputKind, type JobGraph, type Measurement, type OrtJobResult, runOrtJob } from './lib/ort-job.js';
+import type { PeakResults } from './peak.js';
+
+export const INPUT_KIND: Record<GraphName, InputKind> = {
+  vq_encoder: 'pixels',
+  semantic_encoder: 'ids',
+  vq_decoder: 'ids',
+  text_encoder: 'text',
+};
+
+/** What the service fetches on its main path (encode asks for the embedding only). */
+export const SERVICE_OUTPUTS: Partial<Record<GraphName, readonly string[]>> = { semantic_encoder: ['embedding'] };
+
+export interface OrtRun extends Measurement {
+  readonly gflopsPerSecond: number;
+}
+
+export interface OrtBundleResult {
+  readonly bundle: string;
+  readonly dir: string;
+  readonly dtype: string;
+  readonly imageSize: number;
+  readonly numTokens: number;
+  readonly weightBytes: number;
+  readonly graphBytes: Partial<Record<GraphName, number>>;
+  /** FLOPs per item at batch 1 (MatMul + Gemm + Conv, 2 x MACs). */
+  readonly flopsPerItem: Partial<Record<GraphName, number>>;
+  readonly memory: OrtJobResult['memory'];
+  readonly runs: readonly OrtRun[];
+  readonly skipped: OrtJobResult['skipped'];
+}
+
+export interface OrtResults {
+  readonly threads: number;
+  readonly device?: string;
+  readonly bundles: readonly OrtBundleResult[];
+}
+
+export function flopsOf(bundle: BenchBundle): Partial<Record<GraphName, number>> {
+  const out: Partial<Record<GraphName, number>> = {};
+  for (const g of bundle.graphs) {
+    out[g] = countFlops(bundle.graphPaths[g]!, { batch: 1, tokens: bundle.numTokens }).flops;
+  }
+  return out;
+}
+
+export function jobGraphs(bundle: BenchBundle, graphs: readonly GraphName[] = bundle.graphs): JobGraph[] {
+  return graphs
+    .filter((g) => bundle.graphPaths[g] !== undefined)
+    .map((g) => ({ name: g, path: bundle.graphPaths[g]!, input: INPUT_KIND[g], ...(SERVICE_OUTPUTS[g] ? { outputs: SERVICE_OUTPUTS[g] } : {}) }));
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      bundle: { type: 'string', multiple: true },
+      graphs: { type: 'string' },
+      batches: { type: 'string', default: '1,2,4,8,16' },
+      threads: { type: 'string', default: '2' },
+      device: { type: 'string', default: 'cpu' },
+      'target-seconds': { type: 'string', default: '3' },
+      'max-iterations': { type: 'string', default: '20' },
+      'max-point-seconds': { type: 'string' },
+      out: { type: 'string', default: DEFAULT_OUT },
+    },
+  });
+  const dirs = values.bundle ?? defaultBundleDirs();
+  if (dirs.length === 0) throw new Error('no bundle: pass --bundle DIR or put bundles under models/ or models-local/');
+  const settings = {
+    batches: intList(values.batches),
+    threads: Number(values.threads),
+    device: values.device,
+    targetSeconds: Number(values['target-seconds']),
+    maxIterations: Number(values['max-iterations']),
+    maxPointSeconds: values['max-point-seconds'] ? Number(values['max-point-seconds']) : undefined,
+    bundles: dirs,
+  };
+  const run = new Run<OrtResults>('ort', settings);
+  const peak = readResult<PeakResults>(join(values.out, 'peak.json'))?.results;
+  const graphFilter = values.graphs?.split(',') as GraphName[] | undefined;
+
+  const results: OrtBundleResult[] = [];
+  for (const dir of dirs) {
+    const bundle = readBundle(dir);
+    console.log(`${bundle.id}: counting FLOPs`);
+    const flops = flopsOf(bundle);
+    const job = await runOrtJob({
+      bundleDir: bundle.dir,
+      graphs: jobGraphs(bundle, graphFilter),
+      batches: settings.batches,
+      threads: settings.threads,
+      device: settings.device,
+      targetSeconds: settings.targetSeconds,
+      maxIterations: settings.maxIterations,
+      ...(settings.maxPointSeconds !== undefined ? { maxPointSeconds: settings.maxPointSeconds } : {}),
+    });
+    results.push({
+      bundle: bundle.id,
+      dir: bundle.dir,
+      dtype: bundle.manifest.dtype,
+      imageSize: bundle.imageSize,
+      numTokens: bundle.numTokens,
+      weightBytes: bundle.weightBytes,
+      graphBytes: bundle.graphBytes,
+      flopsPerItem: flops,
+      memory: job.memory,
+      runs: job.runs.map((m) => ({ ...m, gflopsPerSecond: ((flops[m.graph as GraphName] ?? 0) * m.itemsPerSecond) / 1e9 })),
+      skipped: job.skipped,
+    });
+  }
+
+  const peakGflops = peak?.peakGflopsPerSecond;
+  console.log(`\nRaw ONNX Runtime on ${settings.device}, ${settings.threads} intra-op threads${peakGflops ? `, GEMM peak ${fmt(peakGflops)} GFLOP/s (bench/peak.ts)` : ''}`);
+  console.log(
+    formatTable(
+      ['bundle', 'graph', 'batch', 'ms/batch', 'items/s', 'GFLOP/item', 'GFLOP/s', '% peak'],
+      results.flatMap((b) =>
+        b.runs.map((r) => [
+          b.bundle,
+          r.graph,
+          r.batch,
+          r.medianMs,
+          r.itemsPerSecond,
+          (b.flopsPerItem[r.graph as GraphName] ?? 0) / 1e9,
+          r.gflopsPerSecond,
+          peakGflops ? (100 * r.gflopsPerSecond) / peakGflops : '-',
+        ]),
+      ),
+    ),
+  );
+  console.log('\nMemory after creating every session');
+  console.log(
+    formatTable(
+      ['bundle', 'weights MiB', 'RSS MiB (loaded - baseline)', 'RSS / weights', 'peak RSS GiB'],
+      results.map((b) => [
+        b.bundle,
+        b.weightBytes / MiB,
+        (b.memory.loadedRss - b.memory.baselineRss) / MiB,
+        (b.memory.loadedRss - b.memory.baselineRss) / b.weightBytes,
+        b.memory.peakRss / GiB,
+      ]),
+    ),
+  );
+  run.finish({ threads: settings.threads, device: settings.device, bundles: results }, values.out);
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1]!).href) await main();

@@ -1,0 +1,120 @@
+/**
+ * The machine's measured GEMM peak, the reference for "% of peak": a large float32 MatMul in
+ * both runtimes at the benchmark's thread count. ONNX Runtime runs a one-node MatMul graph
+ * (made by bench/python/onnx_tools.py matmul) with the service's session options; PyTorch
+ * runs torch.matmul (bench/python/torch_bench.py peak). Peak = the best of the sizes tried.
+ *
+ *   npm run bench:peak -- [--threads 2] [--sizes 1024,2048,4096] [--target-seconds 3]
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import ort from 'onnxruntime-node';
+import { sessionOptions } from '../src/inference/sessions.js';
+import { DEFAULT_OUT, PYTHON, REPO_ROOT, Run, fmt, formatTable, intList } from './lib/common.js';
+
+export interface PeakPoint {
+  readonly m: number;
+  readonly k: number;
+  readonly n: number;
+  readonly iterations: number;
+  readonly medianMs: number;
+  readonly gflopsPerSecond: number;
+}
+
+export interface RuntimePeak {
+  readonly points: readonly PeakPoint[];
+  readonly best: PeakPoint;
+}
+
+export interface PeakResults {
+  readonly threads: number;
+  readonly ort: RuntimePeak;
+  readonly torch: RuntimePeak & { readonly version: string; readonly blas: readonly string[] };
+  /** max(ort, torch): the reference for "% of peak". */
+  readonly peakGflopsPerSecond: number;
+}
+
+/** [M,K] x [K,N] shapes: square sizes plus the ViT MLP shape (576 tokens x 8 images, 1152 -> 4304). */
+export function shapes(sizes: readonly number[]): [number, number, number][] {
+  return [...sizes.map((s) => [s, s, s] as [number, number, number]), [4608, 1152, 4304]];
+}
+
+async function ortPeak(threads: number, sizes: readonly number[], targetSeconds: number): Promise<RuntimePeak> {
+  const dir = join(REPO_ROOT, 'bench', 'results', 'tmp');
+  mkdirSync(dir, { recursive: true });
+  const model = join(dir, 'matmul.onnx');
+  if (!existsSync(model)) execFileSync(PYTHON, [join(REPO_ROOT, 'bench', 'python', 'onnx_tools.py'), 'matmul', model]);
+  const device = { kind: 'cpu', deviceId: 0, cudaArenaExtendStrategy: 'next_power_of_two', cudaCudnnConvAlgoSearch: 'exhaustive' } as const;
+  const session = await ort.InferenceSession.create(model, sessionOptions('cpu', device, threads));
+  const points: PeakPoint[] = [];
+  for (const [m, k, n] of shapes(sizes)) {
+    const a = new Float32Array(m * k).map((_, i) => ((i * 7919) % 1000) / 1000 - 0.5);
+    const b = new Float32Array(k * n).map((_, i) => ((i * 104729) % 1000) / 1000 - 0.5);
+    const feeds = { A: new ort.Tensor('float32', a, [m, k]), B: new ort.Tensor('float32', b, [k, n]) };
+    await session.run(feeds);
+    const times: number[] = [];
+    let spent = 0;
+    do {
+      const t0 = performance.now();
+      await session.run(feeds);
+      const ms = performance.now() - t0;
+      times.push(ms);
+      spent += ms;
+    } while (spent < targetSeconds * 1000 && times.length < 50);
+    const medianMs = [...times].sort((x, y) => x - y)[Math.floor(times.length / 2)]!;
+    points.push({ m, k, n, iterations: times.length, medianMs, gflopsPerSecond: (2 * m * k * n) / (medianMs * 1e6) });
+  }
+  await session.release();
+  return { points, best: points.reduce((x, y) => (y.gflopsPerSecond > x.gflopsPerSecond ? y : x)) };
+}
+
+function torchPeak(threads: number, sizes: readonly number[], targetSeconds: number): PeakResults['torch'] {
+  const out = execFileSync(
+    PYTHON,
+    [join(REPO_ROOT, 'bench', 'python', 'torch_bench.py'), 'peak', '--threads', String(threads), '--shapes', shapes(sizes).map((s) => s.join('x')).join(','), '--target-seconds', String(targetSeconds)],
+    { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads) }, stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 16 << 20 },
+  );
+  return JSON.parse(out.trim().split('\n').pop()!) as PeakResults['torch'];
+}
+
+export async function measurePeak(threads: number, sizes: readonly number[], targetSeconds: number): Promise<PeakResults> {
+  const ortResult = await ortPeak(threads, sizes, targetSeconds);
+  const torchResult = torchPeak(threads, sizes, targetSeconds);
+  return {
+    threads,
+    ort: ortResult,
+    torch: torchResult,
+    peakGflopsPerSecond: Math.max(ortResult.best.gflopsPerSecond, torchResult.best.gflopsPerSecond),
+  };
+}
+
+export function printPeak(p: PeakResults): void {
+  console.log(`GEMM peak, float32, ${p.threads} threads (GFLOP/s = 2*M*K*N / median time)`);
+  const rows = [
+    ...p.ort.points.map((x) => ['onnxruntime', `${x.m}x${x.k}x${x.n}`, x.medianMs, x.gflopsPerSecond] as (string | number)[]),
+    ...p.torch.points.map((x) => [`torch ${p.torch.version}`, `${x.m}x${x.k}x${x.n}`, x.medianMs, x.gflopsPerSecond] as (string | number)[]),
+  ];
+  console.log(formatTable(['runtime', 'MxKxN', 'ms', 'GFLOP/s'], rows));
+  console.log(`peak = ${fmt(p.peakGflopsPerSecond)} GFLOP/s`);
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      threads: { type: 'string', default: '2' },
+      sizes: { type: 'string', default: '1024,2048,4096' },
+      'target-seconds': { type: 'string', default: '3' },
+      out: { type: 'string', default: DEFAULT_OUT },
+    },
+  });
+  const settings = { threads: Number(values.threads), sizes: intList(values.sizes), targetSeconds: Number(values['target-seconds']) };
+  const run = new Run<PeakResults>('peak', settings);
+  const result = await measurePeak(settings.threads, settings.sizes, settings.targetSeconds);
+  printPeak(result);
+  run.finish(result, values.out);
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1]!).href) await main();

@@ -1,0 +1,270 @@
+#!/usr/bin/env python3
+"""PyTorch eager baseline on the exporter's own modules (tools/export/toklip_export), with the
+same inputs as the ONNX Runtime benchmark (bench/lib/bundle.ts) and the same thread count.
+
+    torch_bench.py graphs --bundle DIR [--threads 2] [--batches 1,2,4,8,16] [--target-seconds 3]
+                          [--max-iterations 20] [--graphs vq_encoder,...]
+    torch_bench.py peak --threads 2 --shapes 2048x2048x2048,... [--target-seconds 3]
+    torch_bench.py info
+
+Each prints progress lines, then one JSON line (the result) last on stdout.
+
+Weights: a bundle exported with --random-init records its preset and seed, so the same seeded
+model is rebuilt here (identical weights). Other bundles (a trained model) get seeded random
+weights of the architecture in their manifest: the same networks and shapes, so the same work.
+Threads: torch.set_num_threads(N); OpenBLAS reads OPENBLAS_NUM_THREADS, which the Node
+launcher sets to N before this process starts.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from typing import Callable, Dict, List
+
+import numpy as np
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tools", "export"))
+
+from toklip_export import onnx_export as ox  # noqa: E402
+from toklip_export.config import PRESETS, TextConfig, TokLIPConfig, VisionConfig, VQConfig  # noqa: E402
+from toklip_export.convert import random_model  # noqa: E402
+from toklip_export.model import build_model  # noqa: E402
+
+
+# --- the inputs of bench/lib/bundle.ts, bit for bit ---------------------------------------------
+
+def hash32(index: np.ndarray, seed: int) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        x = index.astype(np.uint32) * np.uint32(0x9E3779B1) + np.uint32(seed)
+        x ^= x >> np.uint32(16)
+        x *= np.uint32(0x85EBCA6B)
+        x ^= x >> np.uint32(13)
+        x *= np.uint32(0xC2B2AE35)
+        x ^= x >> np.uint32(16)
+    return x
+
+
+def pixel_input(batch: int, size: int) -> torch.Tensor:
+    n = batch * 3 * size * size
+    v = (hash32(np.arange(n, dtype=np.uint32), 1) >> np.uint32(8)).astype(np.float32) / np.float32(2 ** 24) * 2 - 1
+    return torch.from_numpy(v.astype(np.float32).reshape(batch, 3, size, size))
+
+
+def id_input(batch: int, tokens: int, codebook: int) -> torch.Tensor:
+    v = hash32(np.arange(batch * tokens, dtype=np.uint32), 2) % np.uint32(codebook)
+    return torch.from_numpy(v.astype(np.int64).reshape(batch, tokens))
+
+
+def text_input(batch: int, length: int, vocab: int) -> torch.Tensor:
+    out = np.zeros((batch, length), dtype=np.int64)
+    words = min(12, length - 1)
+    for b in range(batch):
+        idx = np.arange(b * length, b * length + words, dtype=np.uint32)
+        out[b, :words] = 3 + hash32(idx, 3) % np.uint32(vocab - 3)
+        out[b, words] = 1
+    return torch.from_numpy(out)
+
+
+# --- environment -----------------------------------------------------------------------------
+
+def loaded_blas() -> List[str]:
+    """Shared libraries of this process whose name says BLAS/LAPACK/OpenMP (from /proc/self/maps)."""
+    libs = set()
+    with open("/proc/self/maps") as f:
+        for line in f:
+            path = line.split()[-1] if len(line.split()) >= 6 else ""
+            name = os.path.basename(path)
+            if any(k in name for k in ("blas", "lapack", "mkl", "gomp", "omp", "dnnl")):
+                libs.add(path)
+    return sorted(libs)
+
+
+def info(threads: int) -> dict:
+    return {
+        "version": torch.__version__,
+        "python": platform.python_version(),
+        "threads": torch.get_num_threads(),
+        "interop_threads": torch.get_num_interop_threads(),
+        "requested_threads": threads,
+        "openblas_num_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
+        "blas": loaded_blas(),
+        "config": torch.__config__.show(),
+        "parallel": torch.__config__.parallel_info(),
+    }
+
+
+def set_threads(threads: int) -> None:
+    torch.set_num_threads(threads)
+    torch.set_num_interop_threads(1)
+
+
+# --- timing ----------------------------------------------------------------------------------
+
+def measure(fn: Callable[[], object], batch: int, target_seconds: float, max_iterations: int) -> dict:
+    t0 = time.perf_counter()
+    fn()
+    first = (time.perf_counter() - t0) * 1000
+    times: List[float] = []
+    spent = 0.0
+    while True:
+        t0 = time.perf_counter()
+        fn()
+        ms = (time.perf_counter() - t0) * 1000
+        times.append(ms)
+        spent += ms
+        if spent >= target_seconds * 1000 or len(times) >= max_iterations:
+            break
+    s = sorted(times)
+    return {"batch": batch, "firstMs": first, "iterations": len(times), "meanMs": spent / len(times),
+            "medianMs": s[len(s) // 2], "minMs": s[0], "itemsPerSecond": batch * len(times) * 1000 / spent}
+
+
+# --- graphs ----------------------------------------------------------------------------------
+
+def config_from_manifest(m: dict) -> TokLIPConfig:
+    a = m["architecture"]
+    vq = VQConfig(codebook_size=m["codebook"]["size"], codebook_dim=m["codebook"]["dim"], **a["vq"])
+    vision = VisionConfig(num_tokens=m["num_tokens"], **a["vision"])
+    text = None
+    if a.get("text") and m.get("text"):
+        text = TextConfig(context_length=m["text"]["context_length"], embed_dim=a["vision"]["width"], **a["text"])
+    return TokLIPConfig(image_size=m["image_size"], vq=vq, vision=vision, text=text)
+
+
+def build(manifest: dict):
+    """(model, config, weights note)."""
+    cfg = config_from_manifest(manifest)
+    random_init = (manifest.get("source") or {}).get("random_init")
+    if random_init and random_init.get("preset") in PRESETS:
+        loaded = random_model(random_init["preset"], seed=random_init["seed"], vision_heads=cfg.vision.heads,
+                              text_heads=cfg.text.heads if cfg.text else 16)
+        if loaded.config != cfg:
+            raise SystemExit("the preset rebuilt here differs from the bundle's architecture")
+        return loaded.model, cfg, f"identical to the bundle (random init, preset {random_init['preset']}, seed {random_init['seed']})"
+    return build_model(cfg, init="random", seed=0), cfg, "seeded random weights of the bundle's architecture (same shapes and work)"
+
+
+class VQEncoderIds(torch.nn.Module):
+    """pixels -> ids, as the vq_encoder graph (encoder + quant_conv + distance-form quantiser)."""
+
+    def __init__(self, vq):
+        super().__init__()
+        self.z = ox.VQEncoderZ(vq)
+        self.quantiser = ox.Quantiser(vq)
+
+    def forward(self, pixels):
+        return self.quantiser(self.z(pixels))
+
+
+class EmbeddingOnly(torch.nn.Module):
+    """semantic_encoder as the service's encode path uses it (embedding output)."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, ids):
+        return self.inner(ids)[1]
+
+
+def graph_modules(model, cfg: TokLIPConfig, manifest: dict) -> Dict[str, torch.nn.Module]:
+    mods = {
+        "vq_encoder": VQEncoderIds(model.vq),
+        "semantic_encoder": EmbeddingOnly(ox.SemanticEncoder(model.trunk, manifest.get("semantic_encoder_input", "table"))),
+        "vq_decoder": ox.VQDecoder(model.vq, cfg.grid),
+    }
+    if model.text is not None:
+        mods["text_encoder"] = ox.TextEncoder(model.text)
+    return {k: v.eval() for k, v in mods.items()}
+
+
+def rss() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def run_graphs(args) -> dict:
+    manifest = json.load(open(os.path.join(args.bundle, "manifest.json")))
+    t0 = time.perf_counter()
+    model, cfg, weights = build(manifest)
+    build_seconds = time.perf_counter() - t0
+    mods = graph_modules(model, cfg, manifest)
+    wanted = args.graphs.split(",") if args.graphs else list(mods)
+    batches = [int(b) for b in args.batches.split(",")]
+    runs = []
+    print(f"  torch {torch.__version__}: {manifest['name']} built in {build_seconds:.1f} s ({weights}); "
+          f"RSS {rss() / 2**20:.0f} MiB", flush=True)
+    with torch.inference_mode():
+        for name in wanted:
+            if name not in mods:
+                continue
+            for batch in batches:
+                if name == "vq_encoder":
+                    x = pixel_input(batch, cfg.image_size)
+                elif name == "text_encoder":
+                    x = text_input(batch, cfg.text.context_length, cfg.text.vocab_size)
+                else:
+                    x = id_input(batch, cfg.num_tokens, cfg.vq.codebook_size)
+                m = measure(lambda: mods[name](x), batch, args.target_seconds, args.max_iterations)
+                m["graph"] = name
+                runs.append(m)
+                print(f"  {name:<18} b={batch:>2}: {m['medianMs']:8.1f} ms/batch  {m['itemsPerSecond']:8.3f} items/s"
+                      f"  (first {m['firstMs']:.0f} ms, {m['iterations']} timed)", flush=True)
+    return {"bundle": manifest["name"], "weights": weights, "buildSeconds": build_seconds, "torch": info(args.threads),
+            "runs": runs}
+
+
+def run_peak(args) -> dict:
+    points = []
+    for shape in args.shapes.split(","):
+        m, k, n = (int(v) for v in shape.split("x"))
+        gen = torch.Generator().manual_seed(0)
+        a = torch.rand(m, k, generator=gen) - 0.5
+        b = torch.rand(k, n, generator=gen) - 0.5
+        r = measure(lambda: torch.matmul(a, b), 1, args.target_seconds, 50)
+        points.append({"m": m, "k": k, "n": n, "iterations": r["iterations"], "medianMs": r["medianMs"],
+                       "gflopsPerSecond": 2 * m * k * n / (r["medianMs"] * 1e6)})
+    best = max(points, key=lambda p: p["gflopsPerSecond"])
+    i = info(args.threads)
+    return {"points": points, "best": best, "version": i["version"], "blas": i["blas"]}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    g = sub.add_parser("graphs")
+    g.add_argument("--bundle", required=True)
+    g.add_argument("--graphs")
+    g.add_argument("--batches", default="1,2,4,8,16")
+    g.add_argument("--target-seconds", type=float, default=3.0)
+    g.add_argument("--max-iterations", type=int, default=20)
+    pk = sub.add_parser("peak")
+    pk.add_argument("--shapes", default="2048x2048x2048,4096x4096x4096")
+    pk.add_argument("--target-seconds", type=float, default=3.0)
+    sub.add_parser("info")
+    for s in (g, pk):
+        s.add_argument("--threads", type=int, default=2)
+    args = p.parse_args(argv)
+    threads = getattr(args, "threads", 2)
+    set_threads(threads)
+    if args.command == "graphs":
+        out = run_graphs(args)
+    elif args.command == "peak":
+        out = run_peak(args)
+    else:
+        out = info(threads)
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

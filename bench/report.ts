@@ -1,0 +1,298 @@
+/**
+ * Rebuilds the generated parts of docs/benchmarks.md from bench/results/*.json: every table
+ * sits between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->` markers and is replaced as a
+ * whole; the prose around them is left alone. Numbers are never typed into the document.
+ *
+ *   npm run bench:report -- [--results bench/results] [--doc docs/benchmarks.md]
+ */
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { DEFAULT_OUT, GiB, MiB, REPO_ROOT, type ResultFile, fmt, readResult } from './lib/common.js';
+import type { GraphName } from './lib/bundle.js';
+import type { HttpPoint, HttpResults } from './http.js';
+import type { OrtResults } from './ort.js';
+import type { PeakResults } from './peak.js';
+import type { PreprocessResults } from './preprocess.js';
+import type { TorchResults } from './torch.js';
+import type { HttpExperiment, RawExperiment, TuneResult } from './tune.js';
+
+const { values } = parseArgs({
+  options: {
+    results: { type: 'string', default: DEFAULT_OUT },
+    doc: { type: 'string', default: join(REPO_ROOT, 'docs', 'benchmarks.md') },
+  },
+});
+
+function table(headers: readonly string[], rows: readonly (readonly (string | number | undefined)[])[]): string {
+  const cell = (c: string | number | undefined) => (c === undefined ? '-' : typeof c === 'number' ? fmt(c) : c);
+  const align = headers.map((_, i) => (rows.length > 0 && rows.every((r) => typeof r[i] === 'number' || r[i] === undefined) ? '---:' : '---'));
+  return [`| ${headers.join(' | ')} |`, `| ${align.join(' | ')} |`, ...rows.map((r) => `| ${r.map(cell).join(' | ')} |`)].join('\n');
+}
+
+function load<T>(name: string): ResultFile<T> | undefined {
+  return readResult<T>(join(values.results, `${name}.json`));
+}
+
+const peak = load<PeakResults>('peak');
+const ort = load<OrtResults>('ort');
+const torch = load<TorchResults>('torch');
+const preprocess = load<PreprocessResults>('preprocess');
+const httpFiles = readdirSync(values.results)
+  .filter((f) => /^http.*\.json$/.test(f))
+  .sort()
+  .map((f) => load<HttpResults[]>(f.replace(/\.json$/, ''))!)
+  .filter(Boolean);
+const tuneFiles = readdirSync(values.results)
+  .filter((f) => /^tune-.*\.json$/.test(f))
+  .sort()
+  .map((f) => load<TuneResult>(f.replace(/\.json$/, ''))!)
+  .filter(Boolean);
+const all = ([peak, ort, torch, preprocess, ...httpFiles, ...tuneFiles] as (ResultFile<unknown> | undefined)[]).filter((x): x is ResultFile<unknown> => x !== undefined);
+
+const peakGflops = peak?.results.peakGflopsPerSecond;
+const pct = (gflops: number) => (peakGflops ? (100 * gflops) / peakGflops : undefined);
+const bestRun = (bundle: OrtResults['bundles'][number], graph: string) =>
+  bundle.runs.filter((r) => r.graph === graph).reduce<(typeof bundle.runs)[number] | undefined>((a, b) => (a === undefined || b.itemsPerSecond > a.itemsPerSecond ? b : a), undefined);
+const pass = (ok: boolean | undefined) => (ok === undefined ? 'not measured' : ok ? '**met**' : '**missed**');
+
+function machineSection(): string {
+  const m = all[0]?.machine;
+  if (!m) return '_no results yet_';
+  const lines = [
+    `- CPU: ${m.cpu}, ${m.cores} cores (as the benchmark process sees them); memory ${m.memoryGiB} GiB`,
+    `- Node ${m.node}, onnxruntime-node ${m.onnxruntime}; commit ${m.commit}`,
+  ];
+  if (torch?.results.bundles[0]) {
+    const t = torch.results.bundles[0].torch;
+    lines.push(`- PyTorch ${t.version} (Debian), ${t.threads} threads, BLAS mapped by the process: ${t.blas.filter((l) => /blas|lapack/.test(l)).map((l) => `\`${l}\``).join(', ')}`);
+  }
+  lines.push('', 'Load on the shared machine while each result file was produced (1/5/15-minute load averages at start and end):', '');
+  lines.push(
+    table(
+      ['result', 'started (UTC)', 'load at start', 'load at end', 'busiest processes at start (%CPU RSS-KiB command)'],
+      all.map((f) => [
+        f.benchmark,
+        f.started.replace('T', ' ').slice(0, 16),
+        f.loadBefore.loadavg.join(' / '),
+        f.loadAfter.loadavg.join(' / '),
+        f.loadBefore.top.slice(0, 3).join('; '),
+      ]),
+    ),
+  );
+  return lines.join('\n');
+}
+
+function ortSection(): string {
+  if (!ort) return '_not run_';
+  const out = [`${ort.results.threads} intra-op threads, the service's session options (\`sessionOptions\` from src/inference). ms = median of the timed runs; items/s over all timed runs.`, ''];
+  for (const b of ort.results.bundles) {
+    out.push(`**${b.bundle}** (${b.imageSize} px, ${b.numTokens} tokens, ${b.dtype}, weights ${fmt(b.weightBytes / MiB)} MiB)`, '');
+    const graphs = [...new Set(b.runs.map((r) => r.graph))];
+    const batches = [...new Set(b.runs.map((r) => r.batch))].sort((x, y) => x - y);
+    out.push(
+      table(
+        ['graph', 'GFLOP/item', ...batches.map((n) => `b=${n} ms`), ...batches.map((n) => `b=${n} items/s`)],
+        graphs.map((g) => {
+          const at = (n: number) => b.runs.find((r) => r.graph === g && r.batch === n);
+          return [g, (b.flopsPerItem[g as GraphName] ?? 0) / 1e9, ...batches.map((n) => at(n)?.medianMs), ...batches.map((n) => at(n)?.itemsPerSecond)];
+        }),
+      ),
+    );
+    if (b.skipped.length > 0) out.push('', `Skipped (time cap): ${b.skipped.map((s) => `${s.graph} b=${s.batch}`).join(', ')}`);
+    out.push('');
+  }
+  return out.join('\n');
+}
+
+function gflopsSection(): string {
+  if (!ort) return '_not run_';
+  const rows = ort.results.bundles.flatMap((b) =>
+    [...new Set(b.runs.map((r) => r.graph))].map((g) => {
+      const best = bestRun(b, g)!;
+      return [b.bundle, g, (b.flopsPerItem[g as GraphName] ?? 0) / 1e9, best.batch, best.gflopsPerSecond, pct(best.gflopsPerSecond)];
+    }),
+  );
+  return table(['bundle', 'graph', 'GFLOP/item', 'best batch', 'GFLOP/s', '% of GEMM peak'], rows);
+}
+
+function peakSection(): string {
+  if (!peak) return '_not run_';
+  const p = peak.results;
+  const rows = [
+    ...p.ort.points.map((x) => [`onnxruntime ${peak.machine.onnxruntime} (one-node MatMul graph)`, `${x.m} x ${x.k} x ${x.n}`, x.medianMs, x.gflopsPerSecond]),
+    ...p.torch.points.map((x) => [`torch ${p.torch.version} (torch.matmul)`, `${x.m} x ${x.k} x ${x.n}`, x.medianMs, x.gflopsPerSecond]),
+  ];
+  return [table(['runtime', 'M x K x N', 'median ms', 'GFLOP/s'], rows), '', `Peak used for "% of peak": **${fmt(p.peakGflopsPerSecond)} GFLOP/s** (float32, ${p.threads} threads, the best of all rows).`].join('\n');
+}
+
+function torchSection(): string {
+  if (!torch) return '_not run_';
+  const rows = torch.results.bundles.flatMap((b) =>
+    b.runs.map((r) => {
+      const o = ort?.results.bundles.find((x) => x.bundle === b.bundle)?.runs.find((x) => x.graph === r.graph && x.batch === r.batch);
+      return [b.bundle, r.graph, r.batch, r.medianMs, r.itemsPerSecond, o?.medianMs, o?.itemsPerSecond, o ? o.itemsPerSecond / r.itemsPerSecond : undefined];
+    }),
+  );
+  const notes = torch.results.bundles.map((b) => `- ${b.bundle}: weights ${b.weights}`);
+  return [`PyTorch eager (\`torch.inference_mode\`), ${torch.results.threads} threads, same inputs as ONNX Runtime.`, '', ...notes, '', table(['bundle', 'graph', 'batch', 'torch ms', 'torch items/s', 'ORT ms', 'ORT items/s', 'ORT / torch'], rows)].join('\n');
+}
+
+function httpRows(points: readonly HttpPoint[], bundle: string) {
+  return points.map((p) => [
+    bundle,
+    p.route,
+    p.concurrency,
+    p.completed,
+    p.requestsPerSecond,
+    p.latencyMs.p50,
+    p.latencyMs.p95,
+    p.latencyMs.p99,
+    Object.values(p.graphs)
+      .map((s) => fmt(s.meanBatch))
+      .join(' / '),
+    Object.values(p.errors).reduce((a, b) => a + b, 0),
+    p.eventLoopLagMs.p99,
+    p.ratioAtFormedBatch,
+    p.ratioAtBestBatch,
+  ]);
+}
+
+const HTTP_HEADERS = ['bundle', 'route', 'conc', 'answers', 'req/s', 'p50 ms', 'p95 ms', 'p99 ms', 'mean batch', 'errors', 'loop lag p99 ms', 'vs ORT at that batch', 'vs ORT best batch'];
+
+function httpSection(): string {
+  const runs = httpFiles.flatMap((f) => f.results);
+  if (runs.length === 0) return '_not run_';
+  const out: string[] = [];
+  for (const r of runs) {
+    const s = r.server;
+    out.push(
+      `**${r.bundle}**: ${s.workers} worker(s) x ${s.intraOpThreads} intra-op threads, max batch ${s.maxBatch}, max delay ${s.maxDelayMs} ms, log level info; images: one ${r.image.width}x${r.image.height} JPEG (${fmt(r.image.bytes / 1024)} KiB) per request; similarity: 1 token row + 2 texts. Server RSS when idle ${fmt(r.server.idleRssMiB)} MiB.`,
+      '',
+      table(HTTP_HEADERS, httpRows(r.points, r.bundle)),
+      '',
+    );
+  }
+  out.push('Ratios: service requests/s divided by the requests/s raw ONNX Runtime reaches doing one request\'s graph calls (encode image = vq_encoder + semantic_encoder; similarity = semantic_encoder + 2 x text_encoder) at the nearest measured batch size to the mean batch formed, and at the best batch size.');
+  return out.join('\n');
+}
+
+function preprocessSection(): string {
+  if (!preprocess) return '_not run_';
+  const p = preprocess.results;
+  return [
+    `sharp ${p.sharp}, libvips ${p.libvips}, ${p.vipsThreads} libvips thread, median of ${p.iterations} runs, one image at a time in one thread (ms per image):`,
+    '',
+    table(
+      ['format', 'input', 'R', 'decode', 'resample', 'normalise', 'total (median)', 'best'],
+      p.points.map((x) => [x.format, `${x.width}x${x.height}`, x.size, x.decodeMs, x.resampleMs, x.normalizeMs, x.totalMs, x.bestMs]),
+    ),
+    '',
+    `Worker pool (${p.pool.threads} threads): ${fmt(p.pool.imagesPerSecond)} JPEG 1024x768 images/s at R = 256.`,
+  ].join('\n');
+}
+
+function memorySection(): string {
+  if (!ort) return '_not run_';
+  return table(
+    ['bundle', 'weights MiB', 'RSS after creating all sessions MiB (minus Node baseline)', 'RSS / weights', 'session creation s', 'peak RSS during the runs GiB'],
+    ort.results.bundles.map((b) => [
+      b.bundle,
+      b.weightBytes / MiB,
+      (b.memory.loadedRss - b.memory.baselineRss) / MiB,
+      (b.memory.loadedRss - b.memory.baselineRss) / b.weightBytes,
+      b.memory.sessions.reduce((a, s) => a + s.createMs, 0) / 1000,
+      b.memory.peakRss / GiB,
+    ]),
+  );
+}
+
+function tuneSection(): string {
+  if (tuneFiles.length === 0) return '_not run_';
+  const out: string[] = [];
+  for (const f of tuneFiles) {
+    const r = f.results;
+    out.push(`**${f.benchmark.replace('tune-', '')}** on ${r.bundle} (current choice: ${r.current})`, '');
+    if (r.kind === 'raw') {
+      const raw = r as RawExperiment;
+      const rows: (string | number | undefined)[][] = raw.variants.flatMap((v) => v.runs.map((run) => [v.variant, run.graph, run.batch, run.medianMs, run.itemsPerSecond, v.createMs / 1000, v.peakRssGiB]));
+      for (const d of raw.derived ?? []) rows.push([`${d.variant} (pipeline)`, 'vq_encoder + semantic_encoder', d.batch, undefined, d.itemsPerSecond, undefined, undefined]);
+      out.push(table(['variant', 'graph', 'batch', 'ms/batch', 'items/s', 'session creation s', 'peak RSS GiB'], rows));
+    } else {
+      const h = r as HttpExperiment;
+      out.push(table(['variant', ...HTTP_HEADERS], h.variants.flatMap((v) => httpRows(v.result.points, v.result.bundle).map((row) => [v.variant, ...row]))));
+    }
+    out.push('');
+  }
+  return out.join('\n');
+}
+
+function targetsSection(): string {
+  const rows: (string | number | undefined)[][] = [];
+  const http = httpFiles.flatMap((f) => f.results);
+  for (const r of http) {
+    for (const route of ['tokenize', 'encode-image', 'encode-tokens'] as const) {
+      const p = r.points.find((x) => x.route === route && x.concurrency === 32);
+      rows.push([`service at concurrency 32 >= 0.9 x raw ORT at its best batch size (${route}, ${r.bundle})`, p?.ratioAtBestBatch, pass(p?.ratioAtBestBatch === undefined ? undefined : p.ratioAtBestBatch >= 0.9)]);
+    }
+  }
+  if (torch && ort) {
+    for (const b of torch.results.bundles) {
+      const o = ort.results.bundles.find((x) => x.bundle === b.bundle);
+      if (!o) continue;
+      for (const g of [...new Set(b.runs.map((r) => r.graph))]) {
+        const ratios = b.runs.filter((r) => r.graph === g).map((r) => {
+          const x = o.runs.find((y) => y.graph === g && y.batch === r.batch);
+          return x ? x.itemsPerSecond / r.itemsPerSecond : Number.NaN;
+        });
+        const worst = Math.min(...ratios.filter(Number.isFinite));
+        rows.push([`ORT >= PyTorch eager at every batch size (${g}, ${b.bundle}); worst ORT/torch ratio`, worst, pass(Number.isFinite(worst) ? worst >= 1 : undefined)]);
+      }
+    }
+  }
+  if (ort) {
+    for (const b of ort.results.bundles) {
+      const best = bestRun(b, 'semantic_encoder');
+      if (!best) continue;
+      const share = pct(best.gflopsPerSecond);
+      rows.push([`semantic encoder >= 60 % of the GEMM peak (${b.bundle}, best batch ${best.batch}); % of peak`, share, pass(share === undefined ? undefined : share >= 60)]);
+    }
+  }
+  if (preprocess) {
+    for (const x of preprocess.results.points.filter((p) => p.format === 'jpeg' && p.width === 1024)) {
+      rows.push([`preprocessing a 1024 px JPEG <= 15 ms (R = ${x.size}); median ms`, x.totalMs, pass(x.totalMs <= 15)]);
+    }
+  }
+  for (const r of http) {
+    const full = r.points.filter((p) => p.concurrency === Math.max(...r.points.map((x) => x.concurrency)));
+    if (full.length === 0) continue;
+    const worst = Math.max(...full.map((p) => p.eventLoopLagMs.p99));
+    rows.push([`event-loop lag p99 < 20 ms under full load (${r.bundle}, worst route at concurrency ${full[0]!.concurrency}); ms`, worst, pass(worst < 20)]);
+  }
+  return rows.length === 0 ? '_no results yet_' : table(['target', 'measured', 'result'], rows);
+}
+
+const sections: Record<string, () => string> = {
+  machine: machineSection,
+  targets: targetsSection,
+  peak: peakSection,
+  ort: ortSection,
+  gflops: gflopsSection,
+  torch: torchSection,
+  http: httpSection,
+  preprocess: preprocessSection,
+  memory: memorySection,
+  tune: tuneSection,
+};
+
+let doc = readFileSync(values.doc, 'utf8');
+for (const [name, render] of Object.entries(sections)) {
+  const open = `<!-- bench:${name} -->`;
+  const close = `<!-- /bench:${name} -->`;
+  const start = doc.indexOf(open);
+  const end = doc.indexOf(close);
+  if (start < 0 || end < start) throw new Error(`${values.doc}: markers ${open} ... ${close} are missing`);
+  doc = `${doc.slice(0, start + open.length)}\n${render()}\n${doc.slice(end)}`;
+}
+writeFileSync(values.doc, doc);
+console.log(`wrote ${values.doc.replace(REPO_ROOT + '/', '')} from ${all.length} result files`);
