@@ -215,9 +215,19 @@ function tuneSection(): string {
     out.push(`**${f.benchmark.replace('tune-', '')}** on ${r.bundle} (current choice: ${r.current})`, '');
     if (r.kind === 'raw') {
       const raw = r as RawExperiment;
-      const rows: (string | number | undefined)[][] = raw.variants.flatMap((v) => v.runs.map((run) => [v.variant, run.graph, run.batch, run.medianMs, run.itemsPerSecond, v.createMs / 1000, v.peakRssGiB]));
-      for (const d of raw.derived ?? []) rows.push([`${d.variant} (pipeline)`, 'vq_encoder + semantic_encoder', d.batch, undefined, d.itemsPerSecond, undefined, undefined]);
-      out.push(table(['variant', 'graph', 'batch', 'ms/batch', 'items/s', 'session creation s', 'peak RSS GiB'], rows));
+      // One row per (graph, batch), one items/s column per variant.
+      const keys = [...new Map(raw.variants.flatMap((v) => v.runs.map((run) => [`${run.graph}@${run.batch}`, run] as const))).values()];
+      const rows: (string | number | undefined)[][] = keys.map((k) => [
+        k.graph,
+        k.batch,
+        ...raw.variants.map((v) => v.runs.find((run) => run.graph === k.graph && run.batch === k.batch)?.itemsPerSecond),
+      ]);
+      for (const d of raw.derived ?? []) {
+        rows.push([`vq_encoder + semantic_encoder (${d.variant}, from its parts)`, d.batch, ...raw.variants.map((v) => (v.variant === d.variant ? d.itemsPerSecond : undefined))]);
+      }
+      rows.push(['session creation, s (all graphs)', undefined, ...raw.variants.map((v) => v.createMs / 1000)]);
+      rows.push(['peak RSS, GiB', undefined, ...raw.variants.map((v) => v.peakRssGiB)]);
+      out.push(table(['graph', 'batch', ...raw.variants.map((v) => `${v.variant} items/s`)], rows));
     } else {
       const h = r as HttpExperiment;
       out.push(table(['variant', ...HTTP_HEADERS], h.variants.flatMap((v) => httpRows(v.result.points, v.result.bundle).map((row) => [v.variant, ...row]))));

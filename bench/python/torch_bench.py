@@ -25,7 +25,6 @@ import sys
 import time
 from typing import Callable, Dict, List
 
-import numpy as np
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -36,39 +35,8 @@ from toklip_export.config import PRESETS, TextConfig, TokLIPConfig, VisionConfig
 from toklip_export.convert import random_model  # noqa: E402
 from toklip_export.model import build_model  # noqa: E402
 
-
-# --- the inputs of bench/lib/bundle.ts, bit for bit ---------------------------------------------
-
-def hash32(index: np.ndarray, seed: int) -> np.ndarray:
-    with np.errstate(over="ignore"):
-        x = index.astype(np.uint32) * np.uint32(0x9E3779B1) + np.uint32(seed)
-        x ^= x >> np.uint32(16)
-        x *= np.uint32(0x85EBCA6B)
-        x ^= x >> np.uint32(13)
-        x *= np.uint32(0xC2B2AE35)
-        x ^= x >> np.uint32(16)
-    return x
-
-
-def pixel_input(batch: int, size: int) -> torch.Tensor:
-    n = batch * 3 * size * size
-    v = (hash32(np.arange(n, dtype=np.uint32), 1) >> np.uint32(8)).astype(np.float32) / np.float32(2 ** 24) * 2 - 1
-    return torch.from_numpy(v.astype(np.float32).reshape(batch, 3, size, size))
-
-
-def id_input(batch: int, tokens: int, codebook: int) -> torch.Tensor:
-    v = hash32(np.arange(batch * tokens, dtype=np.uint32), 2) % np.uint32(codebook)
-    return torch.from_numpy(v.astype(np.int64).reshape(batch, tokens))
-
-
-def text_input(batch: int, length: int, vocab: int) -> torch.Tensor:
-    out = np.zeros((batch, length), dtype=np.int64)
-    words = min(12, length - 1)
-    for b in range(batch):
-        idx = np.arange(b * length, b * length + words, dtype=np.uint32)
-        out[b, :words] = 3 + hash32(idx, 3) % np.uint32(vocab - 3)
-        out[b, words] = 1
-    return torch.from_numpy(out)
+sys.path.insert(0, HERE)
+from inputs import id_input, pixel_input, text_input  # noqa: E402
 
 
 # --- environment -----------------------------------------------------------------------------
