@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { createToklipClient, multipart, rawImage, type ToklipClient } from '../../clients/typescript/index.js';
 import type { RunningServer } from '../../src/http/server.js';
 import { type Golden, TINY, TINY_MODEL, assertClose, loadGolden } from '../helpers/golden.js';
-import { startTestServer } from '../helpers/server.js';
+import { TEST_PROVIDER, startTestServer } from '../helpers/server.js';
 
 const model = TINY_MODEL;
 
@@ -68,7 +68,7 @@ describe('generated TypeScript client, end to end', () => {
     assert.deepEqual(card.grid, [...TINY.grid]);
     assert.equal(card.codebook_size, TINY.codebookSize);
     assert.equal(card.embedding_dim, TINY.dim);
-    assert.equal(card.execution_provider, 'cpu');
+    assert.equal(card.execution_provider, TEST_PROVIDER);
   });
 
   it('POST /v1/tokenize as JSON, multipart and a raw image body gives the golden ids', async () => {

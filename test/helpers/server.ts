@@ -7,6 +7,15 @@ import { type RunningServer, startServer } from '../../src/http/server.js';
 import { FIXTURE_BUNDLES_DIR } from './golden.js';
 import { testLogger } from './silent-logger.js';
 
+/**
+ * Device of the test servers: cpu, unless TOKLIP_TEST_DEVICE says cuda or cuda:N
+ * (scripts/gpu-check.sh runs the HTTP tests that way on a GPU machine).
+ */
+export const TEST_DEVICE = process.env.TOKLIP_TEST_DEVICE ?? 'cpu';
+if (!/^(cpu|cuda|cuda:\d+)$/.test(TEST_DEVICE)) throw new Error(`TOKLIP_TEST_DEVICE=${TEST_DEVICE}: use cpu, cuda or cuda:N`);
+/** The execution provider /v1/models must report for TEST_DEVICE. */
+export const TEST_PROVIDER = TEST_DEVICE === 'cpu' ? 'cpu' : 'cuda';
+
 export async function startTestServer(env: Record<string, string> = {}, options: { testHooks?: boolean } = {}): Promise<RunningServer> {
   const config = loadConfig(
     {
@@ -15,7 +24,7 @@ export async function startTestServer(env: Record<string, string> = {}, options:
       TOKLIP_MODELS_DIR: FIXTURE_BUNDLES_DIR,
       TOKLIP_INTRA_OP_THREADS: '1',
       TOKLIP_IMAGE_THREADS: '1',
-      TOKLIP_DEVICE: 'cpu',
+      TOKLIP_DEVICE: TEST_DEVICE,
       ...env,
     },
     [],

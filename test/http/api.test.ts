@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import type { RunningServer } from '../../src/http/server.js';
 import { type Golden, TINY, TINY_MODEL, assertClose, loadGolden } from '../helpers/golden.js';
-import { postJson, startTestServer } from '../helpers/server.js';
+import { TEST_PROVIDER, postJson, startTestServer } from '../helpers/server.js';
 
 const N = TINY.numTokens;
 const D = TINY.dim;
@@ -76,7 +76,7 @@ describe('HTTP API (tiny-64 fixture bundle)', () => {
       assert.deepEqual(m.preprocessing.mean, [0.5, 0.5, 0.5]);
       assert.deepEqual(m.score, { convention: 'softmax', scale: 100 });
       assert.equal(m.dtype, 'float32');
-      assert.equal(m.execution_provider, 'cpu');
+      assert.equal(m.execution_provider, TEST_PROVIDER);
     });
 
     it('/healthz and /readyz are 200 once warmed up', async () => {

@@ -11,7 +11,7 @@ import { ServiceState } from '../../src/http/state.js';
 import { type ImagePreprocessor, createImagePreprocessor } from '../../src/images/index.js';
 import { createMetrics } from '../../src/metrics.js';
 import { TINY, TINY_MODEL } from '../helpers/golden.js';
-import { startTestServer } from '../helpers/server.js';
+import { TEST_PROVIDER, startTestServer } from '../helpers/server.js';
 import { testLogger } from '../helpers/silent-logger.js';
 
 async function get(url: string) {
@@ -64,7 +64,7 @@ describe('KServe v2 routes with the tiny-64 bundle', () => {
       { name: 'vq_decoder.pixels', datatype: 'FP32', shape: [-1, 3, R, R] },
       { name: 'text_encoder.embedding', datatype: 'FP32', shape: [-1, D] },
     ]);
-    assert.equal(body.parameters.execution_provider, 'cpu');
+    assert.equal(body.parameters.execution_provider, TEST_PROVIDER);
     assert.equal(body.parameters.capabilities, 'tokenize,decode,encode_image,encode_tokens,encode_text');
     assert.equal(body.parameters.embedding_dim, D);
   });
