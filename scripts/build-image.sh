@@ -254,6 +254,18 @@ node --input-type=module -e '
     }
     console.log(`POST /v1/tokenize: ${images.length} golden images -> golden ids (${ids.length} ids identical)`);
   }
+  // The compatibility surfaces answer from the image too.
+  const v2 = await (await fetch(`${base}/v2/health/ready`)).json();
+  const embeddings = await (await fetch(`${base}/v1/embeddings`, {
+    method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model, input: ["a photo of a cat"] }),
+  })).json();
+  const vector = embeddings.data?.[0]?.embedding ?? [];
+  const norm = Math.hypot(...vector);
+  if (v2.ready !== true || vector.length !== info.embedding_dim || Math.abs(norm - 1) > 1e-4) {
+    console.error("compatibility routes failed:", JSON.stringify({ v2, embeddings }).slice(0, 300));
+    process.exit(1);
+  }
+  console.log(`GET /v2/health/ready: ready; POST /v1/embeddings: ${vector.length}-d unit vector`);
 ' "$port" "$server_pid" "$bundle_abs" "$bundle_name" || { log "smoke test failed; server log:"; tail -40 "$server_log"; exit 1; }
 # The image's own HEALTHCHECK command, run inside the container against the live server.
 bh run --env "TOKLIP_PORT=$port" "$ctr" -- node /app/docker/healthcheck.mjs \
