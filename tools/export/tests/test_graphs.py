@@ -209,6 +209,26 @@ class VariantsTest(unittest.TestCase):
         self.assertIn("golden image image_2.png is missing", msg)
 
 
+class Float16ConversionTest(unittest.TestCase):
+    def test_out_of_range_values_are_clamped_and_counted(self):
+        from toklip_export.fp16 import Float16Report, _to_fp16
+        report = Float16Report()
+        half = _to_fp16(np.array([1.5, 7e4, -1e9, -np.inf, 3e-8], np.float32), report)
+        self.assertEqual(half.dtype, np.float16)
+        np.testing.assert_array_equal(half[:4], np.array([1.5, 65504, -65504, -np.inf], np.float16))
+        self.assertEqual(report.clamped_values, 2)
+
+    def test_resize_scales_stay_float32(self):
+        from toklip_export.fp16 import convert_float16
+        m = load(FIXTURE, "vq_decoder")
+        convert_float16(m)
+        c = constants(m)
+        for n in ops(m, "Resize"):
+            self.assertEqual(c[n.input[2]].dtype, np.float32)
+        onnx.checker.check_model(m, full_check=True)
+        self.assertEqual([o.type.tensor_type.elem_type for o in m.graph.output], [onnx.TensorProto.FLOAT])
+
+
 class CommandLineTest(unittest.TestCase):
     def test_random_init_needs_a_preset(self):
         import export

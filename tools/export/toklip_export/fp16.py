@@ -34,15 +34,17 @@ class Float16Report:
 
 
 def _to_fp16(array: np.ndarray, report: Float16Report) -> np.ndarray:
-    finite = np.isfinite(array)
-    over = finite & (np.abs(array) > FP16_MAX)
-    report.clamped_values += int(over.sum())
-    return np.where(over, np.sign(array) * FP16_MAX, array).astype(np.float16)
+    """float32 -> float16, clamping finite values beyond +-65504 (no full-size temporaries
+    besides a boolean mask: the text embedding alone is 1.2 GB)."""
+    over = int(np.count_nonzero(array > FP16_MAX)) + int(np.count_nonzero(array < -FP16_MAX))
+    if over:
+        report.clamped_values += over - int(np.count_nonzero(np.isinf(array)))
+        array = np.where(np.isinf(array), array, np.clip(array, -FP16_MAX, FP16_MAX))
+    return array.astype(np.float16)
 
 
 def _convert_tensor(t: TensorProto, report: Float16Report) -> TensorProto:
-    converted = numpy_helper.from_array(_to_fp16(numpy_helper.to_array(t), report), t.name)
-    return converted
+    return numpy_helper.from_array(_to_fp16(numpy_helper.to_array(t), report), t.name)
 
 
 def convert_float16(model: onnx.ModelProto) -> Float16Report:
