@@ -46,6 +46,18 @@ class FixtureBundleTest(unittest.TestCase):
         self.assertLess(size, 2_000_000)
 
 
+class MissingNodeModulesTest(unittest.TestCase):
+    def test_parity_without_node_modules_fails_loudly(self):
+        from unittest import mock
+        from toklip_export import tokenizer, validate
+        from toklip_export.validate import BundleError
+        with tempfile.TemporaryDirectory() as empty, mock.patch.object(tokenizer, "REPO_ROOT", empty), \
+                mock.patch.object(validate, "REPO_ROOT", empty):
+            with self.assertRaisesRegex(BundleError, r"parity check cannot run: .*node_modules/@huggingface/"
+                                        r"tokenizers is missing: run `npm install`"):
+                check_parity(FIXTURE)
+
+
 class OfficialLayoutExportTest(unittest.TestCase):
     def test_export_of_an_official_layout_checkpoint_is_in_parity(self):
         cfg = tiny_config()

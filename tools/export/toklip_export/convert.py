@@ -1,7 +1,9 @@
 """Checkpoint loading: file layouts, hyper-parameters read from tensor shapes, strict key and
 shape checks (spec section 7).
 
-Layouts accepted for the TokLIP file: a dict with 'state_dict' (keys with or without the DDP
+Files are read by torchfile.read_lazy: the pickle's code never runs (numpy scalars and other
+objects next to the weights become placeholders) and only the chosen state dict's tensors are
+read. Layouts accepted for the TokLIP file: a dict with 'state_dict' (keys with or without the DDP
 'module.' prefix, next to optimizer state and numpy scalars) or a bare state dict. For the
 LlamaGen VQ file: 'ema', else 'model', else 'state_dict' (TokLIP's order), else a bare state
 dict. Unlike the official loader (non-strict, shape-filtered), every missing, unexpected or
@@ -21,6 +23,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import torch
 
+from . import torchfile
 from .config import PRESETS, TextConfig, TokLIPConfig, VisionConfig, VQConfig
 from .model import TokLIP, build_model
 
@@ -66,12 +69,23 @@ def sha256_file(path: str, chunk: int = 1 << 24) -> str:
 
 # --- reading files --------------------------------------------------------------------------
 
-def read_checkpoint(path: str) -> Any:
-    """torch.load on CPU. The released files hold numpy scalars in their optimizer state, so
-    weights_only must be False: only load files you trust. mmap is used where torch has it
-    (>= 2.1), which keeps the optimizer moments out of RAM."""
+def read_checkpoint(path: str, notes: Optional[List[str]] = None) -> Any:
+    """The unpickled file with lazy tensors (zip archives, torch >= 1.6 files), else torch.load.
+
+    torch.load would need weights_only=False for the released files (numpy scalars in the
+    optimizer state), which runs the pickle; the zip reader never does. Files in the legacy
+    (pre-1.6) format still go through torch.load(weights_only=False): only use trusted ones."""
     if not os.path.isfile(path):
         raise CheckpointError(f"checkpoint not found: {path}")
+    if torchfile.is_torch_zip(path):
+        try:
+            obj, ignored = torchfile.read_lazy(path)
+        except Exception as e:  # noqa: BLE001 - damaged archives raise many types
+            raise CheckpointError(f"cannot read checkpoint {path} ({os.path.getsize(path)} bytes): "
+                                  f"{type(e).__name__}: {e}. Is it a complete PyTorch .pt file?") from e
+        if notes is not None and ignored:
+            notes.append(f"{os.path.basename(path)}: skipped objects outside the weights ({', '.join(ignored)})")
+        return obj
     params = inspect.signature(torch.load).parameters
     kwargs: Dict[str, Any] = {"map_location": "cpu"}
     if "weights_only" in params:
@@ -89,7 +103,14 @@ def read_checkpoint(path: str) -> Any:
 
 def _is_state_dict(obj: Any) -> bool:
     return isinstance(obj, Mapping) and len(obj) > 0 and all(
-        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
+        isinstance(k, str) and torchfile.is_tensor_like(v) for k, v in obj.items())
+
+
+def _materialize(sd: Mapping[str, Any], path: str) -> StateDict:
+    try:
+        return torchfile.materialize(dict(sd))
+    except Exception as e:  # noqa: BLE001
+        raise CheckpointError(f"cannot read the tensors of {path}: {type(e).__name__}: {e}") from e
 
 
 def _describe(obj: Any) -> str:
@@ -120,7 +141,7 @@ def toklip_state_dict(obj: Any, path: str) -> Tuple[StateDict, str]:
     if not _is_state_dict(sd):
         raise CheckpointError(f"{path}: {layout} is not a mapping of names to tensors ({_describe(sd)})")
     sd, stripped = _strip_module_prefix(sd, path)
-    return sd, layout + (", 'module.' prefix" if stripped else "")
+    return _materialize(sd, path), layout + (", 'module.' prefix" if stripped else "")
 
 
 def vq_state_dict(obj: Any, path: str, prefer: Optional[str] = None) -> Tuple[StateDict, str]:
@@ -130,10 +151,10 @@ def vq_state_dict(obj: Any, path: str, prefer: Optional[str] = None) -> Tuple[St
         for key in order:
             if key in obj and _is_state_dict(obj[key]):
                 sd, _ = _strip_module_prefix(obj[key], path)
-                return sd, f"checkpoint['{key}']"
+                return _materialize(sd, path), f"checkpoint['{key}']"
     if _is_state_dict(obj):
         sd, _ = _strip_module_prefix(obj, path)
-        return sd, "bare state dict"
+        return _materialize(sd, path), "bare state dict"
     raise CheckpointError(f"{path} is not a LlamaGen VQ checkpoint: expected a dict with 'ema', "
                           f"'model' or 'state_dict', found {_describe(obj)}")
 
@@ -347,7 +368,7 @@ def cross_check_vq(toklip_sd: StateDict, vq_obj: Any, vq_path: str, vq_sd: State
         for key in VQ_WRAPPER_KEYS:
             if key in vq_obj and _is_state_dict(vq_obj[key]) and f"'{key}'" not in layout:
                 other, _ = _strip_module_prefix(vq_obj[key], vq_path)
-                if not differences(other):
+                if not differences(_materialize(other, vq_path)):
                     return (f"the embedded VQ equals {os.path.basename(vq_path)} checkpoint['{key}'] "
                             f"(not {layout})")
     raise CheckpointError(f"the VQ weights inside the TokLIP checkpoint differ from {vq_path} {layout}:\n  "
@@ -358,13 +379,14 @@ def cross_check_vq(toklip_sd: StateDict, vq_obj: Any, vq_path: str, vq_sd: State
 def load_toklip(path: str, *, vq_path: Optional[str] = None, preset: Optional[str] = None,
                 vision_heads: int = 16, text_heads: int = 16, norm_groups: int = 32) -> LoadedModel:
     """Read a TokLIP checkpoint (and optionally a LlamaGen VQ file) into a float32 TokLIP model."""
-    obj = read_checkpoint(path)
+    notes: List[str] = []
+    obj = read_checkpoint(path, notes)
     sd, layout = toklip_state_dict(obj, path)
-    del obj  # drops optimizer state and anything else next to the weights
+    del obj  # optimizer state and anything else next to the weights is never read
     sources = [SourceFile("toklip", path, layout)]
-    notes = [f"{os.path.basename(path)}: {layout}, {len(sd)} tensors"]
+    notes.insert(0, f"{os.path.basename(path)}: {layout}, {len(sd)} tensors")
     if vq_path is not None:
-        vq_obj = read_checkpoint(vq_path)
+        vq_obj = read_checkpoint(vq_path, notes)
         vq_sd, vq_layout = vq_state_dict(vq_obj, vq_path)
         sources.append(SourceFile("vq", vq_path, vq_layout))
         if _vq_keys(sd):

@@ -62,11 +62,11 @@ def _write_array(folder: str, name: str, array: np.ndarray) -> dict:
 
 
 @torch.no_grad()
-def id_margins(model: TokLIP, pixels: torch.Tensor) -> np.ndarray:
-    """Per token, the distance gap between the best and the second-best code: ids whose gap is
-    at float32 rounding level (about 1e-6) may legitimately differ between runtimes."""
+def id_margins(model: TokLIP, z: torch.Tensor) -> np.ndarray:
+    """Per token of z (the quantiser input), the distance gap between the best and the
+    second-best code: ids whose gap is at float32 rounding level (about 1e-6) may
+    legitimately differ between runtimes."""
     vq = model.vq
-    z = vq.encode_z(pixels)
     b, c = z.shape[:2]
     flat = torch.nn.functional.normalize(z.permute(0, 2, 3, 1).reshape(b, -1, c), dim=-1)
     codebook = vq.quantize.normalized_codebook()
@@ -89,7 +89,8 @@ def write_golden(model: TokLIP, folder: str, *, dtype: str = "float32",
         Image.fromarray(img, "RGB").save(os.path.join(folder, names[-1]))
     pixels = pixels_from_images(images)
     arrays = {"pixels": _write_array(folder, "pixels", pixels.numpy())}
-    _, ids = model.vq.encode(pixels)
+    z = model.vq.encode_z(pixels)
+    ids = model.vq.quantize.ids(z)
     arrays["ids"] = _write_array(folder, "ids", ids.numpy())
     features, embedding = model.trunk.encode_ids(ids)
     arrays["features"] = _write_array(folder, "features", features.numpy())
@@ -111,7 +112,7 @@ def write_golden(model: TokLIP, folder: str, *, dtype: str = "float32",
         arrays["text_input_ids"] = _write_array(folder, "text_input_ids", text_ids)
         text_embedding = model.text(torch.from_numpy(text_ids))
         arrays["text_embedding"] = _write_array(folder, "text_embedding", text_embedding.numpy())
-    margins = id_margins(model, pixels)
+    margins = id_margins(model, z)
     manifest = {
         "images": names,
         "arrays": arrays,
