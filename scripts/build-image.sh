@@ -19,7 +19,8 @@
 #   --bundle DIR    bundle mounted at /models/<name> for the smoke test
 #                   (default test/fixtures/bundles/tiny-64).
 # Environment: TOKLIP_IMAGE_WORKDIR (default /var/tmp/toklip-image) holds buildah's storage and
-# the bootstrap files; NODE_VERSION / NPM_VERSION pick the Node.js and npm packages.
+# the bootstrap files; TOKLIP_IMAGE_STORE_MAX_GB (15) caps the layer store before a build;
+# NODE_VERSION / NPM_VERSION pick the Node.js and npm packages.
 # Needs root (debootstrap, buildah with chroot isolation); installs buildah and debootstrap
 # from apt when missing.
 set -euo pipefail
@@ -84,6 +85,16 @@ buildah_cmd=(buildah --root "$workdir/storage-$driver" --runroot "$workdir/run-$
 bh() { "${buildah_cmd[@]}" "$@"; }
 have_image() { bh inspect --type image "$1" >/dev/null 2>&1; }
 
+# Every rebuild leaves untagged layers behind (they are also the layer cache). Past a size
+# (TOKLIP_IMAGE_STORE_MAX_GB, default 15), drop them; the tagged base images stay.
+store_gb=$(( $(du -sk "$workdir/storage-$driver" 2>/dev/null | cut -f1 || echo 0) / 1024 / 1024 ))
+if (( store_gb > ${TOKLIP_IMAGE_STORE_MAX_GB:-15} )); then
+  log "layer store holds ${store_gb} GiB: removing working containers and untagged images (cold build next)"
+  # The store is this script's own (--root above): no one else's containers are in it.
+  bh rm --all >/dev/null || log "warning: could not remove every working container"
+  bh rmi --prune >/dev/null || log "warning: could not prune untagged images"
+fi
+
 # --- 1. Debian base (stand-in for debian:bookworm-slim) --------------------------------------
 if ! have_image "$base_image"; then
   log "bootstrapping Debian bookworm (debootstrap --variant=minbase)"
@@ -131,7 +142,7 @@ build_args=(--build-arg "NODE_IMAGE=$node_image" --build-arg "CPU_BASE=$base_ima
 build() { # build LOG ARGS...: runs buildah build, output to the terminal and LOG; returns its rc
   local log_file=$1; shift
   set +e
-  bh build --layers --format docker "${build_args[@]}" "$@" -f Dockerfile . 2>&1 | tee "$log_file"
+  bh build --layers --force-rm --format docker "${build_args[@]}" "$@" -f Dockerfile . 2>&1 | tee "$log_file"
   local rc=${PIPESTATUS[0]}
   set -e
   return "$rc"
