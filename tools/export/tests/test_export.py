@@ -10,7 +10,7 @@ import torch
 from tools.export.tests import REPO_ROOT
 import export
 from toklip_export.config import tiny_config
-from toklip_export.layouts import training_checkpoint
+from toklip_export.layouts import llamagen_checkpoint, training_checkpoint
 from toklip_export.model import build_model
 from toklip_export.validate import check_bundle, check_parity
 
@@ -72,6 +72,24 @@ class OfficialLayoutExportTest(unittest.TestCase):
             self.assertIsNone(manifest["text"]["tokenizer"])
             with open(os.path.join(out, "golden", "manifest.json")) as f:
                 self.assertIsNone(json.load(f)["texts"])  # no tokenizer: synthetic ids
+            self.assertTrue(check_parity(out)["ok"])
+
+    def test_vision_only_checkpoint_with_the_vq_from_a_llamagen_file(self):
+        cfg = tiny_config(text=False)
+        model = build_model(cfg, seed=12)
+        with tempfile.TemporaryDirectory() as tmp:
+            ckpt, vq = os.path.join(tmp, "TokLIP_V.pt"), os.path.join(tmp, "vq.pt")
+            torch.save(training_checkpoint(model, include_vq=False), ckpt)
+            torch.save(llamagen_checkpoint(model, "model"), vq)
+            out = os.path.join(tmp, "vision-only")
+            self.assertEqual(export_cli(["--checkpoint", ckpt, "--vq-checkpoint", vq, "--out", out, "--golden"]), 0)
+            manifest = check_bundle(out)
+            self.assertIsNone(manifest["text"])
+            self.assertIsNone(manifest["architecture"]["text"])
+            self.assertEqual(sorted(manifest["graphs"]), ["semantic_encoder", "vq_decoder", "vq_encoder"])
+            self.assertEqual([(c["role"], c["file"], c["layout"]) for c in manifest["source"]["checkpoints"]],
+                             [("toklip", "TokLIP_V.pt", "checkpoint['state_dict'], 'module.' prefix"),
+                              ("vq", "vq.pt", "checkpoint['model']")])
             self.assertTrue(check_parity(out)["ok"])
 
 
