@@ -116,41 +116,32 @@ def export_graphs(loaded: LoadedModel, folder: str, opts: ExportOptions) -> Dict
                 gc.collect()
         return run
 
-    if "text_encoder" in specs:
-        spec = specs["text_encoder"]
-        proto = _torch_export(lambda: ox.TextEncoder(model.text), spec, cfg, release=release("text"))
+    # (graph, wrapper module, torch modules no later graph needs)
+    plain = [("text_encoder", lambda: ox.TextEncoder(model.text), ("text",)),
+             ("semantic_encoder", lambda: ox.SemanticEncoder(model.trunk, opts.token_embedding),
+              ("visual.trunk.blocks", "visual.trunk.attn_pool")),
+             ("vq_decoder", lambda: ox.VQDecoder(model.vq, cfg.grid), ("visual.trunk.vq.decoder",))]
+    for name, make, done in plain:
+        if name not in specs:
+            continue
+        proto = _torch_export(make, specs[name], cfg, release=release(*done))
         if fp16:
             convert_float16(proto)
-        finish(spec, proto)
+        finish(specs[name], proto)
         del proto
         gc.collect()
 
-    spec = specs["semantic_encoder"]
-    proto = _torch_export(lambda: ox.SemanticEncoder(model.trunk, opts.token_embedding), spec, cfg,
-                          release=release("visual.trunk.blocks", "visual.trunk.attn_pool"))
-    if fp16:
-        convert_float16(proto)
-    finish(spec, proto)
-    del proto
-    gc.collect()
-
-    spec = specs["vq_decoder"]
-    proto = _torch_export(lambda: ox.VQDecoder(model.vq, cfg.grid), spec, cfg, release=release("visual.trunk.vq.decoder"))
-    if fp16:
-        convert_float16(proto)
-    finish(spec, proto)
-
+    # vq_encoder = encoder (converted in float16 bundles) + quantiser (always float32, so that
+    # ids match the reference), exported separately and chained.
     spec = specs["vq_encoder"]
-    pixels = ox.example_inputs(spec, cfg)
     encoder = _torch_export(lambda: ox.VQEncoderZ(model.vq), spec, cfg, output_names=["z"],
-                            dynamic_axes={"pixels": {0: ox.BATCH}, "z": {0: ox.BATCH}}, args=pixels)
-    with torch.no_grad():
-        z = model.vq.encode_z(pixels[0])
+                            dynamic_axes={"pixels": {0: ox.BATCH}, "z": {0: ox.BATCH}})
+    z = torch.randn(2, cfg.vq.codebook_dim, cfg.grid, cfg.grid, generator=torch.Generator().manual_seed(0))
     quantiser = _torch_export(lambda: ox.Quantiser(model.vq), spec, cfg, input_names=["z"],
                               dynamic_axes={"z": {0: ox.BATCH}, "ids": {0: ox.BATCH}}, args=(z,),
                               release=release("visual.trunk.vq.encoder"))
     if fp16:
-        convert_float16(encoder)  # the quantiser stays float32: ids must match the reference
+        convert_float16(encoder)
     proto = ox.merge_sequential(encoder, quantiser, "z", "quantiser/")
     proto.graph.name = spec.name
     finish(spec, proto)
