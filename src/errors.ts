@@ -32,6 +32,8 @@ export const ERROR_TABLE = {
   invalid_tokens: { status: 422, title: 'Invalid token ids' },
   invalid_text: { status: 422, title: 'Invalid text' },
   capability_unavailable: { status: 422, title: 'Model lacks this capability' },
+  url_not_allowed: { status: 422, title: 'Image URL not allowed' },
+  url_fetch_failed: { status: 422, title: 'Image URL could not be fetched' },
   // 429/5xx
   queue_full: { status: 429, title: 'Too many requests queued' },
   rate_limited: { status: 429, title: 'Rate limit exceeded' },

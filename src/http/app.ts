@@ -13,6 +13,8 @@ import fp from 'fastify-plugin';
 import { pino, type Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { Metrics } from '../metrics.js';
+import { registerBodyParsers } from './body-parsers.js';
+import { MULTIPART_FIELD_BYTES } from './inputs/images.js';
 import { registerErrorHandling } from './problem.js';
 import type { ImagePreprocessor } from '../images/index.js';
 import { decodeRoutes } from './routes/decode.js';
@@ -79,15 +81,13 @@ const appPlugin: FastifyPluginAsync<AppOptions> = async (app, { config, deps }) 
   });
 
   // Only JSON, multipart and image bodies: anything else is 415.
-  app.removeContentTypeParser('text/plain');
-  // Raw image bodies: POST /v1/tokenize with Content-Type image/png and the bytes as body.
-  app.addContentTypeParser(/^image\/[\w.+-]+$/, { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+  registerBodyParsers(app);
   await app.register(multipart, {
     limits: {
       fileSize: config.bodyLimitBytes,
       files: config.maxImagesPerRequest,
       fields: config.maxImagesPerRequest + 16,
-      fieldSize: 1024 * 1024,
+      fieldSize: MULTIPART_FIELD_BYTES,
       parts: 2 * config.maxImagesPerRequest + 16,
     },
   });

@@ -4,27 +4,19 @@
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ERROR_TABLE, type ErrorCode, ServiceError, isServiceError } from '../errors.js';
+import { limitText } from './limits-text.js';
 import { PROBLEM_CONTENT_TYPE, type Problem } from './schemas/problem.js';
-
-interface ValidationIssue {
-  keyword?: string;
-  instancePath: string;
-  message?: string;
-  params?: Record<string, unknown>;
-}
+import { type IssueLocation, type ValidationIssue, describeIssue, memberPath } from './validation-detail.js';
 
 /** Paths whose validation failures are token or text problems (422 naming the position). */
 function validationToServiceError(error: FastifyError): ServiceError {
-  const context = (error as { validationContext?: string }).validationContext ?? 'body';
+  const context = ((error as { validationContext?: string }).validationContext ?? 'body') as IssueLocation;
   const issue = (error.validation as ValidationIssue[] | undefined)?.[0];
   const path = issue?.instancePath ?? '';
-  const where = `${context}${path.replaceAll('/', '.')}`;
-  const extra = issue?.params && 'additionalProperty' in issue.params ? ` '${String(issue.params.additionalProperty)}'` : '';
-  const allowed = issue?.params && 'allowedValues' in issue.params ? `: ${(issue.params.allowedValues as unknown[]).join(', ')}` : '';
-  const detail = `${where} ${issue?.message ?? 'is invalid'}${extra}${allowed}`;
+  const detail = describeIssue(issue, context);
   if (context === 'body') {
     if (issue?.keyword === 'maxItems' && /^\/(images|tokens|tokens_base64|texts)$/.test(path)) {
-      return new ServiceError('too_many_inputs', `${where} has more than ${String(issue.params?.limit)} entries`);
+      return new ServiceError('too_many_inputs', `${memberPath(path)} has more than ${String(issue.params?.limit)} entries; the limit is ${String(issue.params?.limit)} per request`);
     }
     const tokens = /^\/(tokens|tokens_base64)(?:\/(\d+))?(?:\/(\d+))?$/.exec(path);
     if (tokens && tokens[2] !== undefined) {
@@ -36,10 +28,6 @@ function validationToServiceError(error: FastifyError): ServiceError {
     if (texts) return new ServiceError('invalid_text', detail, { extensions: { position: { row: Number(texts[1]) } } });
   }
   return new ServiceError('validation_failed', detail);
-}
-
-function limitText(bytes: number): string {
-  return `${bytes} bytes (${(bytes / 1024 / 1024).toFixed(bytes % (1024 * 1024) === 0 ? 0 : 2)} MiB)`;
 }
 
 /** Maps Fastify and plugin errors to the service's codes. */
@@ -67,6 +55,12 @@ export function toServiceError(error: unknown, bodyLimitBytes: number, maxInputs
       return new ServiceError('invalid_json', `malformed JSON body: ${e.message}`);
     case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
       return new ServiceError('unsupported_media_type', 'the request is not multipart/form-data');
+    case 'FST_INVALID_JSON_FIELD_ERROR':
+      return new ServiceError('bad_request', 'a multipart field declared as application/json is not valid JSON');
+    case 'FST_PROTO_VIOLATION':
+      return new ServiceError('bad_request', 'a multipart field name is a prototype property (__proto__, constructor...)');
+    case 'FST_MP_PREMATURE_CLOSE':
+      return new ServiceError('bad_request', 'the request ended before the multipart data was complete');
     default:
       break;
   }

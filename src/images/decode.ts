@@ -108,8 +108,11 @@ export async function readImageHeader(
   }
   const width = meta.width ?? 0;
   const height = meta.pageHeight ?? meta.height ?? 0;
-  if (!(width >= 1 && height >= 1)) {
-    throw new ServiceError('invalid_image', `The ${FORMAT_LABEL[format]} image has no pixels (${width}x${height}).`);
+  // libnsgif widens a GIF whose logical screen is 0 x N to its frame; Pillow, the reference, sees no pixels.
+  const gifScreenEmpty = format === 'gif' && (bytes[6]! + bytes[7]! * 256 === 0 || bytes[8]! + bytes[9]! * 256 === 0);
+  if (!(width >= 1 && height >= 1) || gifScreenEmpty) {
+    const size = gifScreenEmpty ? `${bytes[6]! + bytes[7]! * 256}x${bytes[8]! + bytes[9]! * 256}` : `${width}x${height}`;
+    throw new ServiceError('invalid_image', `The ${FORMAT_LABEL[format]} image has no pixels (${size}).`);
   }
   const pixels = width * height;
   if (pixels > limits.maxInputPixels) throw tooLarge(pixels, width, height, limits);

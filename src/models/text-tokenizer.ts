@@ -23,6 +23,11 @@ export class TextTokenizer {
     this.clean = CLEANERS[spec.cleaning];
   }
 
+  /** The text after the manifest's cleaning (what the tokenizer sees). */
+  cleaned(text: string): string {
+    return this.clean(text);
+  }
+
   /** One row of exactly contextLength ids. */
   encode(text: string): Int32Array {
     const { spec } = this;

@@ -3,7 +3,8 @@
  * or one raw image/* body. Bytes only: decoding happens in the image preprocessor.
  */
 import type { FastifyRequest } from 'fastify';
-import { ServiceError } from '../../errors.js';
+import { ServiceError, isServiceError } from '../../errors.js';
+import { limitText } from '../limits-text.js';
 import type { ImagePreprocessor, PreprocessSpec } from '../../images/index.js';
 import type { ModelBundle } from '../../models/registry.js';
 
@@ -18,9 +19,19 @@ function decodeBase64(text: string, what: string, row: number): Buffer {
   return Buffer.from(compact, 'base64');
 }
 
+/** URLs (scheme://...): base64 never holds ':', so a scheme marks a URL. */
+export function isImageUrl(text: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(text);
+}
+
 /** One JSON image string: plain base64, or a data:image/...;base64, URI. */
 export function decodeImageString(text: string, row: number): Buffer {
   const what = `images[${row}]`;
+  if (isImageUrl(text)) {
+    throw new ServiceError('url_not_allowed', `${what} is a URL; this server does not fetch remote images (TOKLIP_ALLOW_URLS is off): send the image bytes`, {
+      extensions: { position: { row } },
+    });
+  }
   if (!text.startsWith('data:')) return decodeBase64(text, what, row);
   const match = DATA_URI.exec(text.slice(0, 256));
   if (!match) throw new ServiceError('invalid_data_uri', `${what}: malformed data: URI`, { extensions: { position: { row } } });
@@ -42,24 +53,41 @@ export interface MultipartInput {
   readonly fields: Record<string, string | string[]>;
 }
 
-/** Reads every part: file parts are images in order, other parts are option fields. */
+/** Longest multipart text field (options and texts; texts hold at most MAX_TEXT_CHARS). */
+export const MULTIPART_FIELD_BYTES = 64 * 1024;
+
+/**
+ * Reads every part: file parts are images in order, other parts are option fields. Malformed
+ * multipart data (no boundary, broken part headers, a body that ends early) is a 400 naming
+ * busboy's complaint; limits are 413 (mapped by the error handler).
+ */
 export async function readMultipart(request: FastifyRequest, bodyLimitBytes: number): Promise<MultipartInput> {
   const files: Buffer[] = [];
   const fields: Record<string, string | string[]> = {};
   let total = 0;
-  for await (const part of request.parts()) {
-    if (part.type === 'file') {
-      const data = await part.toBuffer();
-      total += data.length;
-      if (total > bodyLimitBytes) {
-        throw new ServiceError('payload_too_large', `request body exceeds the limit of ${bodyLimitBytes} bytes`);
+  try {
+    for await (const part of request.parts()) {
+      if (part.type === 'file') {
+        const data = await part.toBuffer();
+        total += data.length;
+        if (total > bodyLimitBytes) {
+          throw new ServiceError('payload_too_large', `request body exceeds the limit of ${limitText(bodyLimitBytes)}`);
+        }
+        files.push(data);
+      } else {
+        if (part.valueTruncated) {
+          throw new ServiceError('payload_too_large', `multipart field '${part.fieldname}' is longer than ${MULTIPART_FIELD_BYTES} bytes`);
+        }
+        if (typeof part.value !== 'string') {
+          throw new ServiceError('bad_request', `multipart field '${part.fieldname}' must be plain text, not ${part.mimetype}`);
+        }
+        const existing = fields[part.fieldname];
+        fields[part.fieldname] = existing === undefined ? part.value : [...(Array.isArray(existing) ? existing : [existing]), part.value];
       }
-      files.push(data);
-    } else {
-      const value = String(part.value);
-      const existing = fields[part.fieldname];
-      fields[part.fieldname] = existing === undefined ? value : [...(Array.isArray(existing) ? existing : [existing]), value];
     }
+  } catch (error) {
+    if (isServiceError(error) || /^FST_/.test(String((error as { code?: unknown }).code))) throw error;
+    throw new ServiceError('bad_request', `malformed multipart/form-data body: ${(error as Error).message}`);
   }
   return { files, fields };
 }

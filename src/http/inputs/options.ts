@@ -5,6 +5,7 @@
 import { Ajv } from 'ajv';
 import type { TSchema } from 'typebox';
 import { ServiceError } from '../../errors.js';
+import { describeIssue } from '../validation-detail.js';
 
 export function mergeOptions<T extends object>(query: Partial<T> | undefined, body: Partial<T> | undefined): Partial<T> {
   const merged: Partial<T> = { ...(query ?? {}) };
@@ -29,11 +30,13 @@ export function parseFields<T>(schema: TSchema, fields: Record<string, unknown>)
     validate = fieldsAjv.compile(schema);
     compiled.set(schema, validate);
   }
-  const value = { ...fields };
-  if (!validate(value)) {
-    const issue = validate.errors?.[0];
-    const extra = issue?.params && 'additionalProperty' in issue.params ? ` '${String(issue.params.additionalProperty)}'` : '';
-    throw new ServiceError('validation_failed', `multipart field${issue?.instancePath.replaceAll('/', '.') ?? ''} ${issue?.message ?? 'is invalid'}${extra}`);
+  const properties = (schema as { properties?: Record<string, { type?: unknown }> }).properties ?? {};
+  for (const [name, value] of Object.entries(fields)) {
+    if (Array.isArray(value) && properties[name] !== undefined && properties[name].type !== 'array') {
+      throw new ServiceError('validation_failed', `multipart field ${name} is given ${value.length} times; give it once`);
+    }
   }
+  const value = { ...fields };
+  if (!validate(value)) throw new ServiceError('validation_failed', describeIssue(validate.errors?.[0], 'multipart'));
   return value as T;
 }

@@ -32,8 +32,14 @@ function pick(source: Record<string, unknown>, keys: readonly string[]): Record<
   return Object.fromEntries(keys.filter((k) => source[k] !== undefined).map((k) => [k, source[k]]));
 }
 
-function unsupported(what: string): ServiceError {
-  return new ServiceError('unsupported_media_type', `this route does not accept ${what}; send application/json`);
+/** The body forms a route accepts, for error details. */
+function acceptedForms(spec: InputSpec): string {
+  const forms = ['application/json', ...(spec.fieldsSchema ? ['multipart/form-data'] : []), ...(spec.raw ? ['an image/* body'] : [])];
+  return forms.length === 1 ? forms[0]! : `${forms.slice(0, -1).join(', ')} or ${forms.at(-1)}`;
+}
+
+function unsupported(what: string, spec: InputSpec): ServiceError {
+  return new ServiceError('unsupported_media_type', `this route does not accept ${what}; send ${acceptedForms(spec)}`);
 }
 
 export async function parseInput<B extends object, O extends object>(
@@ -42,7 +48,7 @@ export async function parseInput<B extends object, O extends object>(
 ): Promise<{ input: ParsedInput<B>; options: Partial<O> }> {
   const query = (request.query ?? {}) as Partial<O>;
   if (request.isMultipart()) {
-    if (spec.fieldsSchema === undefined) throw unsupported('multipart/form-data');
+    if (spec.fieldsSchema === undefined) throw unsupported('multipart/form-data', spec);
     const { files, fields } = await readMultipart(request, spec.bodyLimitBytes);
     const body = parseFields<Record<string, unknown>>(spec.fieldsSchema, fields);
     if (files.length > spec.maxInputs) throw new ServiceError('too_many_inputs', `a request may hold at most ${spec.maxInputs} images`);
@@ -50,14 +56,13 @@ export async function parseInput<B extends object, O extends object>(
     return { input: { form: 'multipart', body: body as Partial<B>, images: files.length > 0 ? files : undefined }, options };
   }
   if (Buffer.isBuffer(request.body)) {
-    if (!spec.raw) throw unsupported(`a raw ${request.headers['content-type']} body`);
+    if (!spec.raw) throw unsupported(`a raw ${request.headers['content-type']} body`, spec);
     if (request.body.length === 0) throw new ServiceError('bad_request', 'the image body is empty');
     return { input: { form: 'raw', body: {}, images: [request.body] }, options: query };
   }
   const body = request.body;
-  if (body === null || typeof body !== 'object') {
-    throw new ServiceError('unsupported_media_type', 'send application/json, multipart/form-data or an image/* body');
-  }
+  if (body === undefined) throw new ServiceError('bad_request', `the request has no body; send ${acceptedForms(spec)}`);
+  if (body === null || typeof body !== 'object') throw unsupported('this body', spec);
   const json = body as Record<string, unknown>;
   const images = Array.isArray(json.images) ? (json.images as string[]).map((s, i) => decodeImageString(s, i)) : undefined;
   const options = mergeOptions<O>(query, pick(json, spec.optionKeys) as Partial<O>);

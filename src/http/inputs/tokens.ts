@@ -40,23 +40,32 @@ export interface TokenInput {
  */
 export function readTokenRows(input: TokenInput, model: ModelBundle, length: 'exact' | 'prefix'): Uint32Array[] {
   const field = input.tokens !== undefined ? 'tokens' : 'tokens_base64';
-  const rows =
-    input.tokens !== undefined
-      ? input.tokens.map((r) => Uint32Array.from(r))
-      : (input.tokens_base64 ?? []).map((r, i) => decodeRow(r, i, bytesPerId(model.codebookSize)));
   const n = model.numTokens;
-  rows.forEach((ids, row) => {
-    if (length === 'exact' ? ids.length !== n : ids.length < 1 || ids.length > n) {
+  const checkLength = (count: number, row: number) => {
+    if (length === 'exact' ? count !== n : count < 1 || count > n) {
       const wanted = length === 'exact' ? `exactly ${n}` : `1 to ${n}`;
-      throw invalid(`${field}[${row}] has ${ids.length} ids; ${model.id} needs ${wanted} (grid ${model.grid.join('x')})`, row);
+      throw invalid(`${field}[${row}] has ${count} ids; ${model.id} needs ${wanted} (grid ${model.grid.join('x')})`, row);
     }
-    for (let index = 0; index < ids.length; index++) {
-      if (ids[index]! >= model.codebookSize) {
-        throw invalid(`${field}[${row}][${index}] = ${ids[index]} is outside the codebook [0, ${model.codebookSize})`, row, index);
-      }
+  };
+  const checkId = (id: number, row: number, index: number) => {
+    // JSON numbers are checked before any conversion: 2^32 must not wrap around to 0.
+    if (!(id < model.codebookSize)) {
+      throw invalid(`${field}[${row}][${index}] = ${id} is outside the codebook [0, ${model.codebookSize})`, row, index);
     }
+  };
+  if (input.tokens !== undefined) {
+    return input.tokens.map((ids, row) => {
+      checkLength(ids.length, row);
+      ids.forEach((id, index) => checkId(id, row, index));
+      return Uint32Array.from(ids);
+    });
+  }
+  return (input.tokens_base64 ?? []).map((text, row) => {
+    const ids = decodeRow(text, row, bytesPerId(model.codebookSize));
+    checkLength(ids.length, row);
+    ids.forEach((id, index) => checkId(id, row, index));
+    return ids;
   });
-  return rows;
 }
 
 export function idsToBase64(ids: Uint32Array, codebookSize: number): string {

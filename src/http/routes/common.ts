@@ -32,7 +32,8 @@ export function requireOne(sources: Record<string, boolean>, what: string): stri
   const given = Object.entries(sources).filter(([, present]) => present).map(([name]) => name);
   if (given.length !== 1) {
     const names = Object.keys(sources).join(', ');
-    throw new ServiceError('bad_request', given.length === 0 ? `give ${what}: one of ${names}` : `give only one of ${names} (got ${given.join(' and ')})`);
+    const missing = Object.keys(sources).length === 1 ? `the request holds no ${what}` : `give ${what}: one of ${names}`;
+    throw new ServiceError('bad_request', given.length === 0 ? missing : `give only one of ${names} (got ${given.join(' and ')})`);
   }
   return given[0]!;
 }

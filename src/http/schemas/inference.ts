@@ -6,6 +6,8 @@
 import Type, { type Static, type TSchema } from 'typebox';
 
 export const MAX_TEXT_CHARS = 4096;
+/** Most ids in one token row, whatever the model (TokLIP grids hold 256 or 576): rejects giant rows before any work. */
+export const MAX_IDS_PER_ROW = 4096;
 
 export interface SchemaLimits {
   readonly maxInputs: number;
@@ -39,16 +41,19 @@ const images = (l: SchemaLimits) =>
     description: 'PNG, JPEG, WebP, GIF (first frame), TIFF or AVIF images',
   });
 const tokens = (l: SchemaLimits) =>
-  Type.Array(Type.Array(Type.Integer({ minimum: 0 }), { minItems: 1 }), {
+  Type.Array(Type.Array(Type.Integer({ minimum: 0 }), { minItems: 1, maxItems: MAX_IDS_PER_ROW }), {
     minItems: 1,
     maxItems: l.maxInputs,
     description: 'Token id rows in raster order',
   });
 const tokensBase64 = (l: SchemaLimits) =>
-  Type.Array(Type.String({ description: 'little-endian uint16 (codebook <= 65536) or uint32 ids, base64' }), {
-    minItems: 1,
-    maxItems: l.maxInputs,
-  });
+  Type.Array(
+    Type.String({
+      maxLength: Math.ceil((MAX_IDS_PER_ROW * 4) / 3) + 4,
+      description: 'little-endian uint16 (codebook <= 65536) or uint32 ids, base64',
+    }),
+    { minItems: 1, maxItems: l.maxInputs },
+  );
 const texts = (l: SchemaLimits) =>
   Type.Array(Type.String({ minLength: 1, maxLength: MAX_TEXT_CHARS }), { minItems: 1, maxItems: l.maxInputs, description: 'Texts' });
 
