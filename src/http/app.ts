@@ -12,10 +12,11 @@ import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin';
 import { pino, type Logger } from 'pino';
 import type { Config } from '../config/schema.js';
+import { ServiceError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import { registerBodyParsers } from './body-parsers.js';
 import { MULTIPART_FIELD_BYTES } from './inputs/images.js';
-import { registerErrorHandling } from './problem.js';
+import { registerErrorHandling, sendProblem } from './problem.js';
 import type { ImagePreprocessor } from '../images/index.js';
 import { decodeRoutes } from './routes/decode.js';
 import { encodeRoutes } from './routes/encode.js';
@@ -73,6 +74,17 @@ const appPlugin: FastifyPluginAsync<AppOptions> = async (app, { config, deps }) 
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    // Draining: requests already in flight finish; new ones (but liveness) are refused, and
+    // every connection closes after its response so that the server can stop.
+    if (deps.state.shuttingDown) {
+      reply.header('connection', 'close');
+      if (request.url !== '/healthz') {
+        return sendProblem(reply, new ServiceError('shutting_down', 'the service is shutting down', { retryAfterSeconds: 1 }), request.id);
+      }
+    }
+  });
+  app.addHook('onSend', async (_request, reply) => {
+    if (deps.state.shuttingDown) reply.header('connection', 'close');
   });
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
@@ -146,12 +158,18 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
   const instance = Fastify({
     loggerInstance: logger,
     bodyLimit: config.bodyLimitBytes,
+    // Slow clients (slowloris): the whole request, headers and body, must arrive within the
+    // request deadline, or Node answers 408 and closes the connection. Fastify's default is
+    // no limit at all; Node checks the open connections once a second here (default: 30 s).
+    requestTimeout: config.requestTimeoutMs,
+    http: { headersTimeout: Math.min(config.requestTimeoutMs, 60_000), connectionsCheckingInterval: 1000 },
     requestIdHeader: false,
     genReqId: (req) => {
       const incoming = req.headers['x-request-id'];
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     },
-    return503OnClosing: true,
+    // Our onRequest hook answers new requests during a drain with a problem document.
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
     ajv: { customOptions: { strict: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();

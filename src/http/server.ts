@@ -92,7 +92,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const close = () => {
     closing ??= (async () => {
       state.beginShutdown();
-      await app.close();
+      scheduler.beginDrain();
+      await app.close(); // resolves once every in-flight HTTP request has its response
       await scheduler.close();
       await images.close();
     })();
@@ -113,6 +114,13 @@ async function main(): Promise<void> {
     throw error;
   }
   const logger = pino({ level: config.logLevel });
+  // A rejection nobody handled or an exception nobody caught is a bug: log it and stop (crash-only).
+  const fatal = (kind: string) => (error: unknown) => {
+    logger.fatal({ err: error }, `${kind}: exiting`);
+    process.exit(70);
+  };
+  process.on('unhandledRejection', fatal('unhandled rejection'));
+  process.on('uncaughtException', fatal('uncaught exception'));
   let server: RunningServer;
   try {
     server = await startServer(config, { logger });

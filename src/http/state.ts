@@ -34,9 +34,11 @@ export class ServiceState {
     return !this.stopping && this.current !== undefined && this.current.isReady();
   }
 
-  /** The scheduler, or a 503 problem while loading or stopping. */
+  /**
+   * The scheduler, or a 503 problem while loading. Requests that arrived before a shutdown
+   * began still get it (they drain); new ones are refused earlier, in the onRequest hook.
+   */
   requireScheduler(): Scheduler {
-    if (this.stopping) throw new ServiceError('shutting_down', 'the service is shutting down', { retryAfterSeconds: 1 });
     if (this.current === undefined) throw new ServiceError('not_ready', 'the models are still loading', { retryAfterSeconds: 1 });
     return this.current;
   }

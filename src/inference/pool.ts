@@ -11,6 +11,7 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { ServiceError } from '../errors.js';
+import type { GraphName } from '../models/manifest.js';
 import type { ExecutionProviderName, FromWorker, RunRequest, RunResult, ToWorker, WorkerInit } from './protocol.js';
 
 export interface PoolOptions {
@@ -33,7 +34,11 @@ interface Slot {
   ready: boolean;
   job: Job | undefined;
   stopping: boolean;
+  exited: boolean;
 }
+
+/** Retry delays of a replacement worker that fails to start: 0.5 s doubling up to 30 s. */
+const RESTART_BACKOFF_MS = { first: 500, max: 30_000 };
 
 export class StartupError extends Error {
   override name = 'StartupError';
@@ -78,7 +83,7 @@ export class WorkerPool {
     return this.providerName;
   }
 
-  /** False after a replacement worker failed to start. */
+  /** False while a replacement worker fails to start (it is retried with backoff). */
   get isHealthy(): boolean {
     return this.healthy;
   }
@@ -97,6 +102,11 @@ export class WorkerPool {
     slot?.worker.postMessage({ type: 'crash' } satisfies ToWorker);
   }
 
+  /** Test hook (workers started with testHooks): each worker's next batch of this graph fails inside ONNX Runtime. */
+  failNextRun(graph: GraphName): void {
+    for (const slot of this.slots) slot?.worker.postMessage({ type: 'fail_next_run', graph } satisfies ToWorker);
+  }
+
   /** Waits for running batches, then lets every worker release its sessions and exit. */
   async close(): Promise<void> {
     this.closing = true;
@@ -104,6 +114,7 @@ export class WorkerPool {
     await Promise.all(
       this.slots.map(async (slot) => {
         slot.stopping = true;
+        if (slot.exited) return;
         const exited = new Promise<void>((resolve) => slot.worker.once('exit', () => resolve()));
         if (slot.job === undefined) slot.worker.postMessage({ type: 'shutdown' } satisfies ToWorker);
         await exited;
@@ -115,7 +126,8 @@ export class WorkerPool {
     const { init, log } = this.options;
     const workerLog = log.child({ component: 'worker', worker: index });
     const worker = new Worker(workerEntry(), { workerData: { ...init, workerIndex: index } satisfies WorkerInit });
-    const slot: Slot = { index, worker, ready: false, job: undefined, stopping: false };
+    const slot: Slot = { index, worker, ready: false, job: undefined, stopping: false, exited: false };
+    let started = false;
     this.slots[index] = slot;
 
     return new Promise<void>((resolve, reject) => {
@@ -126,6 +138,7 @@ export class WorkerPool {
             break;
           case 'ready':
             slot.ready = true;
+            started = true;
             this.providerName = message.provider;
             workerLog.info({ provider: message.provider, warmupMs: Math.round(message.warmupMs) }, 'inference worker ready');
             resolve();
@@ -146,20 +159,42 @@ export class WorkerPool {
         const job = slot.job;
         slot.job = undefined;
         slot.ready = false;
+        slot.exited = true;
         if (slot.stopping || this.closing) {
           if (job) job.reject(new ServiceError('shutting_down', 'the inference worker stopped'));
           reject(new StartupError(`inference worker ${index} exited during start (code ${code})`));
           return;
         }
+        if (!started) {
+          // Died before it was ready: a failed start, not a crash to replace in a loop.
+          reject(new StartupError(`inference worker ${index} exited during start (code ${code})`));
+          return;
+        }
         workerLog.error({ code, jobId: job?.id }, 'inference worker died; replacing it');
-        job?.reject(new ServiceError('worker_crashed', 'the inference worker running this request crashed; retry'));
+        job?.reject(new ServiceError('worker_crashed', 'the inference worker running this request crashed; retry', { retryAfterSeconds: 1 }));
         this.options.onRestart?.();
-        this.spawn(index).catch((error: unknown) => {
-          this.healthy = false;
-          workerLog.fatal({ err: error }, 'replacement inference worker failed to start');
-        });
+        this.replace(index, 0);
       });
     });
+  }
+
+  /** Starts a replacement worker; while starts fail, the pool is unhealthy and retries with backoff. */
+  private replace(index: number, attempt: number): void {
+    const workerLog = this.options.log.child({ component: 'worker', worker: index });
+    this.spawn(index).then(
+      () => {
+        this.healthy = this.slots.every((s) => s.ready || s.stopping);
+      },
+      (error: unknown) => {
+        if (this.closing) return;
+        this.healthy = false;
+        const delayMs = Math.min(RESTART_BACKOFF_MS.max, RESTART_BACKOFF_MS.first * 2 ** attempt);
+        workerLog.error({ err: error, retryInMs: delayMs }, 'replacement inference worker failed to start; retrying');
+        setTimeout(() => {
+          if (!this.closing) this.replace(index, attempt + 1);
+        }, delayMs).unref();
+      },
+    );
   }
 
   private finish(slot: Slot, message: Extract<FromWorker, { type: 'result' | 'run_failed' }>): void {

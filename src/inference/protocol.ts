@@ -21,7 +21,7 @@ export interface WorkerInit {
   readonly models: readonly WorkerModelSpec[];
   readonly device: DeviceConfig;
   readonly intraOpThreads: number;
-  /** Enables the `crash` message (tests of worker replacement). */
+  /** Enables the `crash` and `fail_next_run` messages (tests of worker replacement and ORT failures). */
   readonly testHooks: boolean;
 }
 
@@ -57,7 +57,9 @@ export interface RunResult {
 export type ToWorker =
   | ({ readonly type: 'run'; readonly jobId: number } & RunRequest)
   | { readonly type: 'shutdown' }
-  | { readonly type: 'crash' };
+  | { readonly type: 'crash' }
+  /** Test hook: the next batch of this graph is fed to ONNX Runtime with an invalid rank, so that run() itself fails. */
+  | { readonly type: 'fail_next_run'; readonly graph: GraphName };
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 

@@ -121,14 +121,17 @@ export async function runBatch(
   input: BatchInput,
   outputs: readonly string[],
   normalize: PixelNormalizer,
+  testOptions: { invalidRank?: boolean } = {},
 ): Promise<Record<string, OutputTensor>> {
   const session = loaded.sessions.get(model.id)?.get(graph);
   if (session === undefined) throw new Error(`model ${model.id} has no ${graph} session`);
   const inputName = session.inputNames[0]!;
-  const feed =
+  let feed =
     input.kind === 'rgb8'
       ? new ort.Tensor('float32', normalize(input.data, batch, model), [batch, 3, model.imageSize, model.imageSize])
       : idsTensor(input.data, batch, input.rowLength);
+  // Test hook: the same data with one more axis, which ONNX Runtime refuses in run().
+  if (testOptions.invalidRank) feed = new ort.Tensor(feed.type, feed.data as Float32Array, [...feed.dims, 1]);
   const results = await session.run({ [inputName]: feed }, [...outputs]);
   const out: Record<string, OutputTensor> = {};
   for (const name of outputs) out[name] = toOutput(results[name]!);

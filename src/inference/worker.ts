@@ -7,12 +7,15 @@ import { parentPort, workerData } from 'node:worker_threads';
 // normalize.ts is pure (no sharp): the inference worker must not load libvips.
 import { normalizeInto } from '../images/normalize.js';
 import { reconstructionToRgb } from '../images/reconstruction.js';
+import type { GraphName } from '../models/manifest.js';
 import type { FromWorker, LogLevel, OutputTensor, ToWorker, WorkerInit, WorkerModelSpec } from './protocol.js';
 import { type LoadedSessions, type PixelNormalizer, closeSessions, loadSessions, runBatch, warmup } from './sessions.js';
 
 const port = parentPort!;
 const init = workerData as WorkerInit;
 const models = new Map(init.models.map((m) => [m.id, m]));
+/** Graphs whose next batch must fail inside ONNX Runtime (test hook). */
+const sabotaged = new Set<GraphName>();
 
 function post(message: FromWorker, transfer: ArrayBuffer[] = []): void {
   port.postMessage(message, transfer);
@@ -66,7 +69,8 @@ async function handle(message: ToWorker, loaded: LoadedSessions): Promise<void> 
       try {
         const model = models.get(message.model);
         if (model === undefined) throw new Error(`unknown model ${message.model}`);
-        const outputs = await runBatch(loaded, model, message.graph, message.batch, message.input, message.outputs, normalize);
+        const invalidRank = sabotaged.delete(message.graph);
+        const outputs = await runBatch(loaded, model, message.graph, message.batch, message.input, message.outputs, normalize, { invalidRank });
         if (message.pixelsAsRgb8 && outputs.pixels) outputs.pixels = toRgb8(outputs.pixels, message.batch, model.imageSize);
         const transfer = Object.values(outputs).map((o) => o.data.buffer as ArrayBuffer);
         post({ type: 'result', jobId: message.jobId, outputs, runMs: performance.now() - started }, transfer);
@@ -81,6 +85,9 @@ async function handle(message: ToWorker, loaded: LoadedSessions): Promise<void> 
       break;
     case 'crash':
       if (init.testHooks) process.exit(70);
+      break;
+    case 'fail_next_run':
+      if (init.testHooks) sabotaged.add(message.graph);
       break;
   }
 }

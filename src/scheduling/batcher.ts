@@ -104,6 +104,7 @@ export class Batcher<I, O> {
   private readonly options: BatcherOptions<I, O>;
   private queue: Entry<I, O>[] = [];
   private closed: ServiceError | undefined;
+  private flushing = false;
   private batchMsEstimate = 0;
   /** Called when items arrive (set by the Dispatcher). */
   onWork: () => void = () => {};
@@ -170,7 +171,7 @@ export class Batcher<I, O> {
     for (const entry of this.queue) {
       if (entry.key === head.key && ++sameKey >= this.options.maxBatch) return head.enqueuedAt;
     }
-    return this.closed ? head.enqueuedAt : head.enqueuedAt + this.options.maxDelayMs;
+    return this.closed || this.flushing ? head.enqueuedAt : head.enqueuedAt + this.options.maxDelayMs;
   }
 
   /** Time the oldest item was queued (for fairness between batchers). */
@@ -235,6 +236,11 @@ export class Batcher<I, O> {
         request.resolve({ outputs: request.outputs, queueMs: request.queueMs, inferenceMs: request.inferenceMs });
       }
     });
+  }
+
+  /** Drain: from now on batches start without waiting for max delay; new work is still accepted. */
+  flush(): void {
+    this.flushing = true;
   }
 
   /** Refuses new work (shutdown); queued work still runs, without waiting for max delay. */

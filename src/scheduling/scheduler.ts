@@ -162,6 +162,16 @@ export class Scheduler {
     return timed(await batcher.submit(rows.map((input) => ({ input, key: 'ids' })), ctx));
   }
 
+  /**
+   * First step of a graceful shutdown: queued items start as soon as a worker is free instead
+   * of waiting for their batch to fill, while requests already admitted by the HTTP layer may
+   * still add their (later-stage) work.
+   */
+  beginDrain(): void {
+    for (const group of this.batchers.values()) for (const b of Object.values(group)) b?.flush();
+    this.dispatcher.pump();
+  }
+
   /** Refuses new work, finishes everything queued or running, then stops the workers. */
   async close(): Promise<void> {
     if (this.closing) return;
