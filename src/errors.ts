@@ -20,9 +20,10 @@ export const ERROR_TABLE = {
   unauthorized: { status: 401, title: 'Missing or invalid API key' },
   not_found: { status: 404, title: 'Not found' },
   unknown_model: { status: 404, title: 'Unknown model' },
-  // 406/413/415
+  // 406/413/414/415
   not_acceptable: { status: 406, title: 'Not acceptable' },
   payload_too_large: { status: 413, title: 'Payload too large' },
+  uri_too_long: { status: 414, title: 'URI too long' },
   too_many_inputs: { status: 413, title: 'Too many inputs in one request' },
   image_too_large: { status: 413, title: 'Image exceeds the pixel limit' },
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },

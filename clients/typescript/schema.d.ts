@@ -261,7 +261,7 @@ export interface components {
              * @description Machine-readable error code
              * @enum {unknown}
              */
-            code: "bad_request" | "invalid_json" | "invalid_base64" | "invalid_data_uri" | "validation_failed" | "unauthorized" | "not_found" | "unknown_model" | "not_acceptable" | "payload_too_large" | "too_many_inputs" | "image_too_large" | "unsupported_media_type" | "unsupported_image_format" | "invalid_image" | "invalid_tokens" | "invalid_text" | "capability_unavailable" | "queue_full" | "rate_limited" | "internal" | "inference_failed" | "worker_crashed" | "not_ready" | "shutting_down" | "deadline_exceeded";
+            code: "bad_request" | "invalid_json" | "invalid_base64" | "invalid_data_uri" | "validation_failed" | "unauthorized" | "not_found" | "unknown_model" | "not_acceptable" | "payload_too_large" | "uri_too_long" | "too_many_inputs" | "image_too_large" | "unsupported_media_type" | "unsupported_image_format" | "invalid_image" | "invalid_tokens" | "invalid_text" | "capability_unavailable" | "url_not_allowed" | "url_fetch_failed" | "queue_full" | "rate_limited" | "internal" | "inference_failed" | "worker_crashed" | "not_ready" | "shutting_down" | "deadline_exceeded";
             /** @description The request id (x-request-id) */
             instance?: string;
             /** @description Where a bad token id or text is: row (input) and index (token) in the request */

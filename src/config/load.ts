@@ -7,6 +7,7 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import Value from 'typebox/value';
+import { parseSecurity } from './security.js';
 import {
   type Config,
   type DeviceConfig,
@@ -105,12 +106,15 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: readonly string[] = [],
     const given = raw[setting];
     const constraint = SettingsSchema.properties[setting];
     const allowed = 'enum' in constraint ? ` (one of: ${(constraint.enum as string[]).join(', ')})` : '';
-    problems.push(`${sourceOf(setting, fromFlag)}='${given ?? ''}': ${error.message}${allowed}`);
+    const shown = setting === 'apiKeys' ? '(hidden)' : `'${given ?? ''}'`;
+    problems.push(`${sourceOf(setting, fromFlag)}=${shown}: ${error.message}${allowed}`);
   }
   if (problems.length > 0) throw new ConfigError(problems);
 
   const settings = converted as Settings;
   problems.push(...crossFieldProblems(settings));
+  const { security, problems: securityProblems } = parseSecurity(settings);
+  problems.push(...securityProblems);
   if (problems.length > 0) throw new ConfigError(problems);
 
   const intraOpThreads =
@@ -135,5 +139,6 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: readonly string[] = [],
     logLevel: settings.logLevel,
     shutdownGraceMs: settings.shutdownGraceMs,
     verifyChecksums: settings.verifyChecksums,
+    security,
   });
 }

@@ -74,6 +74,33 @@ export const SettingsSchema = Type.Object(
       description: 'On SIGTERM: time allowed for in-flight requests before exiting anyway',
     }),
     verifyChecksums: Type.Boolean({ default: true, description: "Check every bundle file's sha256 at start" }),
+    apiKeys: Type.String({
+      default: '',
+      description: 'Comma-separated Bearer API keys (at least 16 characters each); empty: no authentication',
+    }),
+    corsOrigins: Type.String({
+      default: '',
+      description: 'CORS: comma-separated allowed origins (https://app.example.com) or * for any; empty: CORS off',
+    }),
+    rateLimitMax: Type.Integer({
+      default: 0,
+      minimum: 0,
+      maximum: 1_000_000_000,
+      description: 'Requests per window per API key (per client address without keys); 0: no rate limit',
+    }),
+    rateLimitWindowMs: Type.Integer({ default: 60_000, minimum: 1000, maximum: 86_400_000, description: 'Rate limit window' }),
+    trustProxy: Type.String({
+      default: '',
+      description: 'Proxies whose X-Forwarded-For names the client (comma-separated addresses or CIDRs); empty: none',
+    }),
+    allowUrls: Type.Boolean({ default: false, description: 'Accept https image URLs in JSON `images` (fetched by the server)' }),
+    urlAllowedHosts: Type.String({
+      default: '',
+      description: 'Hosts image URLs may name: comma-separated names, *.example.com for sub-domains, or * for any public host',
+    }),
+    urlMaxMb: Type.Number({ default: 16, exclusiveMinimum: 0, maximum: 1024, description: 'Largest image downloaded from one URL, in MiB' }),
+    urlConnectTimeoutMs: Type.Integer({ default: 3000, minimum: 1, maximum: 60_000, description: 'Time to connect to an image URL (TCP and TLS)' }),
+    urlTimeoutMs: Type.Integer({ default: 10_000, minimum: 1, maximum: 300_000, description: 'Time to download an image URL, name resolution included' }),
     cudaArenaExtendStrategy: Type.Enum(['next_power_of_two', 'same_as_requested'], {
       default: 'next_power_of_two',
       description: 'CUDA memory arena growth (ONNX Runtime arena_extend_strategy)',
@@ -133,4 +160,26 @@ export interface Config {
   readonly logLevel: Settings['logLevel'];
   readonly shutdownGraceMs: number;
   readonly verifyChecksums: boolean;
+  readonly security: SecurityConfig;
+}
+
+/** Access control and outbound fetching (TOKLIP_API_KEYS, CORS, rate limit, image URLs). */
+export interface SecurityConfig {
+  /** Empty: no authentication. Never logged. */
+  readonly apiKeys: readonly string[];
+  /** undefined: CORS off; '*': any origin; else the allowed origins. */
+  readonly corsOrigins: '*' | readonly string[] | undefined;
+  /** undefined: no rate limit. */
+  readonly rateLimit: { readonly max: number; readonly windowMs: number } | undefined;
+  /** Proxy addresses/CIDRs whose X-Forwarded-For is trusted; empty: none. */
+  readonly trustProxy: readonly string[];
+  /** undefined: image URLs are refused. */
+  readonly remoteImages: RemoteImagesConfig | undefined;
+}
+
+export interface RemoteImagesConfig {
+  readonly allowedHosts: readonly string[];
+  readonly maxBytes: number;
+  readonly connectTimeoutMs: number;
+  readonly timeoutMs: number;
 }

@@ -17,6 +17,10 @@ import type { Metrics } from '../metrics.js';
 import { registerBodyParsers } from './body-parsers.js';
 import { MULTIPART_FIELD_BYTES } from './inputs/images.js';
 import { registerErrorHandling, sendProblem } from './problem.js';
+import { openApiOptions } from './openapi-options.js';
+import { type RemoteImageFetcher, createRemoteImageFetcher } from './remote-images/fetch-image.js';
+import { registerSecurity } from './security/index.js';
+import { isLivenessRoute } from './security/public-routes.js';
 import type { ImagePreprocessor } from '../images/index.js';
 import { decodeRoutes } from './routes/decode.js';
 import { encodeRoutes } from './routes/encode.js';
@@ -36,6 +40,8 @@ export interface AppDeps {
   readonly images: ImagePreprocessor;
   /** Defaults to a pino logger at config.logLevel. */
   readonly logger?: Logger;
+  /** Image URL fetcher; by default made from config.security.remoteImages (none when URLs are off). Tests pass one. */
+  readonly remoteImages?: RemoteImageFetcher;
 }
 
 export interface AppOptions {
@@ -78,19 +84,24 @@ const appPlugin: FastifyPluginAsync<AppOptions> = async (app, { config, deps }) 
     // every connection closes after its response so that the server can stop.
     if (deps.state.shuttingDown) {
       reply.header('connection', 'close');
-      if (request.url !== '/healthz') {
+      if (!isLivenessRoute(request.routeOptions.url)) {
         return sendProblem(reply, new ServiceError('shutting_down', 'the service is shutting down', { retryAfterSeconds: 1 }), request.id);
       }
     }
   });
-  app.addHook('onSend', async (_request, reply) => {
+  app.addHook('onSend', async (request, reply) => {
     if (deps.state.shuttingDown) reply.header('connection', 'close');
+    // Embeddings and tokens of users' images are nobody's to cache.
+    if (!request.routeOptions.url?.startsWith('/docs')) reply.header('cache-control', 'no-store');
   });
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
     deps.metrics.requests.inc({ route, method: request.method, status: String(reply.statusCode) });
     deps.metrics.requestDuration.observe({ route }, reply.elapsedTime / 1000);
   });
+
+  // CORS, security headers, API keys, rate limit: before any route.
+  await registerSecurity(app, config.security);
 
   // Only JSON, multipart and image bodies: anything else is 415.
   registerBodyParsers(app);
@@ -104,42 +115,22 @@ const appPlugin: FastifyPluginAsync<AppOptions> = async (app, { config, deps }) 
     },
   });
 
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: {
-        title: 'toklip-serve',
-        version: '1.0.0',
-        description:
-          'TokLIP over HTTP: images to discrete VQ tokens, tokens back to images, and images, tokens or texts to ' +
-          'embeddings. Errors are application/problem+json (RFC 9457).',
-        license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
-      },
-      // Relative: the instance that serves this document (GET /openapi.json).
-      servers: [{ url: '/', description: 'This instance' }],
-      components: {
-        securitySchemes: {
-          bearerAuth: {
-            type: 'http',
-            scheme: 'bearer',
-            description: 'API key as a Bearer token, required only when the deployment configures API keys',
-          },
-        },
-      },
-      // Optional: anonymous ({}) or a Bearer key. Health probes declare no security at all.
-      security: [{}, { bearerAuth: [] }],
-      tags: [
-        { name: 'models', description: 'Loaded models' },
-        { name: 'inference', description: 'Tokenize, encode, decode, similarity' },
-        { name: 'operations', description: 'Health, readiness, metrics' },
-        { name: 'compatibility', description: 'OpenAI Embeddings API and KServe Open Inference Protocol (v2) health and metadata' },
-      ],
-    },
-    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
-  });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  await app.register(swagger, openApiOptions(config));
+  // staticCSP: Swagger UI's own Content-Security-Policy on /docs, replacing the API's deny-all one.
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
 
-  const routeOptions = { config, state: deps.state, metrics: deps.metrics };
+  const remote = config.security.remoteImages;
+  const remoteImages =
+    deps.remoteImages ??
+    (remote === undefined
+      ? undefined
+      : createRemoteImageFetcher({
+          policy: { allowedHosts: remote.allowedHosts },
+          maxBytes: remote.maxBytes,
+          connectTimeoutMs: remote.connectTimeoutMs,
+          timeoutMs: remote.timeoutMs,
+        }));
+  const routeOptions = { config, state: deps.state, metrics: deps.metrics, remoteImages };
   await app.register(healthRoutes, routeOptions);
   await app.register(modelRoutes, routeOptions);
   const inferenceOptions = { ...routeOptions, images: deps.images };
@@ -167,6 +158,15 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
     genReqId: (req) => {
       const incoming = req.headers['x-request-id'];
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    },
+    trustProxy: config.security.trustProxy.length > 0 ? [...config.security.trustProxy] : false,
+    // Router errors (bad percent-encoding, over-long path parameters) as problems too.
+    frameworkErrors: (error, request, reply) => {
+      const problem =
+        error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+          ? new ServiceError('uri_too_long', 'a path parameter is longer than 100 characters')
+          : new ServiceError('bad_request', error.code === 'FST_ERR_BAD_URL' ? 'the URL path is not valid percent-encoding' : 'the URL cannot be routed');
+      return sendProblem(reply, problem, request.id);
     },
     // Our onRequest hook answers new requests during a drain with a problem document.
     return503OnClosing: false,

@@ -1,5 +1,6 @@
 import type { Config } from '../config/schema.js';
 import type { Metrics } from '../metrics.js';
+import type { RemoteImageFetcher } from './remote-images/fetch-image.js';
 import type { ServiceState } from './state.js';
 
 /** What every route plugin receives from the app. */
@@ -7,4 +8,6 @@ export interface RouteOptions {
   readonly config: Config;
   readonly state: ServiceState;
   readonly metrics: Metrics;
+  /** Fetches image URLs when TOKLIP_ALLOW_URLS is on. */
+  readonly remoteImages?: RemoteImageFetcher | undefined;
 }

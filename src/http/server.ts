@@ -15,6 +15,7 @@ import { createMetrics, type Metrics } from '../metrics.js';
 import { BundleError, type ModelRegistry, loadRegistry } from '../models/registry.js';
 import { Scheduler } from '../scheduling/scheduler.js';
 import { type App, buildApp } from './app.js';
+import type { RemoteImageFetcher } from './remote-images/fetch-image.js';
 import { ServiceState } from './state.js';
 
 export interface RunningServer {
@@ -33,6 +34,8 @@ export interface StartOptions {
   readonly logger?: Logger;
   /** Lets tests make a worker crash on purpose (WorkerPool.crashOne). */
   readonly testHooks?: boolean;
+  /** Replaces the image URL fetcher made from the configuration (tests fetch from a local http server). */
+  readonly remoteImages?: RemoteImageFetcher;
 }
 
 function workerSpecs(registry: ModelRegistry): WorkerModelSpec[] {
@@ -47,6 +50,23 @@ function workerSpecs(registry: ModelRegistry): WorkerModelSpec[] {
   }));
 }
 
+/** What the deployment exposes, without the keys themselves; a warning when anyone can call it. */
+function logAccessControl(config: Config, log: Logger): void {
+  const s = config.security;
+  log.info(
+    {
+      apiKeys: s.apiKeys.length,
+      cors: s.corsOrigins ?? 'off',
+      rateLimit: s.rateLimit ?? 'off',
+      trustProxy: s.trustProxy,
+      imageUrls: s.remoteImages?.allowedHosts ?? 'off',
+    },
+    'access control',
+  );
+  const loopback = ['127.0.0.1', '::1', 'localhost'].includes(config.host);
+  if (s.apiKeys.length === 0 && !loopback) log.warn(`no TOKLIP_API_KEYS: every route is open to anyone who can reach ${config.host}:${config.port}`);
+}
+
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
   const logger = options.logger ?? pino({ level: config.logLevel });
   const log = logger.child({ component: 'server' });
@@ -56,7 +76,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     threads: config.imageThreads,
     limits: { maxInputPixels: config.maxImagePixels, maxInputBytes: config.bodyLimitBytes },
   });
-  const app = await buildApp(config, { state, metrics, images, logger });
+  const app = await buildApp(config, { state, metrics, images, logger, ...(options.remoteImages ? { remoteImages: options.remoteImages } : {}) });
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.port;
@@ -77,6 +97,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       onRestart: () => metrics.workerRestarts.inc(),
     });
     scheduler = new Scheduler(config, registry, pool, { log: logger, metrics });
+    logAccessControl(config, log);
     state.setScheduler(scheduler);
     log.info(
       { url, models: registry.ids(), provider: pool.provider, workers: config.workers, intraOpThreads: config.intraOpThreads },

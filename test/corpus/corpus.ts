@@ -341,8 +341,58 @@ function textCases(t: CorpusTarget): CorpusCase[] {
   return cases;
 }
 
+/** The OpenAI-shaped /v1/embeddings and the KServe v2 metadata routes. */
+function compatibilityCases(t: CorpusTarget, image: string): CorpusCase[] {
+  const path = '/v1/embeddings';
+  const json = (name: string, body: unknown, expect: Expect) => postJson(`embeddings: ${name}`, path, body, expect);
+  const raw = (name: string, body: string, headers: Record<string, string>, expect: Expect) => post(`embeddings: ${name}`, path, body, headers, expect);
+  const notJson: Expect = { status: 415, code: 'unsupported_media_type', detail: /POST \/v1\/embeddings takes an application\/json body/ };
+  const get = (name: string, url: string, expect: Expect): CorpusCase => ({ name, method: 'GET', path: url, headers: {}, body: undefined, expect });
+  return [
+    json('one text', { input: TEXT }, OK),
+    json('texts, base64 floats', { input: [TEXT, 'a dog'], encoding_format: 'base64' }, OK),
+    json('an image', { input: [image], modality: 'image' }, OK),
+    raw('no body', '', {}, notJson),
+    raw('multipart', multipartBody([{ name: 'input', data: TEXT }]).toString('latin1'), MULTIPART_TYPE, notJson),
+    raw('text/plain', TEXT, { 'content-type': 'text/plain' }, { status: 415, code: 'unsupported_media_type', detail: /unsupported Content-Type/ }),
+    raw('malformed JSON', '{"input": "a', JSON_TYPE, { status: 400, code: 'invalid_json', detail: /malformed JSON body/ }),
+    raw('empty JSON', '', JSON_TYPE, { status: 400, code: 'bad_request', detail: /the JSON body is empty/ }),
+    json('no input', {}, { status: 400, code: 'validation_failed', detail: /lacks the required member 'input'/ }),
+    json('empty input list', { input: [] }, { status: 400, code: 'bad_request', detail: /input is empty/ }),
+    json('token ids', { input: [1, 2, 3] }, { status: 400, code: 'bad_request', detail: /input holds token ids/ }),
+    json('unknown member', { input: TEXT, temperature: 1 }, { status: 400, code: 'validation_failed', detail: /unknown member 'temperature'/ }),
+    json('too many inputs', { input: Array(t.maxInputs + 1).fill(TEXT) }, { status: 413, code: 'too_many_inputs', detail: new RegExp(`more than ${t.maxInputs} entries`) }),
+    json('text over the limit', { input: 'a'.repeat(t.maxTextChars + 1) }, { status: 422, code: 'invalid_text', detail: new RegExp(`input\\[0\\] has ${t.maxTextChars + 1} characters; at most ${t.maxTextChars}`) }),
+    json('huge text', { input: 'cat '.repeat(250_000) }, { status: 422, code: 'invalid_text', detail: /input\[0\] has 1000000 characters/ }),
+    json('lone surrogate', { input: 'a \ud800 cat' }, { status: 422, code: 'invalid_text', detail: /input\[0\] is not valid Unicode/ }),
+    json('only control characters', { input: '\u0000\u0007' }, { status: 422, code: 'invalid_text', detail: /input\[0\] is empty after the model's text cleaning/ }),
+    json('image not base64', { input: ['!!!'], modality: 'image' }, { status: 400, code: 'invalid_base64', detail: /images\[0\] is not valid base64/ }),
+    json('image is SVG', { input: [Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"/>').toString('base64')], modality: 'image' }, {
+      status: 415,
+      code: 'unsupported_image_format',
+      detail: /SVG is refused/,
+    }),
+    json('image URL (URLs off)', { input: ['https://169.254.169.254/latest/meta-data/'], modality: 'image' }, { status: 422, code: 'url_not_allowed' }),
+    json('unknown modality', { input: TEXT, modality: 'audio' }, { status: 400, code: 'validation_failed', detail: /modality must be one of: text, image/ }),
+    json('unknown model', { input: TEXT, model: 'no-such-model' }, { status: 404, code: 'unknown_model' }),
+    json('dimensions that truncate', { input: TEXT, dimensions: 8 }, { status: 400, code: 'bad_request', detail: /does not truncate them/ }),
+    get('kserve: metadata of the model', `/v2/models/${t.model}`, OK),
+    get('kserve: unknown model', '/v2/models/no-such-model', { status: 404, code: 'unknown_model' }),
+    get('kserve: model name with path characters', '/v2/models/..%2F..%2Fetc', { status: 400, code: 'validation_failed', detail: /path parameter name must match pattern/ }),
+    get('kserve: over-long model name', `/v2/models/${'m'.repeat(300)}`, { status: 414, code: 'uri_too_long', detail: /longer than 100 characters/ }),
+    get('bad percent-encoding', '/v2/models/%E0%A4%A', { status: 400, code: 'bad_request', detail: /not valid percent-encoding/ }),
+  ];
+}
+
 /** Every case for a server with these limits and this model. `image` is a valid PNG, base64. */
 export async function buildCorpus(target: CorpusTarget, image: string): Promise<CorpusCase[]> {
   const items = await imageItems();
-  return [...imageCases(items), ...requestCases(target, image), ...imageStringCases(target, image), ...tokenCases(target), ...textCases(target)];
+  return [
+    ...imageCases(items),
+    ...requestCases(target, image),
+    ...imageStringCases(target, image),
+    ...tokenCases(target),
+    ...textCases(target),
+    ...compatibilityCases(target, image),
+  ];
 }

@@ -20,10 +20,13 @@ const SEED = process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED)
 const RUNS = Number(process.env.FUZZ_RUNS ?? 300);
 const REQUEST_TIMEOUT_MS = 20_000;
 
-const POST_ROUTES = ['/v1/tokenize', '/v1/encode', '/v1/decode', '/v1/similarity'] as const;
-const OTHER_ROUTES = ['/v1/models', '/healthz', '/readyz', '/metrics', '/openapi.json', '/docs', '/v1/nope'] as const;
+const POST_ROUTES = ['/v1/tokenize', '/v1/encode', '/v1/decode', '/v1/similarity', '/v1/embeddings'] as const;
+const OTHER_ROUTES = [
+  '/v1/models', '/healthz', '/readyz', '/metrics', '/openapi.json', '/docs', '/v1/nope',
+  '/v2/health/live', '/v2/health/ready', '/v2/models/tiny-64', '/v2/models/tiny-64/ready', '/v2/models/%E0%A4%A', `/v2/models/${'x'.repeat(120)}`,
+] as const;
 const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD'] as const;
-const KEYS = ['images', 'tokens', 'tokens_base64', 'texts', 'model', 'ids_format', 'format', 'quality', 'output', 'normalize', 'encoding_format'];
+const KEYS = ['images', 'tokens', 'tokens_base64', 'texts', 'input', 'modality', 'dimensions', 'model', 'ids_format', 'format', 'quality', 'output', 'normalize', 'encoding_format'];
 const CONTENT_TYPES = [
   'application/json',
   'application/json; charset=utf-8',
@@ -54,7 +57,7 @@ function bytesOf(text: string): Uint8Array {
 
 /** Rewrites one base64 image of a body through a byte-level change of the decoded file. */
 function mutateImage(body: Body, change: (bytes: Buffer) => Buffer): void {
-  const images = body.images;
+  const images = body.modality === 'image' ? body.input : body.images;
   if (!Array.isArray(images) || typeof images[0] !== 'string') return;
   images[0] = change(Buffer.from(images[0], 'base64')).toString('base64');
 }
@@ -86,6 +89,7 @@ describe(`fuzz (fast-check seed ${SEED}, ${RUNS} runs)`, () => {
       ],
       '/v1/decode': [{ tokens: [ids], format: 'webp', quality: 50 }, { tokens_base64: [idsBase64] }],
       '/v1/similarity': [{ images: [gif.toString('base64')], texts }, { tokens: [ids], texts }],
+      '/v1/embeddings': [{ input: texts[0] }, { input: texts, encoding_format: 'base64' }, { input: [png.toString('base64')], modality: 'image' }],
     };
   });
   after(() => server.close());
@@ -101,7 +105,7 @@ describe(`fuzz (fast-check seed ${SEED}, ${RUNS} runs)`, () => {
     const mutation: fc.Arbitrary<(b: Body) => void> = fc.oneof(
       fc.constantFrom(...KEYS).map((k) => (b: Body) => void delete b[k]),
       fc.tuple(fc.constantFrom(...KEYS, 'extra', '__proto__'), json).map(([k, v]) => (b: Body) => void Object.defineProperty(b, k, { value: v, enumerable: true, writable: true, configurable: true })),
-      fc.tuple(fc.constantFrom('images', 'tokens', 'tokens_base64', 'texts'), fc.nat(10), json).map(([k, i, v]) => (b: Body) => {
+      fc.tuple(fc.constantFrom('images', 'tokens', 'tokens_base64', 'texts', 'input'), fc.nat(10), json).map(([k, i, v]) => (b: Body) => {
         const a = b[k];
         if (Array.isArray(a)) a[i % (a.length + 1)] = v;
       }),
@@ -121,6 +125,7 @@ describe(`fuzz (fast-check seed ${SEED}, ${RUNS} runs)`, () => {
       fc.double({ min: 0, max: 1, noNaN: true }).map((f) => (b: Body) => mutateImage(b, (bytes) => bytes.subarray(0, Math.floor(bytes.length * f)))),
       fc.tuple(fc.nat(), text).map(([i, t]) => (b: Body) => {
         if (Array.isArray(b.texts)) b.texts[i % b.texts.length] = t;
+        if (typeof b.input === 'string') b.input = t;
       }),
       fc.tuple(fc.constantFrom('images', 'tokens', 'tokens_base64', 'texts'), fc.integer({ min: 0, max: 12 })).map(([k, n]) => (b: Body) => {
         const a = b[k];

@@ -7,6 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { FIXTURE_BUNDLES_DIR } from './golden.js';
+import { TEST_DEVICE } from './server.js';
 
 const SERVER_ENTRY = fileURLToPath(new URL('../../src/http/server.ts', import.meta.url));
 
@@ -28,7 +29,7 @@ export class ChildServer {
         TOKLIP_HOST: '127.0.0.1',
         TOKLIP_PORT: '0',
         TOKLIP_MODELS_DIR: FIXTURE_BUNDLES_DIR,
-        TOKLIP_DEVICE: 'cpu',
+        TOKLIP_DEVICE: TEST_DEVICE,
         TOKLIP_INTRA_OP_THREADS: '1',
         TOKLIP_IMAGE_THREADS: '1',
         TOKLIP_LOG_LEVEL: 'info',

@@ -3,6 +3,7 @@
  * the exporter's fixture bundle tiny-64 unless TOKLIP_MODELS_DIR says otherwise.
  */
 import { loadConfig } from '../../src/config/index.js';
+import type { RemoteImageFetcher } from '../../src/http/remote-images/fetch-image.js';
 import { type RunningServer, startServer } from '../../src/http/server.js';
 import { FIXTURE_BUNDLES_DIR } from './golden.js';
 import { testLogger } from './silent-logger.js';
@@ -16,7 +17,10 @@ if (!/^(cpu|cuda|cuda:\d+)$/.test(TEST_DEVICE)) throw new Error(`TOKLIP_TEST_DEV
 /** The execution provider /v1/models must report for TEST_DEVICE. */
 export const TEST_PROVIDER = TEST_DEVICE === 'cpu' ? 'cpu' : 'cuda';
 
-export async function startTestServer(env: Record<string, string> = {}, options: { testHooks?: boolean } = {}): Promise<RunningServer> {
+export async function startTestServer(
+  env: Record<string, string> = {},
+  options: { testHooks?: boolean; remoteImages?: RemoteImageFetcher } = {},
+): Promise<RunningServer> {
   const config = loadConfig(
     {
       TOKLIP_HOST: '127.0.0.1',
@@ -29,7 +33,7 @@ export async function startTestServer(env: Record<string, string> = {}, options:
     },
     [],
   );
-  return startServer(config, { logger: testLogger(), testHooks: options.testHooks ?? false });
+  return startServer(config, { logger: testLogger(), testHooks: options.testHooks ?? false, ...(options.remoteImages ? { remoteImages: options.remoteImages } : {}) });
 }
 
 export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}) {

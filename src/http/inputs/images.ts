@@ -7,6 +7,7 @@ import { ServiceError, isServiceError } from '../../errors.js';
 import { limitText } from '../limits-text.js';
 import type { ImagePreprocessor, PreprocessSpec } from '../../images/index.js';
 import type { ModelBundle } from '../../models/registry.js';
+import type { ByteBudget, RemoteImageFetcher } from '../remote-images/fetch-image.js';
 
 const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
 const DATA_URI = /^data:([^,;]*)((?:;[^,;]*)*),/;
@@ -46,6 +47,22 @@ export function decodeImageString(text: string, row: number): Buffer {
     throw new ServiceError('invalid_data_uri', `${what}: only base64 data: URIs are accepted`, { extensions: { position: { row } } });
   }
   return decodeBase64(text.slice(match[0].length), what, row);
+}
+
+/**
+ * The images of a JSON body: base64, data: URIs, and (when the server fetches URLs) image URLs,
+ * downloaded in parallel within the request's body limit. The first failure cancels the other
+ * downloads.
+ */
+export async function readImageStrings(strings: readonly string[], remote: RemoteImageFetcher | undefined, bodyLimitBytes: number): Promise<Buffer[]> {
+  if (remote === undefined || !strings.some(isImageUrl)) return strings.map((s, i) => decodeImageString(s, i));
+  const budget: ByteBudget = { total: bodyLimitBytes, remaining: bodyLimitBytes };
+  const cancel = new AbortController();
+  try {
+    return await Promise.all(strings.map((s, i) => (isImageUrl(s) ? remote.fetch(s, i, budget, cancel.signal) : Promise.resolve(decodeImageString(s, i)))));
+  } finally {
+    cancel.abort(new ServiceError('bad_request', 'another image of this request failed'));
+  }
 }
 
 export interface MultipartInput {

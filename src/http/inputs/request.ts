@@ -6,7 +6,8 @@
 import type { FastifyRequest } from 'fastify';
 import type { TSchema } from 'typebox';
 import { ServiceError } from '../../errors.js';
-import { decodeImageString, readMultipart } from './images.js';
+import type { RemoteImageFetcher } from '../remote-images/fetch-image.js';
+import { readImageStrings, readMultipart } from './images.js';
 import { mergeOptions, parseFields } from './options.js';
 
 export type InputForm = 'json' | 'multipart' | 'raw';
@@ -26,6 +27,8 @@ export interface InputSpec {
   readonly raw: boolean;
   readonly bodyLimitBytes: number;
   readonly maxInputs: number;
+  /** Fetches image URLs (TOKLIP_ALLOW_URLS); undefined: URLs are refused. */
+  readonly remote?: RemoteImageFetcher | undefined;
 }
 
 function pick(source: Record<string, unknown>, keys: readonly string[]): Record<string, unknown> {
@@ -64,7 +67,7 @@ export async function parseInput<B extends object, O extends object>(
   if (body === undefined) throw new ServiceError('bad_request', `the request has no body; send ${acceptedForms(spec)}`);
   if (body === null || typeof body !== 'object') throw unsupported('this body', spec);
   const json = body as Record<string, unknown>;
-  const images = Array.isArray(json.images) ? (json.images as string[]).map((s, i) => decodeImageString(s, i)) : undefined;
+  const images = Array.isArray(json.images) ? await readImageStrings(json.images as string[], spec.remote, spec.bodyLimitBytes) : undefined;
   const options = mergeOptions<O>(query, pick(json, spec.optionKeys) as Partial<O>);
   return { input: { form: 'json', body: json as Partial<B>, images }, options };
 }

@@ -51,6 +51,7 @@ export const encodeRoutes: FastifyPluginAsync<RouteOptions & { images: ImagePrep
         raw: true,
         bodyLimitBytes: config.bodyLimitBytes,
         maxInputs: config.maxImagesPerRequest,
+        remote: options.remoteImages,
       });
       const body = input.body;
       const kind = requireOne(

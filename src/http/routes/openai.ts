@@ -6,7 +6,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { ServiceError } from '../../errors.js';
 import type { ImagePreprocessor } from '../../images/index.js';
-import { decodeImageString, preprocessAll } from '../inputs/images.js';
+import { preprocessAll, readImageStrings } from '../inputs/images.js';
 import { toServiceError } from '../problem.js';
 import { setTimingHeaders } from '../request-context.js';
 import type { RouteOptions } from '../route-options.js';
@@ -59,6 +59,12 @@ export const openAiRoutes: FastifyPluginAsync<RouteOptions & { images: ImagePrep
   app.post(
     '/v1/embeddings',
     {
+      // JSON only: say so before the body schema reports a multipart or image body as "not an object".
+      preValidation: async (request) => {
+        if (!/^application\/json\b/i.test(request.headers['content-type'] ?? '')) {
+          throw new ServiceError('unsupported_media_type', 'POST /v1/embeddings takes an application/json body');
+        }
+      },
       schema: {
         tags: ['compatibility'],
         operationId: 'createEmbeddings',
@@ -99,14 +105,14 @@ export const openAiRoutes: FastifyPluginAsync<RouteOptions & { images: ImagePrep
       let embeddings: Float32Array[];
       let tokenCounts: number[];
       if (modality === 'text') {
-        const rows = tokenizeTexts(model, inputs);
+        const rows = tokenizeTexts(model, inputs, 'input');
         const pad = model.manifest.text?.pad_id;
         tokenCounts = rows.map((row) => row.filter((id) => id !== pad).length);
         const result = await scheduler.encodeTexts(model, rows, ctx);
         setTimingHeaders(reply, result);
         embeddings = result.value;
       } else {
-        const bytes = inputs.map((text, row) => decodeImageString(text, row));
+        const bytes = await readImageStrings(inputs, options.remoteImages, config.bodyLimitBytes);
         const pre = await preprocessAll(preprocessor, bytes, model, ctx.signal);
         metrics.preprocessTime.observe({ route: '/v1/embeddings' }, pre.ms / 1000);
         const result = await scheduler.encodeImages(model, pre.rgb, false, ctx);

@@ -47,6 +47,7 @@ export const similarityRoutes: FastifyPluginAsync<RouteOptions & { images: Image
         raw: false,
         bodyLimitBytes: config.bodyLimitBytes,
         maxInputs: config.maxImagesPerRequest,
+        remote: options.remoteImages,
       });
       const body = input.body;
       const kind = requireOne(

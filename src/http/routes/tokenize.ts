@@ -43,6 +43,7 @@ export const tokenizeRoutes: FastifyPluginAsync<RouteOptions & { images: ImagePr
         raw: true,
         bodyLimitBytes: config.bodyLimitBytes,
         maxInputs: config.maxImagesPerRequest,
+        remote: options.remoteImages,
       });
       requireOne({ images: input.images !== undefined }, 'images');
       const model = resolveModel(scheduler, opts.model, 'tokenize');
