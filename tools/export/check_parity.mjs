@@ -85,7 +85,9 @@ export async function checkBundleParity(bundleDir, { threads = 2 } = {}) {
   const arrays = Object.fromEntries(
     Object.entries(golden.arrays).map(([name, entry]) => [name, loadArray(goldenDir, entry)]),
   );
-  const fp16 = manifest.dtype === 'float16';
+  // float16 criteria for graphs computed in float16 (a float16 bundle may keep vq_encoder float32)
+  const halfGraph = (name) =>
+    manifest.dtype === 'float16' && !String(manifest.graphs[name].compute_dtype ?? 'float16').startsWith('float32');
   const criteria = { ...FLOAT16_DEFAULTS, ...(golden.float16_criteria ?? {}) };
   const checks = [];
   const options = { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel: 3 };
@@ -94,7 +96,7 @@ export async function checkBundleParity(bundleDir, { threads = 2 } = {}) {
     ort.InferenceSession.create(join(dir, manifest.graphs[name].file), options);
   const compare = (graph, name, output, rowSize) => {
     const expected = arrays[name];
-    if (fp16) {
+    if (halfGraph(graph)) {
       const value = minCosine(output.data, expected.data, rowSize);
       checks.push({ graph, array: name, metric: 'min_cosine', value, limit: criteria.cosine, ok: value >= criteria.cosine });
     } else {
@@ -115,6 +117,7 @@ export async function checkBundleParity(bundleDir, { threads = 2 } = {}) {
   // vq_encoder: pixels -> ids. float32: identical except at near-ties (golden.near_ties:
   // tokens whose two best codes are within rounding distance), which may go either way.
   {
+    const fp16 = halfGraph('vq_encoder');
     const out = await run('vq_encoder', { pixels: tensor(arrays.pixels) });
     const n = arrays.ids.shape[1];
     const ties = new Set(fp16 ? [] : (golden.near_ties ?? []).map(([i, t]) => i * n + t));
@@ -130,6 +133,7 @@ export async function checkBundleParity(bundleDir, { threads = 2 } = {}) {
   // semantic_encoder: golden ids -> features, embedding; and a raster-order prefix of them
   {
     const s = await session('semantic_encoder');
+    const fp16 = halfGraph('semantic_encoder');
     try {
       const d = manifest.embedding_dim;
       const out = await s.run({ ids: tensor(arrays.ids) });

@@ -43,6 +43,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--vq-norm-groups", type=int, default=32, help="VQ GroupNorm groups (LlamaGen: 32)")
     p.add_argument("--seed", type=int, default=0, help="seed for --random-init")
     p.add_argument("--golden", action="store_true", help="also write golden/ and check parity with onnxruntime-node")
+    p.add_argument("--float32-vq-encoder", action="store_true",
+                   help="with --dtype float16: keep vq_encoder in float32 (ids exactly as float32)")
     p.add_argument("--token-embedding", choices=("table", "mlp"), default="table",
                    help="semantic_encoder input stage: precomputed token-MLP table (default) or codebook + MLP")
     p.add_argument("--threads", type=int, default=max(1, min(4, os.cpu_count() or 1)), help="torch CPU threads")
@@ -84,6 +86,7 @@ def main(argv=None) -> int:
             + (f"text {cfg.text.width}x{cfg.text.depth} vocab {cfg.text.vocab_size}" if cfg.text else "no text tower"))
         opts = ExportOptions(name=name, dtype=args.dtype, tokenizer=args.tokenizer, golden=args.golden,
                              description=args.description, token_embedding=args.token_embedding,
+                             float32_vq_encoder=args.float32_vq_encoder,
                              release_modules=True, log=log)
         write_bundle(loaded, args.out, opts, random_init=random_init)
         del loaded

@@ -160,6 +160,18 @@ class VariantsTest(unittest.TestCase):
             self.assertEqual(json.load(f)["float16_criteria"], {"ids_identical": 0.99, "cosine": 0.999})
         report = check_parity(out)
         self.assertEqual({c["metric"] for c in report["checks"]}, {"identical_share", "min_cosine"})
+        self.assertEqual({g: e["compute_dtype"] for g, e in manifest["graphs"].items()},
+                         {"vq_encoder": "float16 (quantiser in float32)", "semantic_encoder": "float16",
+                          "vq_decoder": "float16", "text_encoder": "float16"})
+
+    def test_float16_bundle_with_a_float32_vq_encoder(self):
+        out, manifest = self.export("t16v", dtype="float16", float32_vq_encoder=True)
+        self.assertEqual(manifest["compute_dtype"], "float16 (vq_encoder in float32)")
+        self.assertEqual(manifest["graphs"]["vq_encoder"]["compute_dtype"], "float32")
+        m = load(out, "vq_encoder")
+        self.assertEqual({t.data_type for t in m.graph.initializer}, {onnx.TensorProto.FLOAT})
+        ids = [c for c in check_parity(out)["checks"] if c["array"] == "ids"][0]
+        self.assertEqual((ids["metric"], ids["limit"], ids["value"]), ("identical_share", 1, 1))
 
     def test_mlp_input_and_external_data(self):
         with mock.patch.object(bundle, "EXTERNAL_DATA_THRESHOLD", 20_000):

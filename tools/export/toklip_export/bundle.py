@@ -37,6 +37,8 @@ class ExportOptions:
     description: Optional[str] = None
     # semantic_encoder input stage: "table" (gather of precomputed token-MLP rows) or "mlp"
     token_embedding: str = "table"
+    # float16 bundles: keep the whole vq_encoder in float32 (ids as in float32; slower)
+    float32_vq_encoder: bool = False
     # free each torch module once its graph is written (large models; the model is unusable after)
     release_modules: bool = False
     log: Callable[[str], None] = print
@@ -94,12 +96,12 @@ def export_graphs(loaded: LoadedModel, folder: str, opts: ExportOptions) -> Dict
     written: Dict[str, dict] = {}
     fp16 = opts.dtype == "float16"
 
-    def finish(spec: ox.GraphSpec, proto: onnx.ModelProto) -> None:
+    def finish(spec: ox.GraphSpec, proto: onnx.ModelProto, compute_dtype: str) -> None:
         proto.producer_name, proto.producer_version = "toklip-serve tools/export", __version__
         proto.doc_string = f"{opts.name} {spec.name} ({opts.dtype})"
         ox.set_io_shapes(proto, spec)
         external = save_graph(proto, folder, spec.name)
-        written[spec.name] = {"file": spec.file, "external_data": external,
+        written[spec.name] = {"file": spec.file, "external_data": external, "compute_dtype": compute_dtype,
                               "inputs": [t.to_json() for t in spec.inputs],
                               "outputs": [t.to_json() for t in spec.outputs]}
         opts.log(f"  {spec.file}: {sum(os.path.getsize(os.path.join(folder, f)) for f in [spec.file] + external) / 1e6:.1f} MB")
@@ -127,7 +129,7 @@ def export_graphs(loaded: LoadedModel, folder: str, opts: ExportOptions) -> Dict
         proto = _torch_export(make, specs[name], cfg, release=release(*done))
         if fp16:
             convert_float16(proto)
-        finish(specs[name], proto)
+        finish(specs[name], proto, opts.dtype)
         del proto
         gc.collect()
 
@@ -140,11 +142,12 @@ def export_graphs(loaded: LoadedModel, folder: str, opts: ExportOptions) -> Dict
     quantiser = _torch_export(lambda: ox.Quantiser(model.vq), spec, cfg, input_names=["z"],
                               dynamic_axes={"z": {0: ox.BATCH}, "ids": {0: ox.BATCH}}, args=(z,),
                               release=release("visual.trunk.vq.encoder"))
-    if fp16:
+    encoder_fp16 = fp16 and not opts.float32_vq_encoder
+    if encoder_fp16:
         convert_float16(encoder)
     proto = ox.merge_sequential(encoder, quantiser, "z", "quantiser/")
     proto.graph.name = spec.name
-    finish(spec, proto)
+    finish(spec, proto, "float16 (quantiser in float32)" if encoder_fp16 else "float32")
     return {k: written[k] for k in ("vq_encoder", "semantic_encoder", "vq_decoder", "text_encoder") if k in written}
 
 
@@ -193,13 +196,19 @@ def build_manifest(loaded: LoadedModel, opts: ExportOptions, graphs: Dict[str, d
         "score": {"convention": "softmax", "scale": 100.0,
                   "description": "probabilities = softmax over texts of 100*cos"},
         "dtype": opts.dtype,
-        "compute_dtype": "float16 (vq quantiser in float32)" if fp16 else "float32",
+        "compute_dtype": compute_dtype_summary(opts),
         "io_dtype": "float32",
         "semantic_encoder_input": opts.token_embedding,
         "graphs": graphs,
         "files": {},
         "golden": "golden/manifest.json" if opts.golden else None,
     }
+
+
+def compute_dtype_summary(opts: ExportOptions) -> str:
+    if opts.dtype == "float32":
+        return "float32"
+    return "float16 (vq_encoder in float32)" if opts.float32_vq_encoder else "float16 (vq quantiser in float32)"
 
 
 def default_description(loaded: LoadedModel, opts: ExportOptions) -> str:
