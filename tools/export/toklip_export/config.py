@@ -131,13 +131,6 @@ def _check_heads(tower: str, width: int, heads: int) -> None:
         raise ValueError(f"{tower} width {width} is not divisible by {heads} heads")
 
 
-def with_image_size(cfg: TokLIPConfig, image_size: int) -> TokLIPConfig:
-    """Same networks at another resolution (only the position-embedding length changes)."""
-    grid = image_size // cfg.vq.downsample_factor
-    return dataclasses.replace(cfg, image_size=image_size,
-                               vision=dataclasses.replace(cfg.vision, num_tokens=grid * grid))
-
-
 # Released models (spec sections 2-4): SigLIP2 SO400M shape, LlamaGen VQ-16.
 PRESETS = {
     "toklip-s-256": TokLIPConfig(image_size=256, vision=VisionConfig(num_tokens=256)),

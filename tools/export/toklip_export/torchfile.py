@@ -13,7 +13,7 @@ from __future__ import annotations
 import collections
 import pickle
 import zipfile
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Tuple
 
 import torch
 
@@ -165,9 +165,3 @@ def materialize(mapping: Dict[str, Any]) -> Dict[str, torch.Tensor]:
 
 def is_tensor_like(value: Any) -> bool:
     return isinstance(value, (torch.Tensor, LazyTensor))
-
-
-def ignored_globals_note(path: str, ignored: Optional[List[str]]) -> Optional[str]:
-    if not ignored:
-        return None
-    return f"{path}: not constructed (outside the weights): {', '.join(ignored)}"
