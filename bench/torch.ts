@@ -28,7 +28,8 @@ export interface TorchBundleResult {
     readonly config: string;
     readonly parallel: string;
   };
-  readonly runs: readonly Measurement[];
+  /** firstMs: the warm-up run, made once per graph at its first batch size (null elsewhere). */
+  readonly runs: readonly (Omit<Measurement, 'firstMs'> & { readonly firstMs: number | null })[];
 }
 
 export interface TorchResults {
