@@ -49,7 +49,10 @@ export interface HttpPoint {
   readonly concurrency: number;
   readonly completed: number;
   readonly seconds: number;
+  /** concurrency / mean latency (closed loop: Little's law). */
   readonly requestsPerSecond: number;
+  /** answers / window length. */
+  readonly windowRequestsPerSecond: number;
   readonly latencyMs: { readonly p50: number; readonly p95: number; readonly p99: number; readonly mean: number; readonly max: number };
   readonly errors: Record<string, number>;
   readonly graphs: Partial<Record<GraphName, GraphStats>>;
@@ -195,6 +198,7 @@ export async function runHttpBench(options: HttpOptions): Promise<HttpResults> {
           completed: load.completed,
           seconds: load.seconds,
           requestsPerSecond: load.requestsPerSecond,
+          windowRequestsPerSecond: load.windowRequestsPerSecond,
           latencyMs: { p50: percentile(l, 50), p95: percentile(l, 95), p99: percentile(l, 99), mean: l.length ? mean(l) : Number.NaN, max: l[l.length - 1] ?? Number.NaN },
           errors: load.errors,
           graphs,

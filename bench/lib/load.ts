@@ -28,7 +28,13 @@ export interface LoadOptions {
 export interface LoadResult {
   readonly completed: number;
   readonly seconds: number;
+  /**
+   * Little's law for a closed loop: concurrency / mean latency. Unlike answers / window it
+   * does not depend on where batch boundaries fall (answers arrive in bursts of a batch).
+   */
   readonly requestsPerSecond: number;
+  /** Answers counted / window length. */
+  readonly windowRequestsPerSecond: number;
   /** Sorted latencies of the answers counted, milliseconds. */
   readonly latenciesMs: readonly number[];
   /** Non-2xx answers and transport errors in the window, by status (or error code). */
@@ -116,10 +122,12 @@ export async function closedLoop(options: LoadOptions): Promise<LoadResult> {
   agent.destroy();
   const seconds = (windowEnd - windowStart) / 1000;
   const counted = latencies.length;
+  const meanLatencySeconds = latencies.reduce((a, b) => a + b, 0) / counted / 1000;
   return {
     completed: counted,
     seconds,
-    requestsPerSecond: counted / seconds,
+    requestsPerSecond: counted > 0 ? options.concurrency / meanLatencySeconds : 0,
+    windowRequestsPerSecond: counted / seconds,
     latenciesMs: latencies.sort((a, b) => a - b),
     errors,
     warmupSeconds: (windowStart - started) / 1000,
