@@ -59,6 +59,11 @@ export interface HttpPoint {
   /** Event-loop delay over the window (prom-client's monitorEventLoopDelay, reset at each scrape), ms. */
   readonly eventLoopLagMs: { readonly p50: number; readonly p99: number; readonly max: number };
   readonly serverRssMiB: number;
+  /** Server CPU time (all threads) per request: CPU used in the window / window / requests/s, ms. */
+  readonly cpuMsPerRequest: number;
+  /** The same ratios in CPU time: raw ORT CPU ms for one request's graph calls / the service's. */
+  readonly cpuRatioAtFormedBatch?: number;
+  readonly cpuRatioAtBestBatch?: number;
   /** Raw ORT items/s for the same work, at the batch sizes formed here and at the best batch size. */
   readonly ortAtFormedBatch?: number;
   readonly ortAtBestBatch?: number;
@@ -124,6 +129,27 @@ export function ortEquivalent(
   return 1 / secondsPerRequest;
 }
 
+/** CPU ms raw ORT spends on one request's graph calls (at the batch sizes given; 'best' = least CPU per item). */
+export function ortCpuEquivalent(
+  route: RouteName,
+  ort: OrtResults['bundles'][number] | undefined,
+  batchOf: (g: GraphName) => number | 'best',
+): number | undefined {
+  if (!ort) return undefined;
+  let ms = 0;
+  for (const [g, items] of Object.entries(ROUTE_GRAPHS[route]) as [GraphName, number][]) {
+    const runs = ort.runs.filter((r) => r.graph === g);
+    if (runs.length === 0) return undefined;
+    const batch = batchOf(g);
+    const run =
+      batch === 'best'
+        ? runs.reduce((a, b) => (b.cpuMsPerItem < a.cpuMsPerItem ? b : a))
+        : runs.reduce((a, b) => (Math.abs(Math.log(b.batch / batch)) < Math.abs(Math.log(a.batch / batch)) ? b : a));
+    ms += items * run.cpuMsPerItem;
+  }
+  return ms;
+}
+
 export interface HttpOptions {
   readonly bundleDir: string;
   readonly routes: readonly RouteName[];
@@ -160,6 +186,8 @@ export async function runHttpBench(options: HttpOptions): Promise<HttpResults> {
         let before = new Map<string, number>();
         let after = new Map<string, number>();
         let rssPeak = 0;
+        let cpuStart = 0;
+        let cpuEnd = 0;
         const load = await closedLoop({
           url: service.url,
           path: spec.path,
@@ -171,8 +199,11 @@ export async function runHttpBench(options: HttpOptions): Promise<HttpResults> {
           minRequests: options.minRequests,
           maxSeconds: options.maxSeconds,
           onWindow: async (edge) => {
-            if (edge === 'start') before = await scrape(service.url);
-            else {
+            if (edge === 'start') {
+              before = await scrape(service.url);
+              cpuStart = service.cpuMs();
+            } else {
+              cpuEnd = service.cpuMs();
               after = await scrape(service.url);
               rssPeak = service.rss();
             }
@@ -191,6 +222,9 @@ export async function runHttpBench(options: HttpOptions): Promise<HttpResults> {
         const lag = (q: string) => 1000 * metricSum(after, `toklip_nodejs_eventloop_lag_${q}_seconds`);
         const atFormed = ortEquivalent(route, ort, (g) => graphs[g]?.meanBatch || 1);
         const atBest = ortEquivalent(route, ort, () => 'best');
+        const cpuMsPerRequest = (cpuEnd - cpuStart) / load.seconds / load.requestsPerSecond;
+        const cpuAtFormed = ortCpuEquivalent(route, ort, (g) => graphs[g]?.meanBatch || 1);
+        const cpuAtBest = ortCpuEquivalent(route, ort, () => 'best');
         const l = load.latenciesMs;
         const point: HttpPoint = {
           route,
@@ -204,6 +238,9 @@ export async function runHttpBench(options: HttpOptions): Promise<HttpResults> {
           graphs,
           eventLoopLagMs: { p50: lag('p50'), p99: lag('p99'), max: lag('max') },
           serverRssMiB: rssPeak / MiB,
+          cpuMsPerRequest,
+          ...(cpuAtFormed !== undefined ? { cpuRatioAtFormedBatch: cpuAtFormed / cpuMsPerRequest } : {}),
+          ...(cpuAtBest !== undefined ? { cpuRatioAtBestBatch: cpuAtBest / cpuMsPerRequest } : {}),
           ...(atFormed !== undefined ? { ortAtFormedBatch: atFormed, ratioAtFormedBatch: load.requestsPerSecond / atFormed } : {}),
           ...(atBest !== undefined ? { ortAtBestBatch: atBest, ratioAtBestBatch: load.requestsPerSecond / atBest } : {}),
         };
@@ -212,7 +249,7 @@ export async function runHttpBench(options: HttpOptions): Promise<HttpResults> {
         console.log(
           `  ${route.padEnd(13)} c=${String(concurrency).padStart(2)}: ${fmt(point.requestsPerSecond).padStart(6)} req/s  p50 ${fmt(point.latencyMs.p50)} p99 ${fmt(point.latencyMs.p99)} ms  ` +
             `batch ${Object.values(graphs).map((s) => fmt(s.meanBatch)).join('/')}  lag p99 ${fmt(point.eventLoopLagMs.p99)} ms  errors ${errorCount}` +
-            (point.ratioAtBestBatch !== undefined ? `  vs ORT best ${fmt(point.ratioAtBestBatch)}x` : ''),
+            (point.ratioAtBestBatch !== undefined ? `  vs ORT best ${fmt(point.ratioAtBestBatch)}x (CPU ${fmt(point.cpuRatioAtBestBatch ?? Number.NaN)}x)` : ''),
         );
       }
     }
@@ -231,7 +268,7 @@ export function printHttp(results: HttpResults): void {
   console.log(`\nHTTP service, ${results.bundle}, ${results.server.workers} worker(s) x ${results.server.intraOpThreads} threads, max batch ${results.server.maxBatch}, max delay ${results.server.maxDelayMs} ms`);
   console.log(
     formatTable(
-      ['route', 'conc', 'req/s', 'p50 ms', 'p95 ms', 'p99 ms', 'mean batch', 'errors', 'lag p99 ms', 'ORT@batch req/s', 'ratio', 'ORT@best req/s', 'ratio'],
+      ['route', 'conc', 'req/s', 'p50 ms', 'p95 ms', 'p99 ms', 'mean batch', 'errors', 'lag p99 ms', 'ORT@batch req/s', 'ratio', 'ORT@best req/s', 'ratio', 'CPU ms/req', 'CPU ratio@batch', 'CPU ratio@best'],
       results.points.map((p) => [
         p.route,
         p.concurrency,
@@ -246,6 +283,9 @@ export function printHttp(results: HttpResults): void {
         p.ratioAtFormedBatch ?? '-',
         p.ortAtBestBatch ?? '-',
         p.ratioAtBestBatch ?? '-',
+        p.cpuMsPerRequest,
+        p.cpuRatioAtFormedBatch ?? '-',
+        p.cpuRatioAtBestBatch ?? '-',
       ]),
     ),
   );

@@ -61,11 +61,13 @@ async function measure(graph: JobGraph, session: ort.InferenceSession, batch: nu
   const firstMs = await once();
   const times: number[] = [];
   let spent = 0;
+  const cpu0 = process.cpuUsage();
   do {
     const ms = await once();
     times.push(ms);
     spent += ms;
   } while (spent < job.targetSeconds * 1000 && times.length < job.maxIterations);
+  const cpu = process.cpuUsage(cpu0);
   const sorted = [...times].sort((a, b) => a - b);
   return {
     graph: graph.name,
@@ -76,6 +78,7 @@ async function measure(graph: JobGraph, session: ort.InferenceSession, batch: nu
     medianMs: sorted[Math.floor(sorted.length / 2)]!,
     minMs: sorted[0]!,
     itemsPerSecond: (batch * times.length * 1000) / spent,
+    cpuMsPerItem: (cpu.user + cpu.system) / 1000 / (batch * times.length),
   };
 }
 
@@ -108,7 +111,7 @@ async function main(): Promise<void> {
       runs.push(m);
       console.log(
         `  ${graph.name.padEnd(18)} b=${String(batch).padStart(2)}: ${fmt(m.medianMs).padStart(6)} ms/batch  ` +
-          `${fmt(m.itemsPerSecond).padStart(6)} items/s  (first ${fmt(m.firstMs)} ms, ${m.iterations} timed)`,
+          `${fmt(m.itemsPerSecond).padStart(6)} items/s  ${fmt(m.cpuMsPerItem).padStart(6)} CPU ms/item  (first ${fmt(m.firstMs)} ms, ${m.iterations} timed)`,
       );
     }
   }

@@ -28,6 +28,7 @@ export const SERVICE_OUTPUTS: Partial<Record<GraphName, readonly string[]>> = { 
 
 export interface OrtRun extends Measurement {
   readonly gflopsPerSecond: number;
+  readonly gflopsPerCpuSecond: number;
 }
 
 export interface OrtBundleResult {
@@ -119,7 +120,11 @@ async function main(): Promise<void> {
       graphBytes: bundle.graphBytes,
       flopsPerItem: flops,
       memory: job.memory,
-      runs: job.runs.map((m) => ({ ...m, gflopsPerSecond: ((flops[m.graph as GraphName] ?? 0) * m.itemsPerSecond) / 1e9 })),
+      runs: job.runs.map((m) => ({
+        ...m,
+        gflopsPerSecond: ((flops[m.graph as GraphName] ?? 0) * m.itemsPerSecond) / 1e9,
+        gflopsPerCpuSecond: (flops[m.graph as GraphName] ?? 0) / (m.cpuMsPerItem * 1e6),
+      })),
       skipped: job.skipped,
     });
   }
@@ -128,7 +133,7 @@ async function main(): Promise<void> {
   console.log(`\nRaw ONNX Runtime on ${settings.device}, ${settings.threads} intra-op threads${peakGflops ? `, GEMM peak ${fmt(peakGflops)} GFLOP/s (bench/peak.ts)` : ''}`);
   console.log(
     formatTable(
-      ['bundle', 'graph', 'batch', 'ms/batch', 'items/s', 'GFLOP/item', 'GFLOP/s', '% peak'],
+      ['bundle', 'graph', 'batch', 'ms/batch', 'items/s', 'CPU ms/item', 'GFLOP/item', 'GFLOP/s', '% peak', 'GFLOP/CPU-s', '% peak (CPU)'],
       results.flatMap((b) =>
         b.runs.map((r) => [
           b.bundle,
@@ -136,9 +141,12 @@ async function main(): Promise<void> {
           r.batch,
           r.medianMs,
           r.itemsPerSecond,
+          r.cpuMsPerItem,
           (b.flopsPerItem[r.graph as GraphName] ?? 0) / 1e9,
           r.gflopsPerSecond,
           peakGflops ? (100 * r.gflopsPerSecond) / peakGflops : '-',
+          r.gflopsPerCpuSecond,
+          peak ? (100 * r.gflopsPerCpuSecond) / peak.peakGflopsPerCpuSecond : '-',
         ]),
       ),
     ),

@@ -90,11 +90,22 @@ async function main(): Promise<void> {
   if (first) console.log(`\nPyTorch ${first.version}, ${first.threads} threads, BLAS: ${first.blas.filter((l) => /blas|lapack/.test(l)).join(', ')}`);
   console.log(
     formatTable(
-      ['bundle', 'graph', 'batch', 'torch ms/batch', 'torch items/s', 'ORT items/s', 'ORT / torch'],
+      ['bundle', 'graph', 'batch', 'torch ms/batch', 'torch items/s', 'ORT items/s', 'ORT / torch', 'torch CPU ms/item', 'ORT CPU ms/item', 'ORT / torch (CPU)'],
       results.flatMap((b) =>
         b.runs.map((r) => {
           const o = ort?.bundles.find((x) => x.bundle === b.bundle)?.runs.find((x) => x.graph === r.graph && x.batch === r.batch);
-          return [b.bundle, r.graph, r.batch, r.medianMs, r.itemsPerSecond, o ? o.itemsPerSecond : '-', o ? o.itemsPerSecond / r.itemsPerSecond : '-'];
+          return [
+            b.bundle,
+            r.graph,
+            r.batch,
+            r.medianMs,
+            r.itemsPerSecond,
+            o ? o.itemsPerSecond : '-',
+            o ? o.itemsPerSecond / r.itemsPerSecond : '-',
+            r.cpuMsPerItem,
+            o ? o.cpuMsPerItem : '-',
+            o ? r.cpuMsPerItem / o.cpuMsPerItem : '-',
+          ];
         }),
       ),
     ),

@@ -10,6 +10,7 @@
  * window count. `onWindow` runs at both window edges (metrics scrapes). Requests still in
  * flight at the end are aborted (the service drops their queued work).
  */
+import { setMaxListeners } from 'node:events';
 import { Agent, request } from 'node:http';
 
 export interface LoadOptions {
@@ -61,6 +62,7 @@ function send(agent: Agent, options: LoadOptions, signal: AbortSignal): Promise<
 export async function closedLoop(options: LoadOptions): Promise<LoadResult> {
   const agent = new Agent({ keepAlive: true, maxSockets: options.concurrency });
   const abort = new AbortController();
+  setMaxListeners(options.concurrency + 10, abort.signal); // one listener per request in flight
   const started = performance.now();
   let phase: 'warmup' | 'window' | 'done' = 'warmup';
   let windowStart = 0;

@@ -49,6 +49,11 @@ export interface Measurement {
   readonly minMs: number;
   /** Images (or token rows, or texts) per second over the timed runs. */
   readonly itemsPerSecond: number;
+  /**
+   * Process CPU time (all threads, user + system) per item over the timed runs, ms. On a
+   * shared machine wall time includes waiting for a core; CPU time is the work itself.
+   */
+  readonly cpuMsPerItem: number;
 }
 
 export interface SessionLoad {

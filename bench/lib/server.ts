@@ -3,12 +3,20 @@
  * loopback with a models folder holding only the bundle under test, configured through its
  * TOKLIP_* variables; plus a reader for the Prometheus metrics it exposes.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { REPO_ROOT } from './common.js';
+
+const CLOCK_TICKS = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
 
 export interface ServerSettings {
   readonly workers: number;
@@ -25,6 +33,8 @@ export interface RunningService {
   readonly startSeconds: number;
   /** Resident set of the server process (all workers), bytes. */
   rss(): number;
+  /** CPU time the server process used so far (every thread, user + system), ms. */
+  cpuMs(): number;
   stop(): Promise<void>;
 }
 
@@ -89,6 +99,11 @@ export async function startService(bundleDir: string, settings: ServerSettings):
       } catch {
         return 0;
       }
+    },
+    cpuMs: () => {
+      // /proc/PID/stat: fields 14 and 15 (utime, stime) in clock ticks, after the ')' of the name.
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
     },
     stop: async () => {
       child.kill('SIGTERM');
