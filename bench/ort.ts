@@ -10,7 +10,7 @@
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { DEFAULT_OUT, GiB, MiB, Run, fmt, formatTable, intList, readResult } from './lib/common.js';
+import { DEFAULT_OUT, GiB, MiB, type Measured, Run, fmt, formatTable, intList, loadSnapshot, mergeByBundle, readResult } from './lib/common.js';
 import { type BenchBundle, type GraphName, defaultBundleDirs, readBundle } from './lib/bundle.js';
 import { countFlops } from './lib/flops.js';
 import { type InputKind, type JobGraph, type Measurement, type OrtJobResult, runOrtJob } from './lib/ort-job.js';
@@ -44,6 +44,7 @@ export interface OrtBundleResult {
   readonly memory: OrtJobResult['memory'];
   readonly runs: readonly OrtRun[];
   readonly skipped: OrtJobResult['skipped'];
+  readonly measured?: Measured;
 }
 
 export interface OrtResults {
@@ -77,6 +78,7 @@ async function main(): Promise<void> {
       'target-seconds': { type: 'string', default: '3' },
       'max-iterations': { type: 'string', default: '20' },
       'max-point-seconds': { type: 'string' },
+      'no-merge': { type: 'boolean', default: false },
       out: { type: 'string', default: DEFAULT_OUT },
     },
   });
@@ -100,6 +102,7 @@ async function main(): Promise<void> {
     const bundle = readBundle(dir);
     console.log(`${bundle.id}: counting FLOPs`);
     const flops = flopsOf(bundle);
+    const loadBefore = loadSnapshot();
     const job = await runOrtJob({
       bundleDir: bundle.dir,
       graphs: jobGraphs(bundle, graphFilter),
@@ -126,6 +129,7 @@ async function main(): Promise<void> {
         gflopsPerCpuSecond: (flops[m.graph as GraphName] ?? 0) / (m.cpuMsPerItem * 1e6),
       })),
       skipped: job.skipped,
+      measured: { loadBefore, loadAfter: loadSnapshot() },
     });
   }
 
@@ -164,7 +168,9 @@ async function main(): Promise<void> {
       ]),
     ),
   );
-  run.finish({ threads: settings.threads, device: settings.device, bundles: results }, values.out);
+  const earlier = values['no-merge'] ? undefined : readResult<OrtResults>(join(values.out, 'ort.json'))?.results;
+  const merged = earlier && earlier.threads === settings.threads && (earlier.device ?? 'cpu') === settings.device ? mergeByBundle(results, earlier.bundles) : results;
+  run.finish({ threads: settings.threads, device: settings.device, bundles: merged }, values.out);
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1]!).href) await main();

@@ -90,7 +90,8 @@ function ortSection(): string {
   if (!ort) return '_not run_';
   const out = [`${ort.results.threads} intra-op threads, the service's session options (\`sessionOptions\` from src/inference). ms = median of the timed runs; items/s over all timed runs.`, ''];
   for (const b of ort.results.bundles) {
-    out.push(`**${b.bundle}** (${b.imageSize} px, ${b.numTokens} tokens, ${b.dtype}, weights ${fmt(b.weightBytes / MiB)} MiB)`, '');
+    const load = b.measured ? `; load average ${b.measured.loadBefore.loadavg[0]} at start, ${b.measured.loadAfter.loadavg[0]} at end (${b.measured.loadBefore.at.slice(0, 16).replace('T', ' ')} UTC)` : '';
+    out.push(`**${b.bundle}** (${b.imageSize} px, ${b.numTokens} tokens, ${b.dtype}, weights ${fmt(b.weightBytes / MiB)} MiB${load})`, '');
     const graphs = [...new Set(b.runs.map((r) => r.graph))];
     const batches = [...new Set(b.runs.map((r) => r.batch))].sort((x, y) => x - y);
     out.push(
@@ -164,7 +165,9 @@ function torchSection(): string {
       ];
     }),
   );
-  const notes = torch.results.bundles.map((b) => `- ${b.bundle}: weights ${b.weights}`);
+  const notes = torch.results.bundles.map(
+    (b) => `- ${b.bundle}: weights ${b.weights}` + (b.measured ? `; load average ${b.measured.loadBefore.loadavg[0]} at start, ${b.measured.loadAfter.loadavg[0]} at end` : ''),
+  );
   return [`PyTorch eager (\`torch.inference_mode\`), ${torch.results.threads} threads, same inputs as ONNX Runtime.`, '', ...notes, '', table(['bundle', 'graph', 'batch', 'torch ms', 'torch items/s', 'ORT ms', 'ORT items/s', 'ORT / torch', 'torch CPU ms/item', 'ORT CPU ms/item', 'ORT / torch (CPU)'], rows)].join('\n');
 }
 

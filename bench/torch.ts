@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { DEFAULT_OUT, PYTHON, REPO_ROOT, Run, formatTable, intList, readResult } from './lib/common.js';
+import { DEFAULT_OUT, type Measured, PYTHON, REPO_ROOT, Run, formatTable, intList, loadSnapshot, mergeByBundle, readResult } from './lib/common.js';
 import { defaultBundleDirs, readBundle } from './lib/bundle.js';
 import type { Measurement } from './lib/ort-job.js';
 import type { OrtResults } from './ort.js';
@@ -30,6 +30,7 @@ export interface TorchBundleResult {
   };
   /** firstMs: the warm-up run, made once per graph at its first batch size (null elsewhere). */
   readonly runs: readonly (Omit<Measurement, 'firstMs'> & { readonly firstMs: number | null })[];
+  readonly measured?: Measured;
 }
 
 export interface TorchResults {
@@ -64,6 +65,7 @@ async function main(): Promise<void> {
       threads: { type: 'string', default: '2' },
       'target-seconds': { type: 'string', default: '3' },
       'max-iterations': { type: 'string', default: '20' },
+      'no-merge': { type: 'boolean', default: false },
       out: { type: 'string', default: DEFAULT_OUT },
     },
   });
@@ -82,7 +84,9 @@ async function main(): Promise<void> {
     console.log(`${bundle.id}: PyTorch eager`);
     const args = ['graphs', '--bundle', bundle.dir, '--threads', String(settings.threads), '--batches', settings.batches.join(','), '--target-seconds', String(settings.targetSeconds), '--max-iterations', String(settings.maxIterations)];
     if (values.graphs) args.push('--graphs', values.graphs);
-    results.push(JSON.parse(await runPython(args, settings.threads)) as TorchBundleResult);
+    const loadBefore = loadSnapshot();
+    const result = JSON.parse(await runPython(args, settings.threads)) as TorchBundleResult;
+    results.push({ ...result, measured: { loadBefore, loadAfter: loadSnapshot() } });
   }
 
   const ort = readResult<OrtResults>(join(values.out, 'ort.json'))?.results;
@@ -110,7 +114,9 @@ async function main(): Promise<void> {
       ),
     ),
   );
-  run.finish({ threads: settings.threads, bundles: results }, values.out);
+  const earlier = values['no-merge'] ? undefined : readResult<TorchResults>(join(values.out, 'torch.json'))?.results;
+  const merged = earlier && earlier.threads === settings.threads ? mergeByBundle(results, earlier.bundles) : results;
+  run.finish({ threads: settings.threads, bundles: merged }, values.out);
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1]!).href) await main();

@@ -124,6 +124,22 @@ export class Run<T> {
   }
 }
 
+/** When and under what load one bundle was measured (result files may merge several runs). */
+export interface Measured {
+  readonly loadBefore: LoadSnapshot;
+  readonly loadAfter: LoadSnapshot;
+}
+
+/**
+ * Results of the bundles measured now, plus those of an earlier run of the same benchmark
+ * that this run did not measure (so that a bundle added later, e.g. the shipped model, joins
+ * the file without re-measuring the others).
+ */
+export function mergeByBundle<T extends { readonly bundle: string }>(now: readonly T[], earlier: readonly T[] | undefined): T[] {
+  const measured = new Set(now.map((b) => b.bundle));
+  return [...(earlier ?? []).filter((b) => !measured.has(b.bundle)), ...now];
+}
+
 export function readResult<T>(path: string): ResultFile<T> | undefined {
   try {
     return JSON.parse(readFileSync(path, 'utf8')) as ResultFile<T>;
