@@ -3,6 +3,7 @@
  * same conditions, then the report. Each step is its own script (and npm run bench:<step>).
  *
  *   npm run bench -- [--bundle DIR]... [--http-bundle DIR]... [--quick] [--skip torch,http,...]
+ *   npm run bench -- --budget hour [--dry-run]
  *
  * Bundles: the shipped model(s) under models/ and the full-size random-weight bundles under
  * models-local/ (tools/export --random-init; see docs/benchmarks.md). The HTTP load runs on the
@@ -10,81 +11,176 @@
  * size bundles get long windows (a batch takes tens of seconds there).
  * --quick: the tiny test fixture, short timings, results under bench/results/tmp (a check that
  * every script works; the numbers mean nothing).
+ * --budget hour: every item of the benchmark issue at least once in about 50 minutes on 2
+ * cores, with fewer runs per point and the costliest points left out (docs/benchmarks.md,
+ * "Budget", lists them); bundles: models-local/toklip-s-256-random, models-local/toklip-l-384-random
+ * and the shipped model(s) under models/.
+ * A whole run (no --skip, no --quick) first moves earlier result files to bench/results/tmp/.
+ * Every run except --quick records its steps (command, start, seconds, exit status) in
+ * bench/results/run.json, which the report shows.
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DEFAULT_OUT, GiB, REPO_ROOT } from './lib/common.js';
+import { DEFAULT_OUT, GiB, REPO_ROOT, machine } from './lib/common.js';
 import { defaultBundleDirs, readBundle } from './lib/bundle.js';
 
 const STEPS = ['peak', 'ort', 'torch', 'preprocess', 'http', 'report'] as const;
+type StepName = (typeof STEPS)[number];
 
 const { values } = parseArgs({
   options: {
     bundle: { type: 'string', multiple: true },
     'http-bundle': { type: 'string', multiple: true },
     quick: { type: 'boolean', default: false },
+    budget: { type: 'string' },
+    'dry-run': { type: 'boolean', default: false },
     skip: { type: 'string', default: '' },
     threads: { type: 'string', default: '2' },
   },
 });
+
+interface Step {
+  readonly name: StepName;
+  readonly script: string;
+  readonly args: readonly string[];
+  /** Why this step is there (budget plans). */
+  readonly note?: string;
+}
+
 const skip = new Set(values.skip.split(',').filter(Boolean));
+for (const name of skip) if (!STEPS.includes(name as StepName)) throw new Error(`--skip: unknown step ${name} (one of ${STEPS.join(', ')})`);
 const quick = values.quick;
 const out = quick ? join(DEFAULT_OUT, 'tmp') : DEFAULT_OUT;
-const bundles = values.bundle ?? (quick ? [join(REPO_ROOT, 'test', 'fixtures', 'bundles', 'tiny-64')] : defaultBundleDirs());
-if (bundles.length === 0) throw new Error('no bundles: see docs/benchmarks.md (models/ and models-local/)');
-const isFullSize = (dir: string) => readBundle(dir).weightBytes > GiB;
-const smallestFull = bundles.filter(isFullSize).sort((a, b) => readBundle(a).weightBytes - readBundle(b).weightBytes || readBundle(a).numTokens - readBundle(b).numTokens)[0];
-const httpBundles = values['http-bundle'] ?? [...bundles.filter((d) => !isFullSize(d)), ...(smallestFull ? [smallestFull] : [])];
-
-function step(script: string, args: readonly string[]): void {
-  console.log(`\n=== ${script} ${args.join(' ')}`);
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bench', script), ...args], { cwd: REPO_ROOT, stdio: 'inherit' });
-  if (r.status !== 0) throw new Error(`${script} failed (exit ${r.status})`);
-}
-
-const bundleArgs = bundles.flatMap((b) => ['--bundle', b]);
-const timing = quick ? ['--target-seconds', '0.3', '--max-iterations', '5'] : ['--target-seconds', '3', '--max-iterations', '20'];
 const threads = ['--threads', values.threads];
 const outArgs = ['--out', out];
+const isFullSize = (dir: string) => readBundle(dir).weightBytes > GiB;
+const bundleArgs = (dirs: readonly string[]) => dirs.flatMap((b) => ['--bundle', b]);
 
-for (const name of STEPS) {
-  if (skip.has(name)) continue;
-  switch (name) {
-    case 'peak':
-      step('peak.ts', [...threads, ...outArgs, ...(quick ? ['--sizes', '512,1024', '--target-seconds', '0.5'] : [])]);
-      break;
-    case 'ort':
-      step('ort.ts', [...bundleArgs, ...threads, ...timing, ...outArgs]);
-      break;
-    case 'torch':
-      step('torch.ts', [...bundleArgs, ...threads, ...timing, ...outArgs]);
-      break;
-    case 'preprocess':
-      step('preprocess.ts', [...outArgs, ...(quick ? ['--iterations', '3'] : [])]);
-      break;
-    case 'http': {
-      // One result file per bundle class: full-size bundles need long windows.
-      const light = httpBundles.filter((d) => !isFullSize(d));
-      const heavy = httpBundles.filter(isFullSize);
-      const common = ['--intra-op-threads', values.threads, ...outArgs];
-      if (light.length > 0) {
-        step('http.ts', [...light.flatMap((b) => ['--bundle', b]), ...common, ...(quick ? ['--duration', '3', '--warmup', '1'] : ['--duration', '20', '--warmup', '5'])]);
-      }
-      if (heavy.length > 0) {
-        step('http.ts', [...heavy.flatMap((b) => ['--bundle', b]), ...common, '--label', 'http-full', '--duration', '60', '--warmup', '0', '--min-requests', '32', '--max-seconds', '600']);
-      }
-      break;
-    }
-    case 'report':
-      if (quick) {
-        mkdirSync(out, { recursive: true });
-        copyFileSync(join(REPO_ROOT, 'docs', 'benchmarks.md'), join(out, 'benchmarks.md'));
-        step('report.ts', ['--results', out, '--doc', join(out, 'benchmarks.md')]);
-      } else {
-        step('report.ts', []);
-      }
-      break;
+/** The whole matrix (hours on 2 cores at full size), or every script on the tiny fixture (--quick). */
+function fullPlan(): Step[] {
+  const bundles = values.bundle ?? (quick ? [join(REPO_ROOT, 'test', 'fixtures', 'bundles', 'tiny-64')] : defaultBundleDirs());
+  if (bundles.length === 0) throw new Error('no bundles: see docs/benchmarks.md (models/ and models-local/)');
+  const smallestFull = bundles.filter(isFullSize).sort((a, b) => readBundle(a).weightBytes - readBundle(b).weightBytes || readBundle(a).numTokens - readBundle(b).numTokens)[0];
+  const httpBundles = values['http-bundle'] ?? [...bundles.filter((d) => !isFullSize(d)), ...(smallestFull ? [smallestFull] : [])];
+  const timing = quick ? ['--target-seconds', '0.3', '--max-iterations', '5'] : ['--target-seconds', '3', '--max-iterations', '20'];
+  const steps: Step[] = [
+    { name: 'peak', script: 'peak.ts', args: [...threads, ...outArgs, ...(quick ? ['--sizes', '512,1024', '--target-seconds', '0.5'] : [])] },
+    { name: 'ort', script: 'ort.ts', args: [...bundleArgs(bundles), ...threads, ...timing, ...outArgs] },
+    { name: 'torch', script: 'torch.ts', args: [...bundleArgs(bundles), ...threads, ...timing, ...outArgs] },
+    { name: 'preprocess', script: 'preprocess.ts', args: [...outArgs, ...(quick ? ['--iterations', '3'] : [])] },
+  ];
+  // One result file per bundle class: full-size bundles need long windows.
+  const light = httpBundles.filter((d) => !isFullSize(d));
+  const heavy = httpBundles.filter(isFullSize);
+  const common = ['--intra-op-threads', values.threads, ...outArgs];
+  if (light.length > 0) {
+    steps.push({ name: 'http', script: 'http.ts', args: [...bundleArgs(light), ...common, ...(quick ? ['--duration', '3', '--warmup', '1'] : ['--duration', '20', '--warmup', '5'])] });
+  }
+  if (heavy.length > 0) {
+    steps.push({ name: 'http', script: 'http.ts', args: [...bundleArgs(heavy), ...common, '--label', 'http-full', '--duration', '60', '--warmup', '0', '--min-requests', '32', '--max-seconds', '600'] });
+  }
+  return steps;
+}
+
+/**
+ * About 50 minutes on 2 cores (2 threads): every item of the benchmark issue at least once.
+ * Full-size points get one untimed run per graph and then single timed runs (two or three
+ * where a run is shorter than 4 s); the costliest points are left out, each one named in the
+ * results (ORT: predicted over the per-point cap; HTTP: --skip; PyTorch: fewer batch sizes).
+ */
+function hourPlan(): Step[] {
+  const s256 = join(REPO_ROOT, 'models-local', 'toklip-s-256-random');
+  const l384 = join(REPO_ROOT, 'models-local', 'toklip-l-384-random');
+  for (const dir of [s256, l384]) if (!existsSync(join(dir, 'manifest.json'))) throw new Error(`${dir}: missing (export it: docs/benchmarks.md, "How to run")`);
+  const shipped = defaultBundleDirs().filter((d) => d.startsWith(join(REPO_ROOT, 'models') + '/'));
+  const brief = ['--warmup', 'graph', '--target-seconds', '4', '--max-iterations', '3'];
+  const steps: Step[] = [
+    { name: 'peak', script: 'peak.ts', args: [...threads, '--repeat', '2', '--target-seconds', '1', ...outArgs], note: 'GEMM peak, both runtimes, two interleaved sweeps' },
+    { name: 'ort', script: 'ort.ts', args: ['--bundle', s256, ...threads, ...brief, '--max-point-seconds', '60', ...outArgs], note: 's-256, every graph, batch 1-16 (points predicted over 60 s left out)' },
+    {
+      name: 'http',
+      script: 'http.ts',
+      args: ['--bundle', s256, '--intra-op-threads', values.threads, '--label', 'http-full', '--concurrency', '1,8,32', '--skip', 'decode@32,similarity@32', '--warmup', '0', '--duration', '0', '--min-requests', '4', '--max-seconds', '900', ...outArgs],
+      note: 's-256 service: every route at 1 and 8; tokenize, encode (image), encode (tokens) at 32 (the targets)',
+    },
+    { name: 'preprocess', script: 'preprocess.ts', args: ['--iterations', '10', ...outArgs], note: 'preprocessing' },
+    { name: 'ort', script: 'ort.ts', args: ['--bundle', l384, ...threads, ...brief, '--max-point-seconds', '40', ...outArgs], note: 'l-384, every graph (points predicted over 40 s left out)' },
+    { name: 'torch', script: 'torch.ts', args: ['--bundle', s256, ...threads, '--batches', '1,2,4', '--target-seconds', '4', '--max-iterations', '3', ...outArgs], note: 'PyTorch s-256, batch 1, 2, 4' },
+  ];
+  if (shipped.length > 0) {
+    steps.push(
+      { name: 'ort', script: 'ort.ts', args: [...bundleArgs(shipped), ...threads, '--target-seconds', '1', '--max-iterations', '20', ...outArgs], note: 'shipped model, every batch size' },
+      { name: 'torch', script: 'torch.ts', args: [...bundleArgs(shipped), ...threads, '--target-seconds', '1', '--max-iterations', '20', ...outArgs], note: 'PyTorch, shipped model' },
+      { name: 'http', script: 'http.ts', args: [...bundleArgs(shipped), '--intra-op-threads', values.threads, '--warmup', '2', '--duration', '8', ...outArgs], note: 'shipped model service: every route at 1, 8, 32' },
+    );
+  }
+  // Last: the step to cut first when the hour runs out.
+  steps.push({ name: 'torch', script: 'torch.ts', args: ['--bundle', l384, ...threads, '--batches', '1,2', '--target-seconds', '4', '--max-iterations', '3', ...outArgs], note: 'PyTorch l-384, batch 1, 2' });
+  return steps;
+}
+
+let plan: Step[];
+if (values.budget === undefined) plan = fullPlan();
+else if (values.budget === 'hour' && !quick && values.bundle === undefined) plan = hourPlan();
+else throw new Error('--budget: only "hour", without --quick or --bundle');
+plan = plan.filter((s) => !skip.has(s.name));
+if (!skip.has('report')) {
+  if (quick) {
+    mkdirSync(out, { recursive: true });
+    copyFileSync(join(REPO_ROOT, 'docs', 'benchmarks.md'), join(out, 'benchmarks.md'));
+    plan.push({ name: 'report', script: 'report.ts', args: ['--results', out, '--doc', join(out, 'benchmarks.md')] });
+  } else {
+    plan.push({ name: 'report', script: 'report.ts', args: [] });
   }
 }
+
+// A whole run starts from an empty results folder (ort.json and torch.json merge bundles of
+// earlier runs; an HTTP file of an earlier run would be reported too): earlier results move to
+// bench/results/tmp/previous-<time>/. A partial run (--skip) adds to them instead.
+function archiveEarlierResults(): void {
+  if (quick || skip.size > 0 || !existsSync(out)) return;
+  const files = readdirSync(out).filter((f) => f.endsWith('.json'));
+  if (files.length === 0) return;
+  const dir = join(out, 'tmp', `previous-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  mkdirSync(dir, { recursive: true });
+  for (const f of files) renameSync(join(out, f), join(dir, f));
+  console.log(`bench: moved ${files.length} earlier result files to ${dir.replace(REPO_ROOT + '/', '')}`);
+}
+
+const display = (step: Step) => `node --import tsx bench/${step.script} ${step.args.map((a) => a.replace(REPO_ROOT + '/', '')).join(' ')}`.trim();
+if (values['dry-run']) {
+  for (const step of plan) console.log(`${display(step)}${step.note ? `    # ${step.note}` : ''}`);
+  process.exit(0);
+}
+
+interface StepRecord {
+  readonly command: string;
+  readonly note?: string;
+  readonly started: string;
+  readonly seconds: number;
+  readonly status: number | null;
+}
+const record = { command: ['npm run bench --', ...process.argv.slice(2)].join(' '), budget: values.budget ?? null, machine: machine(), started: new Date().toISOString(), steps: [] as StepRecord[] };
+const saveRecord = () => {
+  if (quick) return;
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, 'run.json'), JSON.stringify(record, null, 1) + '\n');
+};
+archiveEarlierResults();
+const t0 = performance.now();
+for (const step of plan) {
+  console.log(`\n=== [${((performance.now() - t0) / 60000).toFixed(1)} min] ${display(step)}`);
+  const started = new Date().toISOString();
+  const begin = performance.now();
+  // The report step reads run.json: record the run so far before it starts.
+  if (step.name === 'report') saveRecord();
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bench', step.script), ...step.args], { cwd: REPO_ROOT, stdio: 'inherit' });
+  if (step.name !== 'report') {
+    record.steps.push({ command: display(step), ...(step.note ? { note: step.note } : {}), started, seconds: Math.round((performance.now() - begin) / 100) / 10, status: r.status });
+    saveRecord();
+  }
+  if (r.status !== 0) throw new Error(`${step.script} failed (exit ${r.status})`);
+}
+console.log(`\nbench: done in ${((performance.now() - t0) / 60000).toFixed(1)} min`);

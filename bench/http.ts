@@ -7,7 +7,7 @@
  * Runtime (bench/results/ort.json) at the batch size formed and at the best batch size.
  *
  *   npm run bench:http -- --bundle DIR [--concurrency 1,8,32] [--routes tokenize,...]
- *        [--duration 20] [--warmup 5] [--min-requests 0] [--max-seconds 300]
+ *        [--duration 20] [--warmup 5] [--min-requests 0] [--max-seconds 300] [--skip ROUTE@C,...]
  *        [--workers 1] [--intra-op-threads 2] [--max-batch 16] [--max-delay-ms 5] [--device cpu|cuda[:N]]
  *        [--label http] [--out bench/results]
  */
@@ -75,7 +75,11 @@ export interface HttpResults {
   readonly bundle: string;
   readonly server: ServerSettings & { readonly startSeconds: number; readonly idleRssMiB: number };
   readonly image: { readonly width: number; readonly height: number; readonly bytes: number };
+  /** Load windows: warm-up until every client got an answer and this many seconds passed, then the window. */
+  readonly window?: { readonly warmupSeconds: number; readonly durationSeconds: number; readonly minRequests: number };
   readonly points: readonly HttpPoint[];
+  /** route@concurrency points left out on purpose (--skip: time budget). */
+  readonly skipped?: readonly string[];
 }
 
 interface RequestSpec {
@@ -160,6 +164,8 @@ export interface HttpOptions {
   readonly maxSeconds: number;
   readonly server: ServerSettings;
   readonly ort?: OrtResults;
+  /** route@concurrency points not to measure. */
+  readonly skip?: readonly string[];
 }
 
 export async function runHttpBench(options: HttpOptions): Promise<HttpResults> {
@@ -172,6 +178,8 @@ export async function runHttpBench(options: HttpOptions): Promise<HttpResults> {
   const idleRssMiB = service.rss() / MiB;
   console.log(`  ready in ${service.startSeconds.toFixed(1)} s, RSS ${idleRssMiB.toFixed(0)} MiB`);
   const points: HttpPoint[] = [];
+  const skip = new Set(options.skip ?? []);
+  const skipped: string[] = [];
   try {
     for (const route of options.routes) {
       if (!routeAvailable(route, bundle)) {
@@ -183,6 +191,11 @@ export async function runHttpBench(options: HttpOptions): Promise<HttpResults> {
       if (probe.status !== 200) throw new Error(`${route}: probe request answered ${probe.status}: ${await probe.text()}`);
       await probe.arrayBuffer();
       for (const concurrency of options.concurrency) {
+        if (skip.has(`${route}@${concurrency}`)) {
+          console.log(`  ${route.padEnd(13)} c=${String(concurrency).padStart(2)}: skipped (--skip)`);
+          skipped.push(`${route}@${concurrency}`);
+          continue;
+        }
         let before = new Map<string, number>();
         let after = new Map<string, number>();
         let rssPeak = 0;
@@ -260,7 +273,9 @@ export async function runHttpBench(options: HttpOptions): Promise<HttpResults> {
     bundle: bundle.id,
     server: { ...options.server, startSeconds: service.startSeconds, idleRssMiB },
     image: { width: IMAGE_WIDTH, height: Math.round((IMAGE_WIDTH * 3) / 4), bytes: jpeg.length },
+    window: { warmupSeconds: options.warmupSeconds, durationSeconds: options.durationSeconds, minRequests: options.minRequests },
     points,
+    skipped,
   };
 }
 
@@ -307,6 +322,7 @@ async function main(): Promise<void> {
       'max-delay-ms': { type: 'string', default: '5' },
       device: { type: 'string', default: 'cpu' },
       label: { type: 'string', default: 'http' },
+      skip: { type: 'string', default: '' },
       out: { type: 'string', default: DEFAULT_OUT },
     },
   });
@@ -320,6 +336,8 @@ async function main(): Promise<void> {
   };
   const routes = values.routes.split(',') as RouteName[];
   for (const r of routes) if (!ROUTES.includes(r)) throw new Error(`unknown route ${r} (one of ${ROUTES.join(', ')})`);
+  const skip = values.skip.split(',').filter(Boolean);
+  for (const s of skip) if (!/^[a-z-]+@\d+$/.test(s) || !ROUTES.includes(s.split('@')[0] as RouteName)) throw new Error(`--skip takes ROUTE@CONCURRENCY, not ${s}`);
   const settings = {
     routes,
     concurrency: intList(values.concurrency),
@@ -328,6 +346,7 @@ async function main(): Promise<void> {
     minRequests: Number(values['min-requests']),
     maxSeconds: Number(values['max-seconds']),
     server,
+    skip,
     bundles: dirs,
   };
   const run = new Run<HttpResults[]>(values.label, settings);

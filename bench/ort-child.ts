@@ -50,7 +50,7 @@ function feed(graph: JobGraph, session: ort.InferenceSession, batch: number): Re
   }
 }
 
-async function measure(graph: JobGraph, session: ort.InferenceSession, batch: number): Promise<Measurement> {
+async function measure(graph: JobGraph, session: ort.InferenceSession, batch: number, warmup: boolean): Promise<Measurement> {
   const inputs = feed(graph, session, batch);
   const fetches = graph.outputs ? [...graph.outputs] : undefined;
   const once = async () => {
@@ -58,7 +58,7 @@ async function measure(graph: JobGraph, session: ort.InferenceSession, batch: nu
     await (fetches ? session.run(inputs, fetches) : session.run(inputs));
     return performance.now() - t0;
   };
-  const firstMs = await once();
+  const firstMs = warmup ? await once() : null;
   const times: number[] = [];
   let spent = 0;
   const cpu0 = process.cpuUsage();
@@ -99,19 +99,20 @@ async function main(): Promise<void> {
   for (const graph of job.graphs) {
     const session = sessions.get(graph.name)!;
     let perItemMs = 0;
-    for (const batch of job.batches) {
-      const predictedSeconds = (perItemMs * batch * 2) / 1000;
+    const runsPerPoint = job.warmup === 'graph' ? 1 : 2;
+    for (const [i, batch] of job.batches.entries()) {
+      const predictedSeconds = (perItemMs * batch * runsPerPoint) / 1000;
       if (job.maxPointSeconds !== undefined && perItemMs > 0 && predictedSeconds > job.maxPointSeconds) {
         skipped.push({ graph: graph.name, batch, predictedSeconds });
         console.log(`  ${graph.name.padEnd(18)} b=${String(batch).padStart(2)}: skipped (predicted ${predictedSeconds.toFixed(0)} s)`);
         continue;
       }
-      const m = await measure(graph, session, batch);
+      const m = await measure(graph, session, batch, job.warmup !== 'graph' || i === 0);
       perItemMs = m.medianMs / batch;
       runs.push(m);
       console.log(
         `  ${graph.name.padEnd(18)} b=${String(batch).padStart(2)}: ${fmt(m.medianMs).padStart(6)} ms/batch  ` +
-          `${fmt(m.itemsPerSecond).padStart(6)} items/s  ${fmt(m.cpuMsPerItem).padStart(6)} CPU ms/item  (first ${fmt(m.firstMs)} ms, ${m.iterations} timed)`,
+          `${fmt(m.itemsPerSecond).padStart(6)} items/s  ${fmt(m.cpuMsPerItem).padStart(6)} CPU ms/item  (${m.firstMs !== null ? `first ${fmt(m.firstMs)} ms, ` : ''}${m.iterations} timed)`,
       );
     }
   }

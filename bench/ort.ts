@@ -5,7 +5,8 @@
  * after loading each bundle against its weight bytes. One child process per bundle.
  *
  *   npm run bench:ort -- [--bundle DIR]... [--batches 1,2,4,8,16] [--threads 2] [--device cpu|cuda[:N]]
- *                        [--target-seconds 3] [--max-iterations 20] [--out bench/results]
+ *                        [--target-seconds 3] [--max-iterations 20] [--max-point-seconds S] [--warmup point|graph]
+ *                        [--out bench/results]
  */
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -45,6 +46,8 @@ export interface OrtBundleResult {
   readonly runs: readonly OrtRun[];
   readonly skipped: OrtJobResult['skipped'];
   readonly measured?: Measured;
+  /** How this bundle was timed (a merged ort.json may hold bundles of runs with other settings). */
+  readonly timing?: { readonly warmup: 'point' | 'graph'; readonly targetSeconds: number; readonly maxIterations: number; readonly maxPointSeconds?: number };
 }
 
 export interface OrtResults {
@@ -78,6 +81,7 @@ async function main(): Promise<void> {
       'target-seconds': { type: 'string', default: '3' },
       'max-iterations': { type: 'string', default: '20' },
       'max-point-seconds': { type: 'string' },
+      warmup: { type: 'string', default: 'point' },
       'no-merge': { type: 'boolean', default: false },
       out: { type: 'string', default: DEFAULT_OUT },
     },
@@ -91,8 +95,10 @@ async function main(): Promise<void> {
     targetSeconds: Number(values['target-seconds']),
     maxIterations: Number(values['max-iterations']),
     maxPointSeconds: values['max-point-seconds'] ? Number(values['max-point-seconds']) : undefined,
+    warmup: values.warmup as 'point' | 'graph',
     bundles: dirs,
   };
+  if (settings.warmup !== 'point' && settings.warmup !== 'graph') throw new Error('--warmup is point or graph');
   const run = new Run<OrtResults>('ort', settings);
   const peak = readResult<PeakResults>(join(values.out, 'peak.json'))?.results;
   const graphFilter = values.graphs?.split(',') as GraphName[] | undefined;
@@ -112,6 +118,7 @@ async function main(): Promise<void> {
       targetSeconds: settings.targetSeconds,
       maxIterations: settings.maxIterations,
       ...(settings.maxPointSeconds !== undefined ? { maxPointSeconds: settings.maxPointSeconds } : {}),
+      warmup: settings.warmup,
     });
     results.push({
       bundle: bundle.id,
@@ -130,6 +137,12 @@ async function main(): Promise<void> {
       })),
       skipped: job.skipped,
       measured: { loadBefore, loadAfter: loadSnapshot() },
+      timing: {
+        warmup: settings.warmup,
+        targetSeconds: settings.targetSeconds,
+        maxIterations: settings.maxIterations,
+        ...(settings.maxPointSeconds !== undefined ? { maxPointSeconds: settings.maxPointSeconds } : {}),
+      },
     });
   }
 

@@ -50,6 +50,20 @@ const tuneFiles = readdirSync(values.results)
   .filter(Boolean);
 const all = ([peak, ort, torch, preprocess, ...httpFiles, ...tuneFiles] as (ResultFile<unknown> | undefined)[]).filter((x): x is ResultFile<unknown> => x !== undefined);
 
+interface RunRecord {
+  readonly command: string;
+  readonly budget: string | null;
+  readonly started: string;
+  readonly steps: readonly { command: string; note?: string; started: string; seconds: number; status: number | null }[];
+}
+const runRecord = (() => {
+  try {
+    return JSON.parse(readFileSync(join(values.results, 'run.json'), 'utf8')) as RunRecord;
+  } catch {
+    return undefined;
+  }
+})();
+
 const peakGflops = peak?.results.peakGflopsPerSecond;
 const pct = (gflops: number) => (peakGflops ? (100 * gflops) / peakGflops : undefined);
 const bestRun = (bundle: OrtResults['bundles'][number], graph: string) =>
@@ -86,12 +100,34 @@ function machineSection(): string {
   return lines.join('\n');
 }
 
+function runSection(): string {
+  if (!runRecord) return '_no run record (bench/results/run.json): the result files were made by the scripts one by one_';
+  const minutes = runRecord.steps.reduce((a, x) => a + x.seconds, 0) / 60;
+  return [
+    `\`${runRecord.command}\`, started ${runRecord.started.replace('T', ' ').slice(0, 16)} UTC, ${fmt(minutes)} minutes of measurement in ${runRecord.steps.length} steps (then the report):`,
+    '',
+    table(
+      ['step', 'command', 'started (UTC)', 'minutes', 'exit'],
+      runRecord.steps.map((x) => [x.note ?? '', `\`${x.command}\``, x.started.slice(11, 16), x.seconds / 60, x.status ?? 'killed']),
+    ),
+  ].join('\n');
+}
+
+function ortTiming(b: OrtResults['bundles'][number]): string {
+  const t = b.timing;
+  if (!t) return '';
+  const warm = t.warmup === 'graph' ? 'one untimed run per graph (at its first batch size)' : 'one untimed run per batch size';
+  const cap = t.maxPointSeconds !== undefined ? `; points predicted to take over ${t.maxPointSeconds} s left out` : '';
+  return `Timing: ${warm}, then timed runs until ${t.targetSeconds} s were spent or ${t.maxIterations} runs were made (at least one)${cap}.`;
+}
+
 function ortSection(): string {
   if (!ort) return '_not run_';
   const out = [`${ort.results.threads} intra-op threads, the service's session options (\`sessionOptions\` from src/inference). ms = median of the timed runs; items/s over all timed runs.`, ''];
   for (const b of ort.results.bundles) {
     const load = b.measured ? `; load average ${b.measured.loadBefore.loadavg[0]} at start, ${b.measured.loadAfter.loadavg[0]} at end (${b.measured.loadBefore.at.slice(0, 16).replace('T', ' ')} UTC)` : '';
     out.push(`**${b.bundle}** (${b.imageSize} px, ${b.numTokens} tokens, ${b.dtype}, weights ${fmt(b.weightBytes / MiB)} MiB${load})`, '');
+    if (b.timing) out.push(ortTiming(b), '');
     const graphs = [...new Set(b.runs.map((r) => r.graph))];
     const batches = [...new Set(b.runs.map((r) => r.batch))].sort((x, y) => x - y);
     out.push(
@@ -103,7 +139,7 @@ function ortSection(): string {
         }),
       ),
     );
-    if (b.skipped.length > 0) out.push('', `Skipped (time cap): ${b.skipped.map((s) => `${s.graph} b=${s.batch}`).join(', ')}`);
+    if (b.skipped.length > 0) out.push('', `Left out (time cap): ${b.skipped.map((s) => `${s.graph} b=${s.batch} (predicted ${fmt(s.predictedSeconds)} s)`).join(', ')}`);
     out.push('');
   }
   return out.join('\n');
@@ -166,7 +202,10 @@ function torchSection(): string {
     }),
   );
   const notes = torch.results.bundles.map(
-    (b) => `- ${b.bundle}: weights ${b.weights}` + (b.measured ? `; load average ${b.measured.loadBefore.loadavg[0]} at start, ${b.measured.loadAfter.loadavg[0]} at end` : ''),
+    (b) =>
+      `- ${b.bundle}: weights ${b.weights}; built in ${fmt(b.buildSeconds)} s` +
+      (b.timing ? `; batch sizes ${b.timing.batches.join(', ')}, one untimed run per graph, then timed runs until ${b.timing.targetSeconds} s or ${b.timing.maxIterations} runs` : '') +
+      (b.measured ? `; load average ${b.measured.loadBefore.loadavg[0]} at start, ${b.measured.loadAfter.loadavg[0]} at end` : ''),
   );
   return [`PyTorch eager (\`torch.inference_mode\`), ${torch.results.threads} threads, same inputs as ONNX Runtime.`, '', ...notes, '', table(['bundle', 'graph', 'batch', 'torch ms', 'torch items/s', 'ORT ms', 'ORT items/s', 'ORT / torch', 'torch CPU ms/item', 'ORT CPU ms/item', 'ORT / torch (CPU)'], rows)].join('\n');
 }
@@ -222,8 +261,12 @@ function httpSection(): string {
     out.push(
       `**${r.bundle}**: ${s.workers} worker(s) x ${s.intraOpThreads} intra-op threads, max batch ${s.maxBatch}, max delay ${s.maxDelayMs} ms, log level info; images: one ${r.image.width}x${r.image.height} JPEG (${fmt(r.image.bytes / 1024)} KiB) per request; similarity: 1 token row + 2 texts. Server RSS when idle ${fmt(r.server.idleRssMiB)} MiB.`,
       '',
+      ...(r.window
+        ? [`Load: warm-up until every client got an answer${r.window.warmupSeconds > 0 ? ` and ${r.window.warmupSeconds} s passed` : ''}, then a window of at least ${[r.window.durationSeconds > 0 ? `${r.window.durationSeconds} s` : '', r.window.minRequests > 0 ? `${r.window.minRequests} answers` : ''].filter(Boolean).join(' and ') || 'one answer'}.`, '']
+        : []),
       table(HTTP_HEADERS, httpRows(r.points, r.bundle)),
       '',
+      ...(r.skipped && r.skipped.length > 0 ? [`Not measured on ${r.bundle} (time budget): ${r.skipped.map((x) => x.replace('@', ' at concurrency ')).join(', ')}.`, ''] : []),
     );
   }
   out.push('Ratios: service requests/s divided by the requests/s raw ONNX Runtime reaches doing one request\'s graph calls (encode image = vq_encoder + semantic_encoder; similarity = semantic_encoder + 2 x text_encoder) at the nearest measured batch size to the mean batch formed, and at the best batch size.');
@@ -296,6 +339,10 @@ function targetsSection(): string {
   for (const r of http) {
     for (const route of ['tokenize', 'encode-image', 'encode-tokens'] as const) {
       const p = r.points.find((x) => x.route === route && x.concurrency === 32);
+      if (!p && r.skipped?.includes(`${route}@32`)) {
+        rows.push([`service at concurrency 32 >= 0.9 x raw ORT at its best batch size (${route}, ${r.bundle})`, undefined, 'not measured (time budget)']);
+        continue;
+      }
       rows.push([`service at concurrency 32 >= 0.9 x raw ORT at its best batch size (${route}, ${r.bundle}); wall-clock ratio`, p?.ratioAtBestBatch, pass(p?.ratioAtBestBatch === undefined ? undefined : p.ratioAtBestBatch >= 0.9)]);
       rows.push([`... the same in CPU time (raw ORT CPU per request / service CPU per request)`, p?.cpuRatioAtBestBatch, pass(p?.cpuRatioAtBestBatch === undefined ? undefined : p.cpuRatioAtBestBatch >= 0.9)]);
     }
@@ -347,6 +394,7 @@ function targetsSection(): string {
 
 const sections: Record<string, () => string> = {
   machine: machineSection,
+  run: runSection,
   targets: targetsSection,
   peak: peakSection,
   ort: ortSection,

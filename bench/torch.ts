@@ -31,6 +31,8 @@ export interface TorchBundleResult {
   /** firstMs: the warm-up run, made once per graph at its first batch size (null elsewhere). */
   readonly runs: readonly (Omit<Measurement, 'firstMs'> & { readonly firstMs: number | null })[];
   readonly measured?: Measured;
+  /** How this bundle was timed (a merged torch.json may hold bundles of runs with other settings). */
+  readonly timing?: { readonly batches: readonly number[]; readonly targetSeconds: number; readonly maxIterations: number };
 }
 
 export interface TorchResults {
@@ -86,7 +88,11 @@ async function main(): Promise<void> {
     if (values.graphs) args.push('--graphs', values.graphs);
     const loadBefore = loadSnapshot();
     const result = JSON.parse(await runPython(args, settings.threads)) as TorchBundleResult;
-    results.push({ ...result, measured: { loadBefore, loadAfter: loadSnapshot() } });
+    results.push({
+      ...result,
+      measured: { loadBefore, loadAfter: loadSnapshot() },
+      timing: { batches: settings.batches, targetSeconds: settings.targetSeconds, maxIterations: settings.maxIterations },
+    });
   }
 
   const ort = readResult<OrtResults>(join(values.out, 'ort.json'))?.results;

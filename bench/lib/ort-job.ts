@@ -36,13 +36,20 @@ export interface OrtJob {
   readonly maxIterations: number;
   /** Skip a (graph, batch) point when the previous batch's run predicts more than this (seconds). */
   readonly maxPointSeconds?: number;
+  /**
+   * 'point' (default): an untimed first run at every batch size (allocation and planning for
+   * that shape). 'graph': one untimed run per graph, at its first batch size only, so that a
+   * full-size sweep costs half as much; the first timed run at a new batch size then includes
+   * the arena's growth for that shape (a small share of a run that lasts seconds).
+   */
+  readonly warmup?: 'point' | 'graph';
 }
 
 export interface Measurement {
   readonly graph: string;
   readonly batch: number;
-  /** First run at this batch size (allocation and planning included). */
-  readonly firstMs: number;
+  /** Untimed first run at this batch size (allocation and planning included); null where none was made (warm-up per graph). */
+  readonly firstMs: number | null;
   readonly iterations: number;
   readonly meanMs: number;
   readonly medianMs: number;

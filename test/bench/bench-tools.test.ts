@@ -1,8 +1,9 @@
 /**
  * The benchmark's own measuring tools: the FLOP counter over ONNX graphs reproduces the
  * analytic count of the tiny fixture's networks, and the PyTorch baseline gets bit-identical
- * inputs to ONNX Runtime (numpy and JavaScript compute the same hash). Skipped where python3
- * with onnx / numpy is missing.
+ * inputs to ONNX Runtime (numpy and JavaScript compute the same hash), and the raw ONNX
+ * Runtime job warms up as asked. The python parts are skipped where python3 with onnx / numpy
+ * is missing.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -10,6 +11,8 @@ import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { idInput, pixelInput, readBundle, textInput } from '../../bench/lib/bundle.js';
+import { runOrtJob } from '../../bench/lib/ort-job.js';
+import { jobGraphs } from '../../bench/ort.js';
 
 const PYTHON = '/usr/bin/python3';
 const hasOnnx = spawnSync(PYTHON, ['-c', 'import onnx, numpy'], { stdio: 'ignore' }).status === 0;
@@ -57,4 +60,26 @@ test('inputs: numpy (PyTorch baseline) and JavaScript (ONNX Runtime) produce the
   assert.equal(sha(pixelInput(2, 64)), py('pixels', 2, 64));
   assert.equal(sha(idInput(3, 576, 16384)), py('ids', 3, 576, 16384));
   assert.equal(sha(textInput(2, 64, 256000)), py('text', 2, 64, 256000));
+});
+
+test('raw ORT job: warm-up per graph makes one untimed run per graph, then times every batch size', async () => {
+  const graphs = jobGraphs(tiny, ['semantic_encoder', 'text_encoder']);
+  const result = await runOrtJob({ bundleDir: tiny.dir, graphs, batches: [1, 2, 4], threads: 1, targetSeconds: 0, maxIterations: 1, warmup: 'graph' });
+  assert.deepEqual(result.skipped, []);
+  for (const g of ['semantic_encoder', 'text_encoder']) {
+    const runs = result.runs.filter((r) => r.graph === g);
+    assert.deepEqual(runs.map((r) => r.batch), [1, 2, 4]);
+    assert.deepEqual(runs.map((r) => r.firstMs !== null), [true, false, false]);
+    assert.deepEqual(runs.map((r) => r.iterations), [1, 1, 1]);
+  }
+});
+
+test('raw ORT job: a point predicted over the cap is left out, with its prediction', async () => {
+  const graphs = jobGraphs(tiny, ['vq_decoder']);
+  const result = await runOrtJob({ bundleDir: tiny.dir, graphs, batches: [1, 4], threads: 1, targetSeconds: 0, maxIterations: 1, maxPointSeconds: 1e-9 });
+  assert.deepEqual(result.runs.map((r) => r.batch), [1]);
+  assert.equal(result.skipped.length, 1);
+  assert.equal(result.skipped[0]!.batch, 4);
+  // warm-up per point (the default): two runs of four times the per-item time of batch 1
+  assert.ok(Math.abs(result.skipped[0]!.predictedSeconds - (result.runs[0]!.medianMs * 4 * 2) / 1000) < 1e-9);
 });
