@@ -25,7 +25,7 @@ const skip = hasKubectl ? false : 'kubectl is not installed (it renders the kust
 if (!hasKubectl) {
   process.stderr.write(
     'WARNING test/deploy/k8s.test.ts: kubectl not found; the rendered overlays (patches, generated ConfigMap, ' +
-      'cross-object wiring) are NOT checked, only the base manifests. Install kubectl >= 1.21 to check them.\n',
+      'cross-object wiring) are NOT checked, only the base manifests. Install a recent kubectl (>= 1.27, kustomize v5) to check them.\n',
   );
 }
 
