@@ -103,11 +103,11 @@ export const SettingsSchema = Type.Object(
     urlTimeoutMs: Type.Integer({ default: 10_000, minimum: 1, maximum: 300_000, description: 'Time to download an image URL, name resolution included' }),
     cudaArenaExtendStrategy: Type.Enum(['next_power_of_two', 'same_as_requested'], {
       default: 'next_power_of_two',
-      description: 'CUDA memory arena growth (ONNX Runtime arena_extend_strategy)',
+      description: 'CUDA memory arena growth (ONNX Runtime arena_extend_strategy; no effect with onnxruntime-node 1.30)',
     }),
     cudaCudnnConvAlgoSearch: Type.Enum(['exhaustive', 'heuristic', 'default'], {
       default: 'exhaustive',
-      description: 'cuDNN convolution algorithm search (ONNX Runtime cudnn_conv_algo_search)',
+      description: 'cuDNN convolution algorithm search (ONNX Runtime cudnn_conv_algo_search; no effect with onnxruntime-node 1.30)',
     }),
   },
   { additionalProperties: false },

@@ -12,6 +12,7 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { ServiceError } from '../errors.js';
 import type { GraphName } from '../models/manifest.js';
+import { ineffectiveCudaSettings } from './cuda-settings.js';
 import type { ExecutionProviderName, FromWorker, RunRequest, RunResult, ToWorker, WorkerInit } from './protocol.js';
 
 export interface PoolOptions {
@@ -65,6 +66,13 @@ export class WorkerPool {
 
   /** Starts every worker and waits until each has created and warmed up its sessions. */
   static async start(options: PoolOptions): Promise<WorkerPool> {
+    const ignored = ineffectiveCudaSettings(options.init.device);
+    if (ignored.length > 0) {
+      options.log.warn(
+        { component: 'inference', settings: ignored },
+        `${ignored.join(', ')}: no effect, onnxruntime-node passes only the device id to the CUDA execution provider`,
+      );
+    }
     const pool = new WorkerPool(options);
     const started = await Promise.allSettled(Array.from({ length: options.size }, (_, i) => pool.spawn(i)));
     const failure = started.find((s) => s.status === 'rejected');

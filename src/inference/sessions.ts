@@ -27,7 +27,8 @@ export function sessionOptions(provider: ExecutionProviderName, device: DeviceCo
           {
             name: 'cuda',
             deviceId: device.deviceId,
-            // onnxruntime-node 1.30 forwards only deviceId; these are passed for bindings that read them.
+            // onnxruntime-node 1.30 forwards only deviceId (the pool warns when these differ from
+            // the defaults); they are passed for bindings that read them.
             arenaExtendStrategy: device.cudaArenaExtendStrategy === 'next_power_of_two' ? 0 : 1,
             cudnnConvAlgoSearch: device.cudaCudnnConvAlgoSearch.toUpperCase(),
           } as ort.InferenceSession.ExecutionProviderConfig,
