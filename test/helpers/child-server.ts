@@ -55,6 +55,11 @@ export class ChildServer {
     });
   }
 
+  /** Starts the server without waiting for anything (for tests of start-up failures). */
+  static launch(env: Record<string, string> = {}): ChildServer {
+    return new ChildServer(env);
+  }
+
   /** Starts the server and resolves once it logged that it is ready (every model loaded and warmed up). */
   static async start(env: Record<string, string> = {}): Promise<ChildServer> {
     const child = new ChildServer(env);
