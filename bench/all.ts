@@ -98,14 +98,14 @@ function hourPlan(): Step[] {
   const brief = ['--warmup', 'graph', '--target-seconds', '4', '--max-iterations', '3'];
   const steps: Step[] = [
     { name: 'peak', script: 'peak.ts', args: [...threads, '--repeat', '2', '--target-seconds', '1', ...outArgs], note: 'GEMM peak, both runtimes, two interleaved sweeps' },
+    { name: 'preprocess', script: 'preprocess.ts', args: ['--iterations', '10', ...outArgs], note: 'preprocessing' },
     { name: 'ort', script: 'ort.ts', args: ['--bundle', s256, ...threads, ...brief, '--max-point-seconds', '60', ...outArgs], note: 's-256, every graph, batch 1-16 (points predicted over 60 s left out)' },
     {
       name: 'http',
       script: 'http.ts',
-      args: ['--bundle', s256, '--intra-op-threads', values.threads, '--label', 'http-full', '--concurrency', '1,8,32', '--skip', 'decode@32,similarity@32', '--warmup', '0', '--duration', '0', '--min-requests', '4', '--max-seconds', '900', ...outArgs],
-      note: 's-256 service: every route at 1 and 8; tokenize, encode (image), encode (tokens) at 32 (the targets)',
+      args: ['--bundle', s256, '--intra-op-threads', values.threads, '--label', 'http-full', '--concurrency', '1,8,32', '--skip', 'encode-tokens@32,decode@32,similarity@32', '--warmup', '0', '--duration', '0', '--min-requests', '4', '--max-seconds', '900', ...outArgs],
+      note: 's-256 service: every route at 1 and 8; tokenize and encode (image) at 32 (the targets)',
     },
-    { name: 'preprocess', script: 'preprocess.ts', args: ['--iterations', '10', ...outArgs], note: 'preprocessing' },
     { name: 'ort', script: 'ort.ts', args: ['--bundle', l384, ...threads, ...brief, '--max-point-seconds', '40', ...outArgs], note: 'l-384, every graph (points predicted over 40 s left out)' },
     { name: 'torch', script: 'torch.ts', args: ['--bundle', s256, ...threads, '--batches', '1,2,4', '--target-seconds', '4', '--max-iterations', '3', ...outArgs], note: 'PyTorch s-256, batch 1, 2, 4' },
   ];
