@@ -25,12 +25,33 @@ function bundlesWithGolden(): string[] {
 
 const bundles = bundlesWithGolden();
 
+interface GoldenSummary {
+  near_ties?: [number, number][];
+  arrays: { ids: { shape: [number, number] } };
+}
+
+/**
+ * Near-tie tokens are left out of the float32 ids check (either id is right there), so they
+ * must stay rare or a real mismatch could hide among them: none at all in the committed test
+ * fixtures, at most 1 % of the golden tokens in other bundles (models/).
+ */
+function nearTieBudget(dir: string, goldenTokens: number): number {
+  return dir.startsWith(join('test/fixtures/bundles', '')) ? 0 : Math.floor(goldenTokens / 100);
+}
+
 test('the tiny fixture bundle is among the checked bundles', () => {
   assert.ok(bundles.includes(join('test/fixtures/bundles', 'tiny-64')), `found: ${bundles.join(', ')}`);
 });
 
 for (const dir of bundles) {
   test(`parity: ${dir}`, async () => {
+    const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { golden: string; graphs: Record<string, unknown> };
+    const golden = JSON.parse(readFileSync(join(dir, manifest.golden), 'utf8')) as GoldenSummary;
+    const [images, tokens] = golden.arrays.ids.shape;
+    const nearTies = golden.near_ties ?? [];
+    const budget = nearTieBudget(dir, images * tokens);
+    assert.ok(nearTies.length <= budget, `${nearTies.length} near-tie tokens (at most ${budget}): ${JSON.stringify(nearTies)}`);
+
     const report = await checkBundleParity(dir, { threads: 2 });
     const failed = report.checks.filter((c) => !c.ok);
     assert.deepEqual(
@@ -39,7 +60,6 @@ for (const dir of bundles) {
     );
     // every graph of the bundle was exercised
     const graphs = new Set(report.checks.map((c) => c.graph));
-    const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { graphs: Record<string, unknown> };
     assert.deepEqual([...graphs].sort(), Object.keys(manifest.graphs).sort());
   });
 }
