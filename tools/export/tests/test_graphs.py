@@ -10,6 +10,7 @@ from unittest import mock
 
 import numpy as np
 import onnx
+import torch
 from onnx import numpy_helper
 
 from tools.export.tests import REPO_ROOT
@@ -239,6 +240,26 @@ class Float16ConversionTest(unittest.TestCase):
             self.assertEqual(c[n.input[2]].dtype, np.float32)
         onnx.checker.check_model(m, full_check=True)
         self.assertEqual([o.type.tensor_type.elem_type for o in m.graph.output], [onnx.TensorProto.FLOAT])
+
+
+class RandomInitTest(unittest.TestCase):
+    """--random-init weights depend on the seed only: benchmarks of two exports compare like with like."""
+
+    # Set to constants by init_random, whatever the seed.
+    FIXED = {"logit_scale", "logit_bias", "visual.trunk.vq.quantize.codebook_used"}
+
+    @staticmethod
+    def weights(seed):
+        return random_model("tiny", config=tiny_config(), seed=seed).model.state_dict()
+
+    def test_same_seed_same_weights_other_seed_other_weights(self):
+        a, b, c = self.weights(3), self.weights(3), self.weights(4)
+        self.assertEqual(list(a), list(b))
+        for name in a:
+            self.assertTrue(torch.equal(a[name], b[name]), f"{name} differs for the same seed")
+        same = {name for name in a if torch.equal(a[name], c[name])}
+        self.assertLessEqual(same, self.FIXED, "tensors equal for seeds 3 and 4")
+        self.assertGreater(len(a), 50)
 
 
 class CommandLineTest(unittest.TestCase):
