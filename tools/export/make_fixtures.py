@@ -4,7 +4,11 @@
 exactly like the released files (dict with 'state_dict', 'module.' prefix, AdamW state with
 numpy scalars, no logit_bias, VQ inside), with golden data. The service tests use it.
 
-    python3 tools/export/make_fixtures.py
+Also writes test/fixtures/bundles-float16/tiny-64-f16: the same checkpoint exported with
+--dtype float16, whose golden data the parity test checks with the float16 criteria. It lives
+outside test/fixtures/bundles so that the test servers (which serve that folder) load one model.
+
+    python3 tools/export/make_fixtures.py [--only tiny-64|tiny-64-f16]
 """
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ from toklip_export.model import build_model  # noqa: E402
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FIXTURES = os.path.join(REPO_ROOT, "test", "fixtures", "bundles")
+FLOAT16_FIXTURES = os.path.join(REPO_ROOT, "test", "fixtures", "bundles-float16")
 SPECIALS = ["<pad>", "<eos>", "<bos>", "<unk>"]  # ids 0..3, as in the Gemma vocabulary
 WORDS = ("a an the photo picture diagram drawing of with and or on in cat dog bird car tree house "
          "red green blue yellow black white stripes dots circle square sky sea city night day "
@@ -58,7 +63,7 @@ def tiny_tokenizer(vocab_size: int) -> dict:
     }
 
 
-def make_tiny(out_dir: str, seed: int = 0) -> None:
+def make_tiny(out_dir: str, seed: int = 0, name: str = "tiny-64", dtype: str = "float32") -> None:
     cfg = tiny_config(64, vocab_size=len(SPECIALS) + len(WORDS), context_length=16)
     model = build_model(cfg, seed=seed)
     with tempfile.TemporaryDirectory() as tmp:
@@ -69,13 +74,23 @@ def make_tiny(out_dir: str, seed: int = 0) -> None:
             json.dump(tiny_tokenizer(cfg.text.vocab_size), f, indent=1)
         if os.path.isdir(out_dir):
             shutil.rmtree(out_dir)
-        code = export.main(["--checkpoint", ckpt, "--tokenizer", tok, "--out", out_dir, "--name", "tiny-64",
-                            "--description", "tiny random TokLIP for tests (64 px, 4x4 tokens); not a real model",
+        code = export.main(["--checkpoint", ckpt, "--tokenizer", tok, "--out", out_dir, "--name", name,
+                            "--dtype", dtype,
+                            "--description", "tiny random TokLIP for tests (64 px, 4x4 tokens%s); not a real model"
+                            % (", float16" if dtype == "float16" else ""),
                             "--vision-heads", str(cfg.vision.heads), "--text-heads", str(cfg.text.heads),
                             "--vq-norm-groups", str(cfg.vq.norm_groups), "--golden", "--threads", "2"])
     if code != 0:
         raise SystemExit(code)
 
 
+FIXTURE_BUILDS = {
+    "tiny-64": lambda: make_tiny(os.path.join(FIXTURES, "tiny-64")),
+    "tiny-64-f16": lambda: make_tiny(os.path.join(FLOAT16_FIXTURES, "tiny-64-f16"), name="tiny-64-f16", dtype="float16"),
+}
+
 if __name__ == "__main__":
-    make_tiny(os.path.join(FIXTURES, "tiny-64"))
+    only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
+    for fixture, build in FIXTURE_BUILDS.items():
+        if only in (None, fixture):
+            build()

@@ -15,6 +15,7 @@ from toklip_export.model import build_model
 from toklip_export.validate import check_bundle, check_parity
 
 FIXTURE = os.path.join(REPO_ROOT, "test", "fixtures", "bundles", "tiny-64")
+FLOAT16_FIXTURE = os.path.join(REPO_ROOT, "test", "fixtures", "bundles-float16", "tiny-64-f16")
 TINY_FLAGS = ["--vision-heads", "2", "--text-heads", "2", "--vq-norm-groups", "4", "--threads", "2"]
 
 
@@ -44,6 +45,14 @@ class FixtureBundleTest(unittest.TestCase):
         self.assertTrue(report["ok"])
         size = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(FIXTURE) for f in fs)
         self.assertLess(size, 2_000_000)
+
+    def test_committed_float16_fixture_is_valid_and_in_parity(self):
+        manifest = check_bundle(FLOAT16_FIXTURE)
+        self.assertEqual((manifest["name"], manifest["dtype"]), ("tiny-64-f16", "float16"))
+        report = check_parity(FLOAT16_FIXTURE)
+        self.assertTrue(report["ok"])
+        size = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(FLOAT16_FIXTURE) for f in fs)
+        self.assertLess(size, 1_500_000)
 
 
 class MissingNodeModulesTest(unittest.TestCase):
