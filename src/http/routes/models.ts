@@ -1,13 +1,10 @@
 /** GET /v1/models: what is loaded and how to call it (the list shape is OpenAI's, with more members). */
 import type { FastifyPluginAsync } from 'fastify';
 import type { ModelBundle } from '../../models/registry.js';
+import { bytesPerId } from '../inputs/tokens.js';
 import type { RouteOptions } from '../route-options.js';
 import { ModelCard, ModelList } from '../schemas/models.js';
 import { problemResponses } from '../schemas/problem.js';
-
-export function bytesPerId(codebookSize: number): 2 | 4 {
-  return codebookSize <= 65536 ? 2 : 4;
-}
 
 function card(model: ModelBundle, isDefault: boolean, provider: string): ModelCard {
   const m = model.manifest;
