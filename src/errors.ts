@@ -42,6 +42,7 @@ export const ERROR_TABLE = {
   inference_failed: { status: 500, title: 'Inference failed' },
   worker_crashed: { status: 503, title: 'Inference worker crashed' },
   not_ready: { status: 503, title: 'Service not ready' },
+  overloaded: { status: 503, title: 'Server overloaded' },
   shutting_down: { status: 503, title: 'Service is shutting down' },
   deadline_exceeded: { status: 504, title: 'Request deadline exceeded' },
 } as const satisfies Record<string, ErrorSpec>;

@@ -63,7 +63,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
     }),
     rejected: new Counter({
       name: 'toklip_rejected_total',
-      help: 'Requests rejected with 429 because a batcher queue was full',
+      help: 'Requests rejected with 429 because a queue was full (graph "preprocess": the image preprocessing queue)',
       labelNames: batcherLabels,
       registers: [registry],
     }),

@@ -261,7 +261,7 @@ export interface components {
              * @description Machine-readable error code
              * @enum {unknown}
              */
-            code: "bad_request" | "invalid_json" | "invalid_base64" | "invalid_data_uri" | "validation_failed" | "unauthorized" | "not_found" | "unknown_model" | "not_acceptable" | "payload_too_large" | "uri_too_long" | "too_many_inputs" | "image_too_large" | "unsupported_media_type" | "unsupported_image_format" | "invalid_image" | "invalid_tokens" | "invalid_text" | "capability_unavailable" | "url_not_allowed" | "url_fetch_failed" | "queue_full" | "rate_limited" | "internal" | "inference_failed" | "worker_crashed" | "not_ready" | "shutting_down" | "deadline_exceeded";
+            code: "bad_request" | "invalid_json" | "invalid_base64" | "invalid_data_uri" | "validation_failed" | "unauthorized" | "not_found" | "unknown_model" | "not_acceptable" | "payload_too_large" | "uri_too_long" | "too_many_inputs" | "image_too_large" | "unsupported_media_type" | "unsupported_image_format" | "invalid_image" | "invalid_tokens" | "invalid_text" | "capability_unavailable" | "url_not_allowed" | "url_fetch_failed" | "queue_full" | "rate_limited" | "internal" | "inference_failed" | "worker_crashed" | "not_ready" | "overloaded" | "shutting_down" | "deadline_exceeded";
             /** @description The request id (x-request-id) */
             instance?: string;
             /** @description Where a bad token id or text is: row (input) and index (token) in the request */
@@ -390,7 +390,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description not_ready: Service not ready; shutting_down: Service is shutting down */
+            /** @description not_ready: Service not ready; overloaded: Server overloaded; shutting_down: Service is shutting down */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -516,7 +516,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description not_ready: Service not ready; shutting_down: Service is shutting down */
+            /** @description not_ready: Service not ready; overloaded: Server overloaded; shutting_down: Service is shutting down */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -687,7 +687,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description not_ready: Service not ready; shutting_down: Service is shutting down; worker_crashed: Inference worker crashed */
+            /** @description not_ready: Service not ready; overloaded: Server overloaded; shutting_down: Service is shutting down; worker_crashed: Inference worker crashed */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -857,7 +857,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description not_ready: Service not ready; shutting_down: Service is shutting down; worker_crashed: Inference worker crashed */
+            /** @description not_ready: Service not ready; overloaded: Server overloaded; shutting_down: Service is shutting down; worker_crashed: Inference worker crashed */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1069,7 +1069,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description not_ready: Service not ready; shutting_down: Service is shutting down; worker_crashed: Inference worker crashed */
+            /** @description not_ready: Service not ready; overloaded: Server overloaded; shutting_down: Service is shutting down; worker_crashed: Inference worker crashed */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1238,7 +1238,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description not_ready: Service not ready; shutting_down: Service is shutting down; worker_crashed: Inference worker crashed */
+            /** @description not_ready: Service not ready; overloaded: Server overloaded; shutting_down: Service is shutting down; worker_crashed: Inference worker crashed */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1416,7 +1416,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description not_ready: Service not ready; shutting_down: Service is shutting down; worker_crashed: Inference worker crashed */
+            /** @description not_ready: Service not ready; overloaded: Server overloaded; shutting_down: Service is shutting down; worker_crashed: Inference worker crashed */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1506,7 +1506,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description not_ready: Service not ready; shutting_down: Service is shutting down */
+            /** @description not_ready: Service not ready; overloaded: Server overloaded; shutting_down: Service is shutting down */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1638,7 +1638,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description not_ready: Service not ready; shutting_down: Service is shutting down */
+            /** @description not_ready: Service not ready; overloaded: Server overloaded; shutting_down: Service is shutting down */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1709,7 +1709,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description not_ready: Service not ready; shutting_down: Service is shutting down */
+            /** @description not_ready: Service not ready; overloaded: Server overloaded; shutting_down: Service is shutting down */
             503: {
                 headers: {
                     [name: string]: unknown;

@@ -67,6 +67,12 @@ export const SettingsSchema = Type.Object(
       description: 'Image decoding/preprocessing worker threads (0: min(4, CPU cores))',
     }),
     logLevel: Type.Enum([...LOG_LEVELS], { default: 'info', description: 'pino log level' }),
+    maxEventLoopDelayMs: Type.Integer({
+      default: 1000,
+      minimum: 0,
+      maximum: 60_000,
+      description: 'Load shedding: while the mean event-loop delay of the last 0.5 s exceeds this, new requests get 503 overloaded; 0: off',
+    }),
     shutdownGraceMs: Type.Integer({
       default: 30_000,
       minimum: 0,
@@ -158,6 +164,7 @@ export interface Config {
   /** Resolved (never 0). */
   readonly imageThreads: number;
   readonly logLevel: Settings['logLevel'];
+  readonly maxEventLoopDelayMs: number;
   readonly shutdownGraceMs: number;
   readonly verifyChecksums: boolean;
   readonly security: SecurityConfig;

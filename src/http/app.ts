@@ -17,6 +17,7 @@ import type { Metrics } from '../metrics.js';
 import { registerBodyParsers } from './body-parsers.js';
 import { MULTIPART_FIELD_BYTES } from './inputs/images.js';
 import { registerErrorHandling, sendProblem } from './problem.js';
+import { registerLoadShedding } from './load-shedding.js';
 import { openApiOptions } from './openapi-options.js';
 import { type RemoteImageFetcher, createRemoteImageFetcher } from './remote-images/fetch-image.js';
 import { registerSecurity } from './security/index.js';
@@ -100,6 +101,8 @@ const appPlugin: FastifyPluginAsync<AppOptions> = async (app, { config, deps }) 
     deps.metrics.requestDuration.observe({ route }, reply.elapsedTime / 1000);
   });
 
+  // Overload: refuse new requests before any work while the event loop is behind.
+  await registerLoadShedding(app, config.maxEventLoopDelayMs);
   // CORS, security headers, API keys, rate limit: before any route.
   await registerSecurity(app, config.security);
 

@@ -21,14 +21,26 @@ export function requestTimeoutMs(request: FastifyRequest, configured: number): n
   return Math.min(value, configured);
 }
 
+/**
+ * The deadline counts from the request's arrival (its headers), so that the time an overloaded
+ * server spent reading and parsing the body counts too. The signal fires when the client goes
+ * away or when the deadline passes, so that every stage (image preprocessing queue, batchers)
+ * drops the request's waiting work: nothing queued outlives its deadline.
+ */
 export function createRequestContext(request: FastifyRequest, reply: FastifyReply, configuredTimeoutMs: number): RequestContext {
   const timeoutMs = requestTimeoutMs(request, configuredTimeoutMs);
+  const remainingMs = Math.max(0, timeoutMs - reply.elapsedTime);
   const controller = new AbortController();
-  const onClose = () => {
+  const deadline = setTimeout(
+    () => controller.abort(new ServiceError('deadline_exceeded', `request ${request.id} passed its deadline of ${timeoutMs} ms`)),
+    remainingMs,
+  );
+  deadline.unref();
+  reply.raw.once('close', () => {
+    clearTimeout(deadline);
     if (!reply.raw.writableEnded) controller.abort(new ServiceError('bad_request', 'the client closed the connection'));
-  };
-  reply.raw.once('close', onClose);
-  return { requestId: request.id, deadline: systemClock.now() + timeoutMs, signal: controller.signal };
+  });
+  return { requestId: request.id, deadline: systemClock.now() + remainingMs, signal: controller.signal };
 }
 
 export interface Timings {

@@ -140,7 +140,11 @@ export class Batcher<I, O> {
     }
 
     return new Promise<StageResult<O>>((resolve, reject) => {
-      const onAbort = () => this.failRequest(request, abortReason(ctx.signal!), 'cancelled');
+      const onAbort = () => {
+        const reason = abortReason(ctx.signal!);
+        // The HTTP layer's signal also fires at the deadline: count that as a timeout.
+        this.failRequest(request, reason, isServiceError(reason) && reason.code === 'deadline_exceeded' ? 'timedOut' : 'cancelled');
+      };
       const request: PendingRequest<O> = {
         ctx,
         outputs: new Array<O>(items.length),

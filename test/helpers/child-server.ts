@@ -33,6 +33,8 @@ export class ChildServer {
         TOKLIP_INTRA_OP_THREADS: '1',
         TOKLIP_IMAGE_THREADS: '1',
         TOKLIP_LOG_LEVEL: 'info',
+        // Tests on a busy machine: no load shedding unless a test asks.
+        TOKLIP_MAX_EVENT_LOOP_DELAY_MS: '0',
         ...env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],

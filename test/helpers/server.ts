@@ -29,6 +29,8 @@ export async function startTestServer(
       TOKLIP_INTRA_OP_THREADS: '1',
       TOKLIP_IMAGE_THREADS: '1',
       TOKLIP_DEVICE: TEST_DEVICE,
+      // The server shares its event loop with the test code: no load shedding unless a test asks.
+      TOKLIP_MAX_EVENT_LOOP_DELAY_MS: '0',
       ...env,
     },
     [],

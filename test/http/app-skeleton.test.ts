@@ -13,7 +13,8 @@ import { type ImagePreprocessor, createImagePreprocessor } from '../../src/image
 import { createMetrics } from '../../src/metrics.js';
 import { testLogger } from '../helpers/silent-logger.js';
 
-const config = loadConfig({ TOKLIP_BODY_LIMIT_MB: '1' }, [], { cpuCount: 2, cwd: process.cwd() });
+// The app shares its event loop with the test code on a busy machine: no load shedding (test/http/overload.test.ts tests it).
+const config = loadConfig({ TOKLIP_BODY_LIMIT_MB: '1', TOKLIP_MAX_EVENT_LOOP_DELAY_MS: '0' }, [], { cpuCount: 2, cwd: process.cwd() });
 
 describe('HTTP skeleton (no models)', () => {
   let app: App;

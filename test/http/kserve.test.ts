@@ -94,7 +94,7 @@ describe('KServe v2 routes while no model is loaded', () => {
   let images: ImagePreprocessor;
 
   before(async () => {
-    const config = loadConfig({}, [], { cpuCount: 1, cwd: process.cwd() });
+    const config = loadConfig({ TOKLIP_MAX_EVENT_LOOP_DELAY_MS: '0' }, [], { cpuCount: 1, cwd: process.cwd() });
     images = createImagePreprocessor({ threads: 1 });
     app = await buildApp(config, { state: new ServiceState(), metrics: createMetrics(), images, logger: testLogger() });
     await app.listen({ host: '127.0.0.1', port: 0 });

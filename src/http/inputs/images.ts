@@ -114,21 +114,43 @@ export function preprocessSpec(model: ModelBundle): PreprocessSpec {
   return { size: model.imageSize, resize: p.resize, interpolation: p.interpolation, crop: p.crop };
 }
 
-/** Decodes and preprocesses every image in parallel (off the event loop); errors name the image. */
+export interface PreprocessOptions {
+  /** The request's signal: client gone or deadline passed (waiting images are dropped). */
+  readonly signal?: AbortSignal;
+  /** Most images waiting for a preprocessing worker (TOKLIP_QUEUE_LIMIT): beyond it, 429 at once. */
+  readonly queueLimit?: number;
+  /** Counts a refusal (metrics). */
+  readonly onRejected?: () => void;
+}
+
+/**
+ * Decodes and preprocesses every image in parallel (off the event loop); errors name the image.
+ * Admission is whole: a request whose images do not all fit in the preprocessing queue is
+ * refused before any is queued, like the batchers refuse work beyond their queue limit.
+ */
 export async function preprocessAll(
   preprocessor: ImagePreprocessor,
   images: readonly Uint8Array[],
   model: ModelBundle,
-  signal?: AbortSignal,
+  options: PreprocessOptions = {},
 ): Promise<{ rgb: Uint8Array[]; ms: number }> {
   const started = performance.now();
   const spec = preprocessSpec(model);
+  const limit = options.queueLimit ?? Number.POSITIVE_INFINITY;
+  if (preprocessor.queued + images.length > limit) {
+    options.onRejected?.();
+    throw new ServiceError('queue_full', `the image preprocessing queue is full (${preprocessor.queued} of ${limit} images waiting)`, {
+      retryAfterSeconds: 1,
+    });
+  }
+  const signal = options.signal;
   const rgb = await Promise.all(
     images.map((bytes, row) =>
       preprocessor.preprocess(bytes, spec, signal ? { signal } : {}).then(
         (image) => image.rgb,
         (error: unknown) => {
-          if (error instanceof ServiceError) {
+          // The request's own abort (deadline passed, client gone) is about the request, not this image.
+          if (error instanceof ServiceError && error !== signal?.reason) {
             throw new ServiceError(error.code, `images[${row}]: ${error.message}`, {
               extensions: { ...error.extensions, position: { row } },
               cause: error,

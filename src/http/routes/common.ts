@@ -7,6 +7,7 @@ import type { Scheduler } from '../../scheduling/scheduler.js';
 import { createRequestContext } from '../request-context.js';
 import type { RouteOptions } from '../route-options.js';
 import type { SchemaLimits } from '../schemas/inference.js';
+import type { PreprocessOptions } from '../inputs/images.js';
 
 export function limitsOf(options: RouteOptions): SchemaLimits {
   return { maxInputs: options.config.maxImagesPerRequest };
@@ -36,4 +37,13 @@ export function requireOne(sources: Record<string, boolean>, what: string): stri
     throw new ServiceError('bad_request', given.length === 0 ? missing : `give only one of ${names} (got ${given.join(' and ')})`);
   }
   return given[0]!;
+}
+
+/** How a route's images enter the preprocessing queue: bounded (429), dropped at the deadline or when the client leaves. */
+export function imageAdmission(options: RouteOptions, ctx: RequestContext, model: ModelBundle): PreprocessOptions {
+  return {
+    ...(ctx.signal ? { signal: ctx.signal } : {}),
+    queueLimit: options.config.queueLimit,
+    onRejected: () => options.metrics.rejected.inc({ model: model.id, graph: 'preprocess' }),
+  };
 }

@@ -15,7 +15,7 @@ import type { RouteOptions } from '../route-options.js';
 import { type EncodeBody, EncodeOptions, EncodeResponse, encodeSchemaBody } from '../schemas/inference.js';
 import { problemResponses } from '../schemas/problem.js';
 import { floatsToBase64, l2Normalize, rows } from '../vectors.js';
-import { context, limitsOf, requireOne, resolveModel } from './common.js';
+import { context, imageAdmission, limitsOf, requireOne, resolveModel } from './common.js';
 import { tokenizeTexts } from './texts.js';
 
 export const encodeRoutes: FastifyPluginAsync<RouteOptions & { images: ImagePreprocessor }> = async (app, options) => {
@@ -80,7 +80,7 @@ export const encodeRoutes: FastifyPluginAsync<RouteOptions & { images: ImagePrep
         let result: { value: SemanticOutput[]; queueMs: number; inferenceMs: number };
         if (kind === 'images') {
           const model = resolveModel(scheduler, opts.model, 'encode_image');
-          const pre = await preprocessAll(preprocessor, input.images!, model, ctx.signal);
+          const pre = await preprocessAll(preprocessor, input.images!, model, imageAdmission(options, ctx, model));
           metrics.preprocessTime.observe({ route: '/v1/encode' }, pre.ms / 1000);
           result = await scheduler.encodeImages(model, pre.rgb, wantFeatures, ctx);
           timings = { ...result, preprocessMs: pre.ms };

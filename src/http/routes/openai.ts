@@ -13,7 +13,7 @@ import type { RouteOptions } from '../route-options.js';
 import { type EmbeddingsBody, EmbeddingsBody as EmbeddingsBodySchema, EmbeddingsResponse } from '../schemas/openai.js';
 import { problemResponses } from '../schemas/problem.js';
 import { floatsToBase64, l2Normalize } from '../vectors.js';
-import { context, resolveModel } from './common.js';
+import { context, imageAdmission, resolveModel } from './common.js';
 import { tokenizeTexts } from './texts.js';
 
 /** The input strings, or a 400 for the token-array forms of the OpenAI API. */
@@ -113,7 +113,7 @@ export const openAiRoutes: FastifyPluginAsync<RouteOptions & { images: ImagePrep
         embeddings = result.value;
       } else {
         const bytes = await readImageStrings(inputs, options.remoteImages, config.bodyLimitBytes);
-        const pre = await preprocessAll(preprocessor, bytes, model, ctx.signal);
+        const pre = await preprocessAll(preprocessor, bytes, model, imageAdmission(options, ctx, model));
         metrics.preprocessTime.observe({ route: '/v1/embeddings' }, pre.ms / 1000);
         const result = await scheduler.encodeImages(model, pre.rgb, false, ctx);
         setTimingHeaders(reply, { ...result, preprocessMs: pre.ms });

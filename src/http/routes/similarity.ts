@@ -12,7 +12,7 @@ import type { RouteOptions } from '../route-options.js';
 import { type SimilarityBody, SimilarityOptions, SimilarityResponse, similarityFields, similaritySchemaBody } from '../schemas/inference.js';
 import { problemResponses } from '../schemas/problem.js';
 import { similarity } from '../vectors.js';
-import { context, limitsOf, requireOne, resolveModel } from './common.js';
+import { context, imageAdmission, limitsOf, requireOne, resolveModel } from './common.js';
 import { tokenizeTexts } from './texts.js';
 
 export const similarityRoutes: FastifyPluginAsync<RouteOptions & { images: ImagePreprocessor }> = async (app, options) => {
@@ -62,7 +62,7 @@ export const similarityRoutes: FastifyPluginAsync<RouteOptions & { images: Image
       let preprocessMs: number | undefined;
       const visual =
         kind === 'images'
-          ? preprocessAll(preprocessor, input.images!, model, ctx.signal).then((pre) => {
+          ? preprocessAll(preprocessor, input.images!, model, imageAdmission(options, ctx, model)).then((pre) => {
               preprocessMs = pre.ms;
               metrics.preprocessTime.observe({ route: '/v1/similarity' }, pre.ms / 1000);
               return scheduler.encodeImages(model, pre.rgb, false, ctx);

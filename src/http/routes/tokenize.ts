@@ -8,7 +8,7 @@ import { setTimingHeaders } from '../request-context.js';
 import type { RouteOptions } from '../route-options.js';
 import { type TokenizeBody, TokenizeOptions, TokenizeResponse, tokenizeSchemaBody } from '../schemas/inference.js';
 import { problemResponses } from '../schemas/problem.js';
-import { context, limitsOf, requireOne, resolveModel } from './common.js';
+import { context, imageAdmission, limitsOf, requireOne, resolveModel } from './common.js';
 
 export const tokenizeRoutes: FastifyPluginAsync<RouteOptions & { images: ImagePreprocessor }> = async (app, options) => {
   const { config, state, metrics, images: preprocessor } = options;
@@ -48,7 +48,7 @@ export const tokenizeRoutes: FastifyPluginAsync<RouteOptions & { images: ImagePr
       requireOne({ images: input.images !== undefined }, 'images');
       const model = resolveModel(scheduler, opts.model, 'tokenize');
       const ctx = context(request, reply, options);
-      const pre = await preprocessAll(preprocessor, input.images!, model, ctx.signal);
+      const pre = await preprocessAll(preprocessor, input.images!, model, imageAdmission(options, ctx, model));
       metrics.preprocessTime.observe({ route: '/v1/tokenize' }, pre.ms / 1000);
       const result = await scheduler.tokenize(model, pre.rgb, ctx);
       setTimingHeaders(reply, { preprocessMs: pre.ms, queueMs: result.queueMs, inferenceMs: result.inferenceMs });

@@ -33,6 +33,7 @@ export const COMMON_ERROR_CODES: readonly ErrorCode[] = [
   'validation_failed',
   'internal',
   'not_ready',
+  'overloaded',
   'shutting_down',
 ];
 
