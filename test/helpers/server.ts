@@ -2,6 +2,7 @@
  * Starts the real service (workers, ORT sessions, HTTP on a free port) for HTTP tests, serving
  * the exporter's fixture bundle tiny-64 unless TOKLIP_MODELS_DIR says otherwise.
  */
+import type { Logger } from 'pino';
 import { loadConfig } from '../../src/config/index.js';
 import type { RemoteImageFetcher } from '../../src/http/remote-images/fetch-image.js';
 import { type RunningServer, startServer } from '../../src/http/server.js';
@@ -19,7 +20,7 @@ export const TEST_PROVIDER = TEST_DEVICE === 'cpu' ? 'cpu' : 'cuda';
 
 export async function startTestServer(
   env: Record<string, string> = {},
-  options: { testHooks?: boolean; remoteImages?: RemoteImageFetcher } = {},
+  options: { testHooks?: boolean; remoteImages?: RemoteImageFetcher; logger?: Logger } = {},
 ): Promise<RunningServer> {
   const config = loadConfig(
     {
@@ -35,7 +36,7 @@ export async function startTestServer(
     },
     [],
   );
-  return startServer(config, { logger: testLogger(), testHooks: options.testHooks ?? false, ...(options.remoteImages ? { remoteImages: options.remoteImages } : {}) });
+  return startServer(config, { logger: options.logger ?? testLogger(), testHooks: options.testHooks ?? false, ...(options.remoteImages ? { remoteImages: options.remoteImages } : {}) });
 }
 
 export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}) {

@@ -5,7 +5,9 @@
  * security when keys are configured.
  */
 import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import { pino } from 'pino';
 import type { RunningServer } from '../../src/http/server.js';
 import { ApiKeys } from '../../src/http/security/api-keys.js';
 import { startTestServer } from '../helpers/server.js';
@@ -193,5 +195,31 @@ describe('rate limit per API key (CORS off by default)', () => {
     const doc = (await (await get(`${server.url}/openapi.json`)).json()) as any;
     assert.match(doc.paths['/v1/encode'].post.responses['429'].description, /queue_full: .*; rate_limited: Rate limit exceeded/);
     assert.match(doc.paths['/v1/models'].get.responses['429'].description, /^rate_limited: Rate limit exceeded$/);
+  });
+});
+
+describe('request logs', () => {
+  it('name the API key by its position, never by its value', async () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(...chunk.toString('utf8').split('\n').filter((l) => l !== ''));
+        done();
+      },
+    });
+    const server = await startTestServer({ TOKLIP_API_KEYS: `${KEY_A},${KEY_B}` }, { logger: pino({ level: 'info' }, sink) });
+    try {
+      const res = await get(`${server.url}/v1/models`, { authorization: `Bearer ${KEY_B}`, 'x-request-id': 'logged-with-key-2' });
+      assert.equal(res.status, 200);
+      await res.arrayBuffer();
+      assert.equal((await get(`${server.url}/v1/models`, { authorization: `Bearer ${KEY_A}x` })).status, 401);
+    } finally {
+      await server.close();
+    }
+    const completed = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((e) => e.reqId === 'logged-with-key-2' && e.msg === 'request completed');
+    assert.equal(completed?.apiKey, 'key-2', 'the completion log names the key');
+    for (const line of lines) {
+      assert.ok(!line.includes(KEY_A.slice(0, 12)) && !line.includes(KEY_B.slice(0, 12)), `a log line holds a key: ${line}`);
+    }
   });
 });

@@ -69,7 +69,11 @@ export async function registerSecurity(app: FastifyInstance, security: SecurityC
   app.decorateRequest('apiKeyId', undefined);
   app.addHook('onRequest', async (request, reply) => {
     const refusal = checkApiKey(keys, request);
-    if (refusal === undefined) return;
+    if (refusal === undefined) {
+      // Request logs (the handler's and Fastify's "request completed") name the key by its position, never by its value.
+      if (request.apiKeyId !== undefined) request.log = reply.log = request.log.child({ apiKey: request.apiKeyId });
+      return;
+    }
     reply.header('www-authenticate', refusal.challenge);
     throw refusal.error;
   });
