@@ -2,14 +2,15 @@
  * Load shedding (@fastify/under-pressure): when the event loop falls behind (mean delay over
  * the last sample above TOKLIP_MAX_EVENT_LOOP_DELAY_MS), new requests are refused in onRequest,
  * before their bodies are parsed, with a 503 overloaded problem and Retry-After, so that the
- * requests already admitted keep their deadlines. Liveness probes and /metrics still answer (an
- * overloaded process is alive, and overload is when its metrics matter); readiness answers 503
- * like the rest, which takes the instance out of rotation until it recovers.
+ * requests already admitted keep their deadlines. The probes and /metrics still answer: an
+ * overloaded process is alive and ready (failing readiness would move its load onto the other
+ * replicas, which then fail theirs: a cascade; refusing quickly is its answer to overload), and
+ * overload is when its metrics matter.
  */
 import underPressure from '@fastify/under-pressure';
 import type { FastifyInstance } from 'fastify';
 import { ServiceError } from '../errors.js';
-import { isLivenessRoute } from './security/public-routes.js';
+import { isProbeRoute } from './security/public-routes.js';
 
 const SAMPLE_INTERVAL_MS = 500;
 
@@ -36,7 +37,7 @@ export async function registerLoadShedding(app: FastifyInstance, maxEventLoopDel
     sampleInterval: SAMPLE_INTERVAL_MS,
     pressureHandler: async (request, _reply, type, value) => {
       const route = request.routeOptions.url;
-      if (!armed || isLivenessRoute(route) || route === '/metrics') return;
+      if (!armed || isProbeRoute(route) || route === '/metrics') return;
       const behind = typeof value === 'number' && Number.isFinite(value) ? `${Math.round(value)} ms` : 'too far';
       throw new ServiceError('overloaded', `the server is overloaded: its event loop is ${behind} behind (limit ${maxEventLoopDelayMs} ms, ${type}); retry later`, {
         retryAfterSeconds: 1,

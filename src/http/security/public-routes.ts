@@ -19,3 +19,8 @@ export function isPublicRoute(route: string | undefined): boolean {
 export function isLivenessRoute(route: string | undefined): boolean {
   return route !== undefined && LIVENESS_ROUTES.has(route);
 }
+
+/** The orchestrator's probes, liveness and readiness. */
+export function isProbeRoute(route: string | undefined): boolean {
+  return route !== undefined && (LIVENESS_ROUTES.has(route) || READINESS_ROUTES.has(route));
+}
