@@ -3,7 +3,7 @@
  * same conditions, then the report. Each step is its own script (and npm run bench:<step>).
  *
  *   npm run bench -- [--bundle DIR]... [--http-bundle DIR]... [--quick] [--skip torch,http,...]
- *   npm run bench -- --budget hour [--dry-run]
+ *   npm run bench -- --budget hour|half-hour [--dry-run]
  *
  * Bundles: the shipped model(s) under models/ and the full-size random-weight bundles under
  * models-local/ (tools/export --random-init; see docs/benchmarks.md). The HTTP load runs on the
@@ -11,9 +11,9 @@
  * size bundles get long windows (a batch takes tens of seconds there).
  * --quick: the tiny test fixture, short timings, results under bench/results/tmp (a check that
  * every script works; the numbers mean nothing).
- * --budget hour: every item of the benchmark issue at least once in about 40 minutes on 2
- * cores, with fewer runs per point and the costliest points left out (docs/benchmarks.md,
- * "Budget", lists them); bundles: models-local/toklip-s-256-random, models-local/toklip-l-384-random
+ * --budget hour (about 40 minutes on 2 cores) or half-hour (about 22): every item of the
+ * benchmark issue at least once, with fewer runs per point and the costliest points left out
+ * (docs/benchmarks.md, "Budget", lists them); bundles: models-local/toklip-s-256-random, models-local/toklip-l-384-random
  * and the shipped model(s) under models/.
  * A whole run (no --skip, no --quick) first moves earlier result files to bench/results/tmp/.
  * Every run except --quick records its steps (command, start, seconds, exit status) in
@@ -84,30 +84,49 @@ function fullPlan(): Step[] {
   return steps;
 }
 
+/** The knobs that size a budget plan. */
+interface Budget {
+  readonly peakRepeat: number;
+  /** ORT: leave out points predicted over this many seconds. */
+  readonly s256Cap: number;
+  readonly l384Cap: number;
+  /** HTTP on s-256: route@concurrency points left out. */
+  readonly httpSkip: string;
+  readonly torchS256: string;
+  readonly torchL384: string;
+}
+
 /**
- * About 40 minutes on 2 cores (2 threads): every item of the benchmark issue at least once.
- * Full-size points get one untimed run per graph and then single timed runs (two or three
- * where a run is shorter than 4 s); the costliest points are left out, each one named in the
- * results (ORT: predicted over the per-point cap; HTTP: --skip; PyTorch: fewer batch sizes).
+ * hour: about 40 minutes on 2 cores (2 threads); half-hour: about 22. Both cover every item
+ * of the benchmark issue at least once. Full-size points get one untimed run per graph and
+ * then single timed runs (two or three where a run is shorter than 4 s); the costliest points
+ * are left out, each one named in the results (ORT: predicted over the per-point cap; HTTP:
+ * --skip; PyTorch: fewer batch sizes).
  */
-function hourPlan(): Step[] {
+const BUDGETS: Record<string, Budget> = {
+  hour: { peakRepeat: 2, s256Cap: 60, l384Cap: 45, httpSkip: 'decode@32,similarity@32', torchS256: '1,2,4,8', torchL384: '1,2' },
+  'half-hour': { peakRepeat: 1, s256Cap: 30, l384Cap: 20, httpSkip: 'encode-tokens@32,decode@32,similarity@32', torchS256: '1,2,4', torchL384: '1' },
+};
+
+function budgetPlan(budget: Budget): Step[] {
   const s256 = join(REPO_ROOT, 'models-local', 'toklip-s-256-random');
   const l384 = join(REPO_ROOT, 'models-local', 'toklip-l-384-random');
   for (const dir of [s256, l384]) if (!existsSync(join(dir, 'manifest.json'))) throw new Error(`${dir}: missing (export it: docs/benchmarks.md, "How to run")`);
   const shipped = defaultBundleDirs().filter((d) => d.startsWith(join(REPO_ROOT, 'models') + '/'));
   const brief = ['--warmup', 'graph', '--target-seconds', '4', '--max-iterations', '3'];
+  const torchTiming = ['--target-seconds', '4', '--max-iterations', '3'];
   const steps: Step[] = [
-    { name: 'peak', script: 'peak.ts', args: [...threads, '--repeat', '2', '--target-seconds', '1', ...outArgs], note: 'GEMM peak, both runtimes, two interleaved sweeps' },
+    { name: 'peak', script: 'peak.ts', args: [...threads, '--repeat', String(budget.peakRepeat), '--target-seconds', '1', ...outArgs], note: `GEMM peak, both runtimes, ${budget.peakRepeat} sweep(s)` },
     { name: 'preprocess', script: 'preprocess.ts', args: ['--iterations', '10', ...outArgs], note: 'preprocessing' },
-    { name: 'ort', script: 'ort.ts', args: ['--bundle', s256, ...threads, ...brief, '--max-point-seconds', '60', ...outArgs], note: 's-256, every graph, batch 1-16 (points predicted over 60 s left out)' },
+    { name: 'ort', script: 'ort.ts', args: ['--bundle', s256, ...threads, ...brief, '--max-point-seconds', String(budget.s256Cap), ...outArgs], note: `s-256, every graph, batch 1-16 (points predicted over ${budget.s256Cap} s left out)` },
     {
       name: 'http',
       script: 'http.ts',
-      args: ['--bundle', s256, '--intra-op-threads', values.threads, '--label', 'http-full', '--concurrency', '1,8,32', '--skip', 'decode@32,similarity@32', '--warmup', '0', '--duration', '0', '--min-requests', '4', '--max-seconds', '900', ...outArgs],
-      note: 's-256 service: every route at 1 and 8; tokenize and encode (image, tokens) at 32 (the targets)',
+      args: ['--bundle', s256, '--intra-op-threads', values.threads, '--label', 'http-full', '--concurrency', '1,8,32', '--skip', budget.httpSkip, '--warmup', '0', '--duration', '0', '--min-requests', '4', '--max-seconds', '900', ...outArgs],
+      note: `s-256 service, every route at 1, 8, 32 except ${budget.httpSkip}`,
     },
-    { name: 'ort', script: 'ort.ts', args: ['--bundle', l384, ...threads, ...brief, '--max-point-seconds', '45', ...outArgs], note: 'l-384, every graph (points predicted over 45 s left out)' },
-    { name: 'torch', script: 'torch.ts', args: ['--bundle', s256, ...threads, '--batches', '1,2,4,8', '--target-seconds', '4', '--max-iterations', '3', ...outArgs], note: 'PyTorch s-256, batch 1, 2, 4, 8' },
+    { name: 'ort', script: 'ort.ts', args: ['--bundle', l384, ...threads, ...brief, '--max-point-seconds', String(budget.l384Cap), ...outArgs], note: `l-384, every graph, batch 1-16 (points predicted over ${budget.l384Cap} s left out)` },
+    { name: 'torch', script: 'torch.ts', args: ['--bundle', s256, ...threads, '--batches', budget.torchS256, ...torchTiming, ...outArgs], note: `PyTorch s-256, batch ${budget.torchS256}` },
   ];
   if (shipped.length > 0) {
     steps.push(
@@ -116,15 +135,15 @@ function hourPlan(): Step[] {
       { name: 'http', script: 'http.ts', args: [...bundleArgs(shipped), '--intra-op-threads', values.threads, '--warmup', '2', '--duration', '8', ...outArgs], note: 'shipped model service: every route at 1, 8, 32' },
     );
   }
-  // Last: the step to cut first when the hour runs out.
-  steps.push({ name: 'torch', script: 'torch.ts', args: ['--bundle', l384, ...threads, '--batches', '1,2', '--target-seconds', '4', '--max-iterations', '3', ...outArgs], note: 'PyTorch l-384, batch 1, 2' });
+  // Last: the step to cut first when time runs out.
+  steps.push({ name: 'torch', script: 'torch.ts', args: ['--bundle', l384, ...threads, '--batches', budget.torchL384, ...torchTiming, ...outArgs], note: `PyTorch l-384, batch ${budget.torchL384}` });
   return steps;
 }
 
 let plan: Step[];
 if (values.budget === undefined) plan = fullPlan();
-else if (values.budget === 'hour' && !quick && values.bundle === undefined) plan = hourPlan();
-else throw new Error('--budget: only "hour", without --quick or --bundle');
+else if (BUDGETS[values.budget] && !quick && values.bundle === undefined) plan = budgetPlan(BUDGETS[values.budget]!);
+else throw new Error(`--budget: one of ${Object.keys(BUDGETS).join(', ')}, without --quick or --bundle`);
 plan = plan.filter((s) => !skip.has(s.name));
 if (!skip.has('report')) {
   if (quick) {
