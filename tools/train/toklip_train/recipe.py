@@ -40,11 +40,11 @@ FULL = Recipe(
     name="full",
     model=_model(VQConfig(base_channels=16, channel_multipliers=(1, 1, 2, 4, 8), encoder_res_blocks=1,
                           decoder_res_blocks=1, z_channels=64, codebook_size=1024, codebook_dim=8,
-                          norm_groups=8),
-                 width=128, depth=4, heads=4, text_depth=3),
-    vq=VQTrainConfig(steps=6000, batch_size=4, lr=5e-4, warmup=100, gradient_weight=0.0,
-                     crop=64, crop_steps=4000, continuous_steps=1200, eval_every=500, log_every=100),
-    contrastive=ContrastiveConfig(steps=2000, batch_size=128),
+                          norm_groups=4),
+                 width=128, depth=4, heads=4, text_depth=2),
+    vq=VQTrainConfig(steps=8000, batch_size=4, lr=7e-4, warmup=100, gradient_weight=0.0,
+                     continuous_steps=600, eval_every=250, log_every=50),
+    contrastive=ContrastiveConfig(steps=2500, batch_size=64),
     train_scenes=10_000,
 )
 

@@ -15,7 +15,6 @@ also draw from separate random streams, so backgrounds and jitter never repeat e
 """
 from __future__ import annotations
 
-import colorsys
 import math
 from dataclasses import dataclass
 from typing import Iterator, List, Sequence, Tuple
@@ -26,8 +25,8 @@ from PIL import Image, ImageDraw
 IMAGE_SIZE = 128
 SUPERSAMPLE = 4  # shapes are drawn at 4x and box-filtered down: antialiased edges
 
-# Saturated, well separated colours (RGB 0-255). Backgrounds are kept desaturated and mid-bright
-# (see _background_colour) so that no background reads as one of these.
+# Saturated, well separated colours (RGB 0-255). Backgrounds come from a palette of muted,
+# mid-bright tones (BACKGROUND_PALETTE) so that no background reads as one of these.
 COLOURS = {
     "red": (220, 30, 35),
     "yellow": (245, 210, 25),
@@ -52,6 +51,15 @@ POSITION_JITTER = 3.0  # pixels, uniform in [-j, j] on each axis
 SIZE_JITTER = 0.06  # relative, uniform in [-j, j]
 COLOUR_JITTER = 10  # per channel, uniform integer in [-j, j]
 BACKGROUNDS = ("plain", "gradient", "textured")
+# Muted background tones (RGB 0-1). A discrete palette, not a continuum: the VQ decoder ends in
+# a GroupNorm, which normalises away an image's absolute level, so every background colour must
+# be learnt as a pattern; a few tones are learnt in a CPU budget, a continuum is not. Gradients
+# and textures blend two different tones.
+BACKGROUND_PALETTE = (
+    (0.55, 0.55, 0.55), (0.72, 0.72, 0.70), (0.42, 0.42, 0.44), (0.74, 0.69, 0.58),
+    (0.58, 0.66, 0.56), (0.50, 0.56, 0.66), (0.64, 0.55, 0.64), (0.70, 0.62, 0.50),
+    (0.48, 0.60, 0.60), (0.70, 0.58, 0.58),
+)
 
 SPLITS = {"train": 1, "heldout": 2}
 HELD_OUT_SEED = 20250529
@@ -211,17 +219,11 @@ def _separated(a: ShapeSpec, b: ShapeSpec, gap: float = 3.0) -> bool:
     return max(abs(a.cx - b.cx), abs(a.cy - b.cy)) >= a.radius + b.radius + gap
 
 
-def _background_colour(rng: np.random.Generator) -> Tuple[float, float, float]:
-    h = rng.random()
-    s = rng.uniform(0.0, 0.25)
-    v = rng.uniform(0.45, 0.78)
-    return tuple(float(c) for c in colorsys.hsv_to_rgb(h, s, v))
-
-
 def _draw_background(rng: np.random.Generator) -> BackgroundSpec:
     kind = BACKGROUNDS[rng.integers(len(BACKGROUNDS))]
-    a = _background_colour(rng)
-    b = _background_colour(rng)
+    i = int(rng.integers(len(BACKGROUND_PALETTE)))
+    j = (i + 1 + int(rng.integers(len(BACKGROUND_PALETTE) - 1))) % len(BACKGROUND_PALETTE)  # j != i
+    a, b = BACKGROUND_PALETTE[i], BACKGROUND_PALETTE[j]
     return BackgroundSpec(kind, a, b, float(rng.uniform(0, 2 * math.pi)),
                           int(rng.integers(0, 2**31 - 1)))
 

@@ -25,7 +25,7 @@ from .scenes import COLOURS, POSITIONS, SHAPES, SIZES
 
 PAD, EOS, BOS, UNK = 0, 1, 2, 3
 SPECIAL_TOKENS = ("<pad>", "<eos>", "<bos>", "<unk>")
-CONTEXT_LENGTH = 32
+CONTEXT_LENGTH = 24  # the longest caption is 17 words + EOS
 
 
 def caption_words() -> List[str]:
