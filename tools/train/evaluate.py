@@ -34,6 +34,7 @@ from toklip_train.data import psnr, render, to_uint8  # noqa: E402
 from toklip_train.evaluation import (held_out_sets, psnr_metrics, retrieval_metrics,  # noqa: E402
                                      zero_shot_metrics, zero_shot_prompts)
 from toklip_train.networks import REPO_ROOT  # noqa: E402
+from toklip_train.recipe import FULL  # noqa: E402
 
 FLOORS = {"psnr_mean": 26.0, "zero_shot_colour_acc": 0.95, "zero_shot_shape_acc": 0.90, "i2t_r1": 0.40}
 RUN_BUNDLE = Path(__file__).resolve().parent / "run_bundle.mjs"
@@ -118,9 +119,10 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint")
     p.add_argument("--bundle")
-    p.add_argument("--vision-heads", type=int, default=4)
-    p.add_argument("--text-heads", type=int, default=4)
-    p.add_argument("--vq-norm-groups", type=int, default=8)
+    # defaults: the full recipe's (the checkpoint shapes cannot tell heads and norm groups)
+    p.add_argument("--vision-heads", type=int, default=FULL.model.vision.heads)
+    p.add_argument("--text-heads", type=int, default=FULL.model.text.heads)
+    p.add_argument("--vq-norm-groups", type=int, default=FULL.model.vq.norm_groups)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", help="write the report here")
     args = p.parse_args(argv)

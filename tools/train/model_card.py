@@ -44,7 +44,8 @@ def render_card(run: dict, report: dict, manifest: dict, export_command: str) ->
 
     def row(name, key, fmt, floor=None):
         fl = f"{floor:.0f} dB" if (floor and key.startswith("psnr")) else (_pct(floor) if floor else "")
-        return f"| {name} | {fmt(b[key])} | {fmt(c[key]) if key in c else ''} | {fl} |"
+        verdict = "" if not floor else ("met" if b[key] >= floor else "**missed**")
+        return f"| {name} | {fmt(b[key])} | {fmt(c[key]) if key in c else ''} | {fl} | {verdict} |"
 
     db = lambda v: f"{v:.2f} dB"  # noqa: E731
     lines = [
@@ -124,8 +125,8 @@ def render_card(run: dict, report: dict, manifest: dict, export_command: str) ->
         "Measured by `tools/train/evaluate.py` on the exported bundle (onnxruntime-node and tokenizers.js, "
         "as served) and on the PyTorch checkpoint.",
         "",
-        "| metric | bundle (ONNX) | PyTorch | floor |",
-        "|---|---|---|---|",
+        "| metric | bundle (ONNX) | PyTorch | floor (issue 4) | bundle vs floor |",
+        "|---|---|---|---|---|",
         row(f"reconstruction PSNR, tokenize -> decode, mean of {RETRIEVAL_SCENES} scenes", "psnr_mean", db,
             floors["psnr_mean"]),
         row("reconstruction PSNR, 10th percentile", "psnr_p10", db),
@@ -145,6 +146,15 @@ def render_card(run: dict, report: dict, manifest: dict, export_command: str) ->
                   f"{_pct(agree['ids_identical'])} of token ids identical, image embeddings within "
                   f"{agree['embedding_rel_err']:.1e} and text embeddings within "
                   f"{agree['text_embedding_rel_err']:.1e} of their scale.", ""]
+    missed = [k for k, v in floors.items() if b[k] < v]
+    if missed:
+        lines += ["## Known gaps", "",
+                  "Floors of issue 4 that this run misses: " + ", ".join(missed) + ". Shape is the weak "
+                  "attribute: the towers separate colours and positions well but confuse shapes (circle and "
+                  "ring most of all) on held-out attribute combinations; more stage-B steps and shape hard "
+                  "negatives in the contrastive batches are the next things to try. Retrieval counts ties "
+                  "against the model and 28 of the 200 held-out captions are duplicates, so R@1 differs "
+                  "slightly between the bundle and PyTorch although their embeddings agree.", ""]
     lines += [
         "## Limits",
         "",
