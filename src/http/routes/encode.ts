@@ -13,7 +13,7 @@ import { readTokenRows } from '../inputs/tokens.js';
 import { setTimingHeaders } from '../request-context.js';
 import type { RouteOptions } from '../route-options.js';
 import { type EncodeBody, EncodeOptions, EncodeResponse, encodeSchemaBody } from '../schemas/inference.js';
-import { problemResponses } from '../schemas/problem.js';
+import { EMBEDDING_PROBLEMS, problemResponses } from '../schemas/problem.js';
 import { floatsToBase64, l2Normalize, rows } from '../vectors.js';
 import { context, imageAdmission, limitsOf, requireOne, resolveModel } from './common.js';
 import { tokenizeTexts } from './texts.js';
@@ -35,11 +35,7 @@ export const encodeRoutes: FastifyPluginAsync<RouteOptions & { images: ImagePrep
         body: encodeSchemaBody(limits),
         response: {
           200: EncodeResponse,
-          ...problemResponses([
-            'invalid_json', 'invalid_base64', 'invalid_data_uri', 'invalid_tokens', 'invalid_text', 'unknown_model',
-            'payload_too_large', 'too_many_inputs', 'image_too_large', 'unsupported_media_type', 'unsupported_image_format',
-            'invalid_image', 'capability_unavailable', 'queue_full', 'inference_failed', 'worker_crashed', 'deadline_exceeded',
-          ]),
+          ...problemResponses(EMBEDDING_PROBLEMS),
         },
       },
     },

@@ -38,6 +38,13 @@ export const COMMON_ERROR_CODES: readonly ErrorCode[] = [
 ];
 
 /** OpenAPI `response` entries for the given codes, grouped by status. */
+/** What /v1/encode and /v1/similarity can answer: image, token or text input, then inference. */
+export const EMBEDDING_PROBLEMS: readonly ErrorCode[] = [
+  'invalid_json', 'invalid_base64', 'invalid_data_uri', 'invalid_tokens', 'invalid_text', 'unknown_model',
+  'payload_too_large', 'too_many_inputs', 'image_too_large', 'unsupported_media_type', 'unsupported_image_format',
+  'invalid_image', 'capability_unavailable', 'queue_full', 'inference_failed', 'worker_crashed', 'deadline_exceeded',
+];
+
 export function problemResponses(codes: readonly ErrorCode[]) {
   const byStatus = new Map<number, ErrorCode[]>();
   for (const code of new Set([...COMMON_ERROR_CODES, ...codes])) {
