@@ -20,7 +20,7 @@
  * bench/results/run.json, which the report shows.
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_OUT, GiB, REPO_ROOT, machine } from './lib/common.js';
@@ -181,7 +181,28 @@ interface StepRecord {
   readonly seconds: number;
   readonly status: number | null;
 }
-const record = { command: ['npm run bench --', ...process.argv.slice(2)].join(' '), budget: values.budget ?? null, machine: machine(), started: new Date().toISOString(), steps: [] as StepRecord[] };
+interface RunRecord {
+  command: string;
+  budget: string | null;
+  machine: ReturnType<typeof machine>;
+  started: string;
+  steps: StepRecord[];
+  /** Partial runs (--skip) that re-ran steps of this one afterwards. */
+  reruns?: string[];
+}
+const thisCommand = ['npm run bench --', ...process.argv.slice(2)].join(' ');
+// A partial run (--skip) adds its steps to the record of the run it completes.
+const earlierRecord = (() => {
+  if (skip.size === 0) return undefined;
+  try {
+    return JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')) as RunRecord;
+  } catch {
+    return undefined;
+  }
+})();
+const record: RunRecord = earlierRecord
+  ? { ...earlierRecord, reruns: [...(earlierRecord.reruns ?? []), thisCommand] }
+  : { command: thisCommand, budget: values.budget ?? null, machine: machine(), started: new Date().toISOString(), steps: [] };
 const saveRecord = () => {
   if (quick) return;
   mkdirSync(out, { recursive: true });
@@ -197,7 +218,8 @@ for (const step of plan) {
   if (step.name === 'report') saveRecord();
   const r = spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bench', step.script), ...step.args], { cwd: REPO_ROOT, stdio: 'inherit' });
   if (step.name !== 'report') {
-    record.steps.push({ command: display(step), ...(step.note ? { note: step.note } : {}), started, seconds: Math.round((performance.now() - begin) / 100) / 10, status: r.status });
+    // A re-run replaces the step's earlier row (its result file was replaced too).
+    record.steps = [...record.steps.filter((x) => x.command !== display(step)), { command: display(step), ...(step.note ? { note: step.note } : {}), started, seconds: Math.round((performance.now() - begin) / 100) / 10, status: r.status }];
     saveRecord();
   }
   if (r.status !== 0) throw new Error(`${step.script} failed (exit ${r.status})`);

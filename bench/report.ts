@@ -12,7 +12,7 @@ import { DEFAULT_OUT, GiB, MiB, REPO_ROOT, type ResultFile, fmt, readResult } fr
 import type { GraphName } from './lib/bundle.js';
 import type { HttpPoint, HttpResults } from './http.js';
 import type { OrtResults } from './ort.js';
-import type { PeakResults } from './peak.js';
+import { type PeakResults, shapeLabel } from './peak.js';
 import type { PreprocessResults } from './preprocess.js';
 import type { TorchResults } from './torch.js';
 import type { HttpExperiment, RawExperiment, TuneResult } from './tune.js';
@@ -54,6 +54,7 @@ interface RunRecord {
   readonly command: string;
   readonly budget: string | null;
   readonly started: string;
+  readonly reruns?: readonly string[];
   readonly steps: readonly { command: string; note?: string; started: string; seconds: number; status: number | null }[];
 }
 const runRecord = (() => {
@@ -110,6 +111,7 @@ function runSection(): string {
       ['step', 'command', 'started (UTC)', 'minutes', 'exit'],
       runRecord.steps.map((x) => [x.note ?? '', `\`${x.command}\``, x.started.slice(11, 16), x.seconds / 60, x.status ?? 'killed']),
     ),
+    ...(runRecord.reruns && runRecord.reruns.length > 0 ? ['', `Steps re-run afterwards (their rows above): ${runRecord.reruns.map((r) => `\`${r}\``).join(', ')}.`] : []),
   ].join('\n');
 }
 
@@ -171,8 +173,8 @@ function peakSection(): string {
   if (!peak) return '_not run_';
   const p = peak.results;
   const rows = [
-    ...p.ort.points.map((x) => [`onnxruntime ${peak.machine.onnxruntime} (one-node MatMul graph)`, `${x.m} x ${x.k} x ${x.n}`, x.medianMs, x.gflopsPerSecond, x.gflopsPerCpuSecond]),
-    ...p.torch.points.map((x) => [`torch ${p.torch.version} (torch.matmul)`, `${x.m} x ${x.k} x ${x.n}`, x.medianMs, x.gflopsPerSecond, x.gflopsPerCpuSecond]),
+    ...p.ort.points.map((x) => [`onnxruntime ${peak.machine.onnxruntime} (${x.depth ? 'MatMul chain graph' : 'one-node MatMul graph'})`, shapeLabel(x, ' x '), x.medianMs, x.gflopsPerSecond, x.gflopsPerCpuSecond]),
+    ...p.torch.points.map((x) => [`torch ${p.torch.version} (torch.matmul)`, shapeLabel(x, ' x '), x.medianMs, x.gflopsPerSecond, x.gflopsPerCpuSecond]),
   ];
   return [
     table(['runtime', 'M x K x N', 'median ms', 'GFLOP/s', 'GFLOP per CPU-s'], rows),

@@ -3,6 +3,8 @@
 
     onnx_tools.py flops GRAPH --dim batch=1 --dim tokens=256    FLOPs of MatMul/Gemm/Conv per op type (JSON)
     onnx_tools.py matmul OUT                                    one-node MatMul graph A[M,K] x B[K,N] (GEMM peak)
+    onnx_tools.py matmul-chain OUT --k K --depth D              X[M,K] through D MatMuls with constant [K,K]
+                                                                weights, as in the networks (GEMM peak)
     onnx_tools.py fuse BUNDLE OUT                               vq_encoder + semantic_encoder: pixels -> embedding
     onnx_tools.py token-mlp BUNDLE OUT                          semantic_encoder with codebook gather + token MLP
                                                                 instead of the precomputed table (random MLP weights)
@@ -218,6 +220,23 @@ def make_matmul(out: str) -> None:
     onnx.save(model, out)
 
 
+def make_matmul_chain(out: str, k: int, depth: int) -> None:
+    """X[M,K] -> MatMul W1 -> ... -> MatMul WD: constant weights (pre-packed by ONNX Runtime, as
+    the networks' weights are), scaled by sqrt(3/K) so that the activations keep their size."""
+    rng = np.random.default_rng(0)
+    weights = [numpy_helper.from_array(((rng.random((k, k), dtype=np.float32) - 0.5) * 2 * np.sqrt(3.0 / k)).astype(np.float32),
+                                       f"W{i}") for i in range(depth)]
+    x = helper.make_tensor_value_info("X", TensorProto.FLOAT, ["M", k])
+    y = helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["M", k])
+    names = ["X"] + [f"H{i}" for i in range(1, depth)] + ["Y"]
+    nodes = [helper.make_node("MatMul", [names[i], f"W{i}"], [names[i + 1]]) for i in range(depth)]
+    graph = helper.make_graph(nodes, "matmul_chain", [x], [y], initializer=weights)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, out)
+
+
 def _load(path: str) -> onnx.ModelProto:
     return onnx.load(path, load_external_data=True)
 
@@ -305,6 +324,10 @@ def main(argv=None) -> int:
     f.add_argument("--dim", action="append", default=[], help="name=value for a dynamic axis")
     m = sub.add_parser("matmul")
     m.add_argument("out")
+    c = sub.add_parser("matmul-chain")
+    c.add_argument("out")
+    c.add_argument("--k", type=int, required=True)
+    c.add_argument("--depth", type=int, required=True)
     for name in ("fuse", "token-mlp"):
         s = sub.add_parser(name)
         s.add_argument("bundle")
@@ -316,6 +339,8 @@ def main(argv=None) -> int:
         print()
     elif args.command == "matmul":
         make_matmul(args.out)
+    elif args.command == "matmul-chain":
+        make_matmul_chain(args.out, args.k, args.depth)
     elif args.command == "fuse":
         fuse(args.bundle, args.out)
     else:

@@ -4,7 +4,7 @@ same inputs as the ONNX Runtime benchmark (bench/lib/bundle.ts) and the same thr
 
     torch_bench.py graphs --bundle DIR [--threads 2] [--batches 1,2,4,8,16] [--target-seconds 3]
                           [--max-iterations 20] [--graphs vq_encoder,...]
-    torch_bench.py peak --threads 2 --shapes 2048x2048x2048,... [--target-seconds 3]
+    torch_bench.py peak --threads 2 --shapes 2048x2048x2048,... [--chains 4096x1152x8,...] [--target-seconds 3]
     torch_bench.py info
 
 Each prints progress lines, then one JSON line (the result) last on stdout.
@@ -212,6 +212,23 @@ def run_peak(args) -> dict:
         points.append({"m": m, "k": k, "n": n, "iterations": r["iterations"], "medianMs": r["medianMs"],
                        "gflopsPerSecond": 2 * m * k * n / (r["medianMs"] * 1e6),
                        "gflopsPerCpuSecond": 2 * m * k * n / (r["cpuMsPerItem"] * 1e6)})
+    for chain in filter(None, args.chains.split(",")):
+        # X[M,K] through D matmuls with fixed [K,K] weights (bench/python/onnx_tools.py matmul-chain)
+        m, k, depth = (int(v) for v in chain.split("x"))
+        gen = torch.Generator().manual_seed(0)
+        x = torch.rand(m, k, generator=gen) - 0.5
+        ws = [(torch.rand(k, k, generator=gen) - 0.5) * 2 * (3.0 / k) ** 0.5 for _ in range(depth)]
+
+        def run_chain(x=x, ws=ws):
+            h = x
+            for w in ws:
+                h = torch.matmul(h, w)
+            return h
+        r = measure(run_chain, 1, args.target_seconds, 50)
+        flops = 2 * m * k * k * depth
+        points.append({"m": m, "k": k, "n": k, "depth": depth, "weights": "constant", "iterations": r["iterations"],
+                       "medianMs": r["medianMs"], "gflopsPerSecond": flops / (r["medianMs"] * 1e6),
+                       "gflopsPerCpuSecond": flops / (r["cpuMsPerItem"] * 1e6)})
     best = max(points, key=lambda p: p["gflopsPerSecond"])
     i = info(args.threads)
     return {"points": points, "best": best, "version": i["version"], "blas": i["blas"]}
@@ -228,6 +245,7 @@ def main(argv=None) -> int:
     g.add_argument("--max-iterations", type=int, default=20)
     pk = sub.add_parser("peak")
     pk.add_argument("--shapes", default="2048x2048x2048,4096x4096x4096")
+    pk.add_argument("--chains", default="", help="MxKxD: X[M,K] through D matmuls with [K,K] weights")
     pk.add_argument("--target-seconds", type=float, default=3.0)
     sub.add_parser("info")
     for s in (g, pk):
