@@ -56,6 +56,11 @@ export interface OrtResults {
   readonly bundles: readonly OrtBundleResult[];
 }
 
+/** The raw ORT measurement of one bundle's graph at one batch size, to compare another runtime with. */
+export function ortRunAt(results: OrtResults | undefined, bundle: string, graph: string, batch: number) {
+  return results?.bundles.find((x) => x.bundle === bundle)?.runs.find((x) => x.graph === graph && x.batch === batch);
+}
+
 export function flopsOf(bundle: BenchBundle): Partial<Record<GraphName, number>> {
   const out: Partial<Record<GraphName, number>> = {};
   for (const g of bundle.graphs) {

@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_OUT, GiB, MiB, REPO_ROOT, type ResultFile, fmt, readResult } from './lib/common.js';
 import type { GraphName } from './lib/bundle.js';
 import type { HttpPoint, HttpResults } from './http.js';
-import type { OrtResults } from './ort.js';
+import { type OrtResults, ortRunAt } from './ort.js';
 import { type PeakResults, shapeLabel } from './peak.js';
 import type { PreprocessResults } from './preprocess.js';
 import type { TorchResults } from './torch.js';
@@ -187,7 +187,7 @@ function torchSection(): string {
   if (!torch) return '_not run_';
   const rows = torch.results.bundles.flatMap((b) =>
     b.runs.map((r) => {
-      const o = ort?.results.bundles.find((x) => x.bundle === b.bundle)?.runs.find((x) => x.graph === r.graph && x.batch === r.batch);
+      const o = ortRunAt(ort?.results, b.bundle, r.graph, r.batch);
       return [
         b.bundle,
         r.graph,

@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_OUT, type Measured, PYTHON, REPO_ROOT, Run, formatTable, intList, loadSnapshot, mergeByBundle, readResult } from './lib/common.js';
 import { defaultBundleDirs, readBundle } from './lib/bundle.js';
 import type { Measurement } from './lib/ort-job.js';
-import type { OrtResults } from './ort.js';
+import { type OrtResults, ortRunAt } from './ort.js';
 
 export interface TorchBundleResult {
   readonly bundle: string;
@@ -103,7 +103,7 @@ async function main(): Promise<void> {
       ['bundle', 'graph', 'batch', 'torch ms/batch', 'torch items/s', 'ORT items/s', 'ORT / torch', 'torch CPU ms/item', 'ORT CPU ms/item', 'ORT / torch (CPU)'],
       results.flatMap((b) =>
         b.runs.map((r) => {
-          const o = ort?.bundles.find((x) => x.bundle === b.bundle)?.runs.find((x) => x.graph === r.graph && x.batch === r.batch);
+          const o = ortRunAt(ort, b.bundle, r.graph, r.batch);
           return [
             b.bundle,
             r.graph,

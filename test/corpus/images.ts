@@ -54,7 +54,8 @@ export function randomBytes(length: number, seed: number): Buffer {
   return Buffer.from(Array.from({ length }, () => Math.floor(next() * 256)));
 }
 
-function pngChunk(type: string, data: Buffer): Buffer {
+/** One PNG chunk (length, type, data, CRC): for hand-made and deliberately broken PNGs. */
+export function pngChunk(type: string, data: Buffer): Buffer {
   const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
   const length = Buffer.alloc(4);
   length.writeUInt32BE(data.length);

@@ -1,10 +1,11 @@
 /** Hostile and broken input: every case is a clear 4xx ServiceError, never a crash or a hang. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { crc32, deflateSync } from 'node:zlib';
+import { deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import { ServiceError, type ErrorCode } from '../../src/errors.js';
 import { preprocessImage, type ImageLimits } from '../../src/images/index.js';
+import { pngChunk } from '../corpus/images.js';
 import { fixtureInput, specFor } from './fixtures.js';
 
 const spec = specFor(256);
@@ -25,15 +26,6 @@ async function assertRefused(bytes: Uint8Array, code: ErrorCode, detail: RegExp,
   assert.equal(error.code, code, error.message);
   assert.match(error.message, detail);
   return error;
-}
-
-function pngChunk(type: string, data: Buffer): Buffer {
-  const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-  const length = Buffer.alloc(4);
-  length.writeUInt32BE(data.length);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(body));
-  return Buffer.concat([length, body, crc]);
 }
 
 /** A valid PNG of any size: 1-bit grey, all zero, so 20000x20000 deflates to ~50 kB. */
