@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from toklip_train import scenes as S  # noqa: E402
 from toklip_train.networks import REPO_ROOT  # noqa: E402,F401  (puts tools/export on sys.path)
 from toklip_export.bundle import list_files, write_json  # noqa: E402
-from toklip_train.evaluation import RETRIEVAL_SCENES, ZERO_SHOT_SCENES  # noqa: E402
+from toklip_train.evaluation import RETRIEVAL_SCENES, ZERO_SHOT_SCENES, held_out_sets  # noqa: E402
 from toklip_train.tokenizer import CONTEXT_LENGTH, VOCAB  # noqa: E402
 
 TRAIN_COMMAND = "python3 tools/train/train.py --out tools/train/runs/scenes128 --seed 0"
@@ -30,6 +30,11 @@ def _pct(x: float) -> str:
 
 def _minutes(t: dict) -> str:
     return f"{t['wall_s'] / 60:.1f} min wall, {t['cpu_s'] / 60:.1f} min CPU"
+
+
+def duplicate_captions() -> int:
+    captions = [scene.caption for scene in held_out_sets().retrieval]
+    return len(captions) - len(set(captions))
 
 
 def render_card(run: dict, report: dict, manifest: dict, export_command: str) -> str:
@@ -153,8 +158,9 @@ def render_card(run: dict, report: dict, manifest: dict, export_command: str) ->
                   "attribute: the towers separate colours and positions well but confuse shapes (circle and "
                   "ring most of all) on held-out attribute combinations; more stage-B steps and shape hard "
                   "negatives in the contrastive batches are the next things to try. Retrieval counts ties "
-                  "against the model and 28 of the 200 held-out captions are duplicates, so R@1 differs "
-                  "slightly between the bundle and PyTorch although their embeddings agree.", ""]
+                  f"against the model and {duplicate_captions()} of the {RETRIEVAL_SCENES} held-out captions "
+                  "are duplicates, so R@1 differs slightly between the bundle and PyTorch although their "
+                  "embeddings agree.", ""]
     lines += [
         "## Limits",
         "",
