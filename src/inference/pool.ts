@@ -1,7 +1,10 @@
 /**
- * A fixed pool of inference workers. Each worker runs one batch at a time; the scheduler
- * never sends more batches than there are workers, so run() normally finds an idle one (a job
- * waits here only while a crashed worker is being replaced).
+ * A fixed pool of inference workers. Each worker runs one batch at a time and may hold the
+ * next one queued behind it (pipelineDepth 2): when a batch ends, the worker starts the next at
+ * once instead of idling until the main thread has collected the results, answered and sent
+ * more work. The scheduler never sends more than size x pipelineDepth batches, so run()
+ * normally finds a worker with room (a job waits here only while a crashed worker is being
+ * replaced).
  *
  * Workers are never terminated while a batch runs (that would abort the process inside
  * ONNX Runtime): shutdown waits for running batches, then asks each worker to release its
@@ -20,6 +23,8 @@ export interface PoolOptions {
   readonly init: Omit<WorkerInit, 'workerIndex'>;
   readonly log: Logger;
   readonly onRestart?: () => void;
+  /** Batches one worker holds at once: the running one plus those queued behind it (default 2). */
+  readonly pipelineDepth?: number;
 }
 
 interface Job {
@@ -33,7 +38,8 @@ interface Slot {
   readonly index: number;
   worker: Worker;
   ready: boolean;
-  job: Job | undefined;
+  /** Sent to the worker, in order: jobs[0] runs, the others wait in the worker's queue. */
+  jobs: Job[];
   stopping: boolean;
   exited: boolean;
 }
@@ -87,6 +93,20 @@ export class WorkerPool {
     return this.options.size;
   }
 
+  /** Batches sent to each worker and not answered yet (the running one and those queued behind it). */
+  get heldJobs(): number[] {
+    return this.slots.map((slot) => slot?.jobs.length ?? 0);
+  }
+
+  /** Batches the pool accepts beyond one per worker: each worker's queued next batches. */
+  get stagingSlots(): number {
+    return this.options.size * (this.depth - 1);
+  }
+
+  private get depth(): number {
+    return Math.max(1, this.options.pipelineDepth ?? 2);
+  }
+
   get provider(): ExecutionProviderName {
     return this.providerName;
   }
@@ -124,7 +144,7 @@ export class WorkerPool {
         slot.stopping = true;
         if (slot.exited) return;
         const exited = new Promise<void>((resolve) => slot.worker.once('exit', () => resolve()));
-        if (slot.job === undefined) slot.worker.postMessage({ type: 'shutdown' } satisfies ToWorker);
+        if (slot.jobs.length === 0) slot.worker.postMessage({ type: 'shutdown' } satisfies ToWorker);
         await exited;
       }),
     );
@@ -134,7 +154,7 @@ export class WorkerPool {
     const { init, log } = this.options;
     const workerLog = log.child({ component: 'worker', worker: index });
     const worker = new Worker(workerEntry(), { workerData: { ...init, workerIndex: index } satisfies WorkerInit });
-    const slot: Slot = { index, worker, ready: false, job: undefined, stopping: false, exited: false };
+    const slot: Slot = { index, worker, ready: false, jobs: [], stopping: false, exited: false };
     let started = false;
     this.slots[index] = slot;
 
@@ -164,12 +184,12 @@ export class WorkerPool {
       });
       worker.on('error', (error) => workerLog.error({ err: error }, 'inference worker error'));
       worker.on('exit', (code) => {
-        const job = slot.job;
-        slot.job = undefined;
+        // The queued jobs die too: their input buffers were transferred to this worker.
+        const [job, ...queued] = slot.jobs.splice(0);
         slot.ready = false;
         slot.exited = true;
         if (slot.stopping || this.closing) {
-          if (job) job.reject(new ServiceError('shutting_down', 'the inference worker stopped'));
+          for (const j of [job, ...queued]) j?.reject(new ServiceError('shutting_down', 'the inference worker stopped'));
           reject(new StartupError(`inference worker ${index} exited during start (code ${code})`));
           return;
         }
@@ -180,6 +200,7 @@ export class WorkerPool {
         }
         workerLog.error({ code, jobId: job?.id }, 'inference worker died; replacing it');
         job?.reject(new ServiceError('worker_crashed', 'the inference worker running this request crashed; retry', { retryAfterSeconds: 1 }));
+        for (const j of queued) j.reject(new ServiceError('worker_crashed', 'the inference worker holding this request crashed; retry', { retryAfterSeconds: 1 }));
         this.options.onRestart?.();
         this.replace(index, 0);
       });
@@ -206,12 +227,13 @@ export class WorkerPool {
   }
 
   private finish(slot: Slot, message: Extract<FromWorker, { type: 'result' | 'run_failed' }>): void {
-    const job = slot.job;
-    slot.job = undefined;
+    const job = slot.jobs[0];
     if (job === undefined || job.id !== message.jobId) return;
+    slot.jobs.shift();
     if (message.type === 'result') job.resolve({ outputs: message.outputs, runMs: message.runMs });
     else job.reject(new ServiceError('inference_failed', message.message));
     if (this.closing) {
+      if (slot.jobs.length > 0) return;
       slot.stopping = true;
       slot.worker.postMessage({ type: 'shutdown' } satisfies ToWorker);
       return;
@@ -219,14 +241,19 @@ export class WorkerPool {
     this.dispatch();
   }
 
+  /** Hands waiting jobs to the ready workers holding the fewest, up to pipelineDepth each. */
   private dispatch(): void {
-    for (const slot of this.slots) {
-      if (this.waiting.length === 0) return;
-      if (!slot || !slot.ready || slot.job !== undefined || slot.stopping) continue;
+    while (this.waiting.length > 0) {
+      let target: Slot | undefined;
+      for (const slot of this.slots) {
+        if (!slot || !slot.ready || slot.stopping || slot.jobs.length >= this.depth) continue;
+        if (target === undefined || slot.jobs.length < target.jobs.length) target = slot;
+      }
+      if (target === undefined) return;
       const job = this.waiting.shift()!;
-      slot.job = job;
+      target.jobs.push(job);
       const { input } = job.request;
-      slot.worker.postMessage({ type: 'run', jobId: job.id, ...job.request } satisfies ToWorker, [input.data.buffer as ArrayBuffer]);
+      target.worker.postMessage({ type: 'run', jobId: job.id, ...job.request } satisfies ToWorker, [input.data.buffer as ArrayBuffer]);
     }
   }
 }

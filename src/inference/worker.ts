@@ -56,9 +56,13 @@ async function main(): Promise<void> {
     return;
   }
 
-  // Messages are handled one at a time: the pool sends a worker one batch at a time.
+  // One message at a time, in order: the pool may queue a worker's next batch behind the
+  // running one, and nothing may overlap a session.run().
+  let previous = Promise.resolve();
   port.on('message', (message: ToWorker) => {
-    void handle(message, loaded);
+    previous = previous
+      .then(() => handle(message, loaded))
+      .catch((error: unknown) => log('error', 'inference worker message failed', { err: String(error) }));
   });
 }
 

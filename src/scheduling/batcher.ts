@@ -178,6 +178,15 @@ export class Batcher<I, O> {
     return this.closed || this.flushing ? head.enqueuedAt : head.enqueuedAt + this.options.maxDelayMs;
   }
 
+  /** True when the head's key has max batch items queued: the next batch is as large as it can get. */
+  isFull(): boolean {
+    const head = this.queue[0];
+    if (head === undefined) return false;
+    let sameKey = 0;
+    for (const entry of this.queue) if (entry.key === head.key && ++sameKey >= this.options.maxBatch) return true;
+    return false;
+  }
+
   /** Time the oldest item was queued (for fairness between batchers). */
   oldest(): number | undefined {
     return this.queue[0]?.enqueuedAt;

@@ -3,6 +3,11 @@
  * the ready batch whose oldest item waited longest; a batch is ready when it is full or its
  * oldest item has waited max delay. While every slot is busy nothing starts, so queues keep
  * filling up to max batch: under load, batches grow by themselves.
+ *
+ * Staging slots (the executor queues a worker's next batch behind the running one) take full
+ * batches only: a full batch cannot grow by waiting, so handing it over early costs nothing
+ * and the worker starts it the moment the running batch ends, without waiting for the main
+ * thread. A batch that could still grow waits for a free slot as before.
  */
 import type { Batcher } from './batcher.js';
 import type { Clock } from './clock.js';
@@ -14,15 +19,23 @@ type AnyBatcher = Batcher<any, any>;
 export class Dispatcher {
   private readonly batchers: AnyBatcher[] = [];
   private readonly capacity: number;
+  private readonly staging: number;
   private readonly clock: Clock;
   private inFlight = 0;
   private timer: unknown;
   private timerAt = Number.POSITIVE_INFINITY;
   private idleWaiters: (() => void)[] = [];
 
-  constructor(options: { capacity: number; clock: Clock }) {
+  /**
+   * @param capacity  batches that run at once (workers)
+   * @param staging   further full batches the executor accepts queued behind running ones
+   */
+  constructor(options: { capacity: number; staging?: number; clock: Clock }) {
     if (!Number.isInteger(options.capacity) || options.capacity < 1) throw new RangeError('capacity must be a positive integer');
+    const staging = options.staging ?? 0;
+    if (!Number.isInteger(staging) || staging < 0) throw new RangeError('staging must be a non-negative integer');
     this.capacity = options.capacity;
+    this.staging = staging;
     this.clock = options.clock;
   }
 
@@ -37,9 +50,9 @@ export class Dispatcher {
 
   /** Starts every batch that is ready and has a free slot, then arms a timer for the next one. */
   pump(): void {
-    while (this.inFlight < this.capacity) {
+    while (this.inFlight < this.capacity + this.staging) {
       const now = this.clock.now();
-      const next = this.nextReady(now);
+      const next = this.nextReady(now, this.inFlight >= this.capacity);
       if (next === undefined) break;
       const batch = next.take();
       if (batch === undefined) continue;
@@ -70,12 +83,14 @@ export class Dispatcher {
     for (const resolve of waiters) resolve();
   }
 
-  private nextReady(now: number): AnyBatcher | undefined {
+  /** The ready batcher whose oldest item waited longest (among full ones only, for a staging slot). */
+  private nextReady(now: number, fullOnly: boolean): AnyBatcher | undefined {
     let best: AnyBatcher | undefined;
     let bestOldest = Number.POSITIVE_INFINITY;
     for (const batcher of this.batchers) {
       const readyAt = batcher.readyAt();
       if (readyAt === undefined || readyAt > now) continue;
+      if (fullOnly && !batcher.isFull()) continue;
       const oldest = batcher.oldest()!;
       if (oldest < bestOldest) {
         best = batcher;

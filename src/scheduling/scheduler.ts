@@ -21,6 +21,8 @@ import { Dispatcher } from './dispatcher.js';
 /** What the scheduler needs from the inference layer (the WorkerPool, or a test double). */
 export interface BatchExecutor {
   readonly size: number;
+  /** Batches accepted beyond one per worker, queued behind running ones (each worker's next batch); 0 if absent. */
+  readonly stagingSlots?: number;
   readonly provider: string;
   readonly isHealthy: boolean;
   run(request: RunRequest): Promise<RunResult>;
@@ -87,7 +89,7 @@ export class Scheduler {
     this.registry = registry;
     this.executor = executor;
     const clock = deps.clock ?? systemClock;
-    this.dispatcher = new Dispatcher({ capacity: executor.size, clock });
+    this.dispatcher = new Dispatcher({ capacity: executor.size, staging: executor.stagingSlots ?? 0, clock });
     const log = deps.log.child({ component: 'scheduler' });
 
     for (const model of registry.list()) {
