@@ -63,8 +63,8 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
     }),
     rejected: new Counter({
       name: 'toklip_rejected_total',
-      help: 'Requests rejected with 429 because a queue was full (graph "preprocess": the image preprocessing queue)',
-      labelNames: batcherLabels,
+      help: 'Requests refused with 429 at admission, by reason: queue_limit (the queue was full; graph "preprocess": the image preprocessing queue) or predicted_wait (the work queued ahead would not let it finish before its deadline)',
+      labelNames: [...batcherLabels, 'reason'] as const,
       registers: [registry],
     }),
     timedOut: new Counter({

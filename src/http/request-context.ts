@@ -7,7 +7,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ServiceError } from '../errors.js';
 import type { RequestContext } from '../scheduling/batcher.js';
-import { systemClock } from '../scheduling/clock.js';
+import { type Clock, systemClock } from '../scheduling/clock.js';
 
 export const TIMEOUT_HEADER = 'x-request-timeout-ms';
 
@@ -25,9 +25,15 @@ export function requestTimeoutMs(request: FastifyRequest, configured: number): n
  * The deadline counts from the request's arrival (its headers), so that the time an overloaded
  * server spent reading and parsing the body counts too. The signal fires when the client goes
  * away or when the deadline passes, so that every stage (image preprocessing queue, batchers)
- * drops the request's waiting work: nothing queued outlives its deadline.
+ * drops the request's waiting work: nothing queued outlives its deadline. `deadline` is on the
+ * scheduler's clock, which admission compares with its predicted wait.
  */
-export function createRequestContext(request: FastifyRequest, reply: FastifyReply, configuredTimeoutMs: number): RequestContext {
+export function createRequestContext(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  configuredTimeoutMs: number,
+  clock: Clock = systemClock,
+): RequestContext {
   const timeoutMs = requestTimeoutMs(request, configuredTimeoutMs);
   const remainingMs = Math.max(0, timeoutMs - reply.elapsedTime);
   const controller = new AbortController();
@@ -40,7 +46,7 @@ export function createRequestContext(request: FastifyRequest, reply: FastifyRepl
     clearTimeout(deadline);
     if (!reply.raw.writableEnded) controller.abort(new ServiceError('bad_request', 'the client closed the connection'));
   });
-  return { requestId: request.id, deadline: systemClock.now() + remainingMs, signal: controller.signal };
+  return { requestId: request.id, deadline: clock.now() + remainingMs, signal: controller.signal };
 }
 
 export interface Timings {

@@ -3,8 +3,9 @@
  * text each) from many requests. The Dispatcher asks it when a batch is ready and takes one;
  * the batcher runs it through its runner and hands each request its outputs in input order.
  *
- * - Admission is immediate: a request whose items do not fit under the queue limit gets 429
- *   with a Retry-After estimate, before any work is done.
+ * - Admission is immediate: a request whose items do not fit under the queue limit, or whose
+ *   predicted completion (wait-estimate.ts, from the Dispatcher's view of every queue) lies
+ *   past its deadline, gets 429 with a Retry-After estimate, before any work is done.
  * - A request's items may land in different batches; it settles when all have results.
  * - Only items with the same shape key (e.g. the token count of a prefix) share a batch.
  * - Items of a request whose deadline passed, or whose client went away, are dropped before
@@ -12,6 +13,7 @@
  */
 import { ServiceError, isServiceError } from '../errors.js';
 import type { Clock } from './clock.js';
+import { type QueueLoad, type StageCost, retryAfterForExcess } from './wait-estimate.js';
 
 export interface RequestContext {
   readonly requestId: string;
@@ -22,9 +24,17 @@ export interface RequestContext {
 }
 
 export interface SubmitOptions {
-  /** Later stage of an already admitted request (e.g. semantic_encoder after vq_encoder): skips the queue limit. */
+  /** Later stage of an already admitted request (e.g. semantic_encoder after vq_encoder): skips the admission checks. */
   readonly admitted?: boolean;
+  /** Stages the items go through after this one (their batches count in the predicted completion). */
+  readonly laterStages?: readonly { stageCost(): StageCost }[];
 }
+
+/** Why a request was refused at admission (the `reason` of the problem and of the metric). */
+export type RefusalReason = 'queue_limit' | 'predicted_wait';
+
+/** Predicted time until the given stages are done for `items` more items; undefined: no prediction (admit). */
+export type CompletionPredictor = (stages: readonly StageCost[], items: number) => number | undefined;
 
 export interface BatchInfo {
   readonly requestIds: readonly string[];
@@ -51,7 +61,7 @@ export interface BatcherObserver {
   queueDepth(depth: number): void;
   batchStarted(size: number, queueTimesMs: readonly number[]): void;
   batchFinished(size: number, inferenceMs: number, requestIds: readonly string[], error?: unknown): void;
-  rejected(): void;
+  rejected(reason: RefusalReason): void;
   timedOut(items: number): void;
   cancelled(items: number): void;
 }
@@ -106,8 +116,12 @@ export class Batcher<I, O> {
   private closed: ServiceError | undefined;
   private flushing = false;
   private batchMsEstimate = 0;
+  /** Worker time of one batch (moving average of RunnerResult.inferenceMs): the cost admission predicts with. */
+  private workMsEstimate = 0;
   /** Called when items arrive (set by the Dispatcher). */
   onWork: () => void = () => {};
+  /** Admission by predicted wait (set by the Dispatcher, which sees every queue); alone, a batcher admits. */
+  predictCompletion: CompletionPredictor = () => undefined;
 
   constructor(options: BatcherOptions<I, O>) {
     if (options.maxBatch < 1 || options.queueLimit < 1 || options.maxDelayMs < 0) throw new RangeError(`bad batcher options for ${options.name}`);
@@ -119,9 +133,19 @@ export class Batcher<I, O> {
     return this.queue.length;
   }
 
+  /** Max batch and the worker time of one batch (moving average, ms; 0 until a batch finished). */
+  stageCost(): StageCost {
+    return { maxBatch: this.options.maxBatch, batchMs: this.workMsEstimate };
+  }
+
+  /** Its stage cost and the items waiting. */
+  load(): QueueLoad {
+    return { ...this.stageCost(), queued: this.queue.length };
+  }
+
   /** Enqueues the items of one request; resolves when every item has its output. */
   submit(items: readonly SubmitItem<I>[], ctx: RequestContext, submitOptions: SubmitOptions = {}): Promise<StageResult<O>> {
-    const { clock, queueLimit } = this.options;
+    const { clock } = this.options;
     if (this.closed && !submitOptions.admitted) return Promise.reject(this.closed);
     if (items.length === 0) return Promise.resolve({ outputs: [], queueMs: 0, inferenceMs: 0 });
     if (ctx.signal?.aborted) return Promise.reject(abortReason(ctx.signal));
@@ -130,13 +154,12 @@ export class Batcher<I, O> {
       this.options.observer?.timedOut(items.length);
       return Promise.reject(deadlineError(ctx));
     }
-    if (!submitOptions.admitted && this.queue.length + items.length > queueLimit) {
-      this.options.observer?.rejected();
-      return Promise.reject(
-        new ServiceError('queue_full', `the ${this.name} queue is full (${this.queue.length} of ${queueLimit} items waiting)`, {
-          retryAfterSeconds: this.retryAfterSeconds(),
-        }),
-      );
+    if (!submitOptions.admitted) {
+      const refusal = this.admissionRefusal(items.length, ctx, now, submitOptions.laterStages ?? []);
+      if (refusal !== undefined) {
+        this.options.observer?.rejected(refusal.reason);
+        return Promise.reject(refusal.error);
+      }
     }
 
     return new Promise<StageResult<O>>((resolve, reject) => {
@@ -237,6 +260,8 @@ export class Batcher<I, O> {
     }
     const elapsed = clock.now() - started;
     this.batchMsEstimate = this.batchMsEstimate === 0 ? elapsed : 0.8 * this.batchMsEstimate + 0.2 * elapsed;
+    // Wall time includes waiting in the worker behind the running batch (staging): the worker's own time is the cost.
+    this.workMsEstimate = this.workMsEstimate === 0 ? result.inferenceMs : 0.8 * this.workMsEstimate + 0.2 * result.inferenceMs;
     observer?.batchFinished(batch.entries.length, result.inferenceMs, requestIds);
     batch.entries.forEach((entry, i) => {
       const request = entry.request;
@@ -259,6 +284,37 @@ export class Batcher<I, O> {
   /** Refuses new work (shutdown); queued work still runs, without waiting for max delay. */
   close(reason: ServiceError): void {
     this.closed = reason;
+  }
+
+  /** The 429 for a request that does not fit under the queue limit or cannot finish before its deadline. */
+  private admissionRefusal(
+    items: number,
+    ctx: RequestContext,
+    now: number,
+    laterStages: readonly { stageCost(): StageCost }[],
+  ): { reason: RefusalReason; error: ServiceError } | undefined {
+    const { queueLimit } = this.options;
+    if (this.queue.length + items > queueLimit) {
+      const error = new ServiceError('queue_full', `the ${this.name} queue is full (${this.queue.length} of ${queueLimit} items waiting)`, {
+        retryAfterSeconds: this.retryAfterSeconds(),
+        extensions: { reason: 'queue_limit' },
+      });
+      return { reason: 'queue_limit', error };
+    }
+    const predictedMs = this.predictCompletion([this.stageCost(), ...laterStages.map((s) => s.stageCost())], items);
+    const remainingMs = ctx.deadline - now;
+    if (predictedMs === undefined || predictedMs <= remainingMs) return undefined;
+    const predicted = Math.ceil(predictedMs);
+    const remaining = Math.floor(remainingMs);
+    const error = new ServiceError(
+      'queue_full',
+      `the ${this.name} queue is too long for this request's deadline: its work would be done in about ${predicted} ms, but only ${remaining} ms are left`,
+      {
+        retryAfterSeconds: retryAfterForExcess(predictedMs, remainingMs),
+        extensions: { reason: 'predicted_wait', predicted_ms: predicted, remaining_ms: remaining },
+      },
+    );
+    return { reason: 'predicted_wait', error };
   }
 
   private retryAfterSeconds(): number {

@@ -8,9 +8,20 @@
  * batches only: a full batch cannot grow by waiting, so handing it over early costs nothing
  * and the worker starts it the moment the running batch ends, without waiting for the main
  * thread. A batch that could still grow waits for a free slot as before.
+ *
+ * It also predicts, for admission, when a new request's work would be done: it alone sees
+ * every queue sharing the workers and the batches handed to them (wait-estimate.ts).
  */
 import type { Batcher } from './batcher.js';
 import type { Clock } from './clock.js';
+import { type StageCost, predictCompletionMs } from './wait-estimate.js';
+
+interface HandedOver {
+  /** The batch's graph's measured worker time per batch when it was handed over. */
+  readonly expectedMs: number;
+  /** When it began to run; undefined while staged behind a running batch. */
+  runningSince: number | undefined;
+}
 
 // Batchers of different input and output types share the slots.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -22,6 +33,8 @@ export class Dispatcher {
   private readonly staging: number;
   private readonly clock: Clock;
   private inFlight = 0;
+  /** Batches handed to the executor, oldest first: the first `capacity` run, the rest are staged. */
+  private readonly handedOver = new Set<HandedOver>();
   private timer: unknown;
   private timerAt = Number.POSITIVE_INFINITY;
   private idleWaiters: (() => void)[] = [];
@@ -42,6 +55,18 @@ export class Dispatcher {
   add(batcher: AnyBatcher): void {
     this.batchers.push(batcher);
     batcher.onWork = () => this.pump();
+    batcher.predictCompletion = (stages, items) => this.predictCompletionMs(stages, items);
+  }
+
+  /** Predicted ms from now until `items` new items have gone through `stages`; undefined at cold start. */
+  predictCompletionMs(stages: readonly StageCost[], items: number): number | undefined {
+    const now = this.clock.now();
+    let runningRemainingMs = 0;
+    for (const batch of this.handedOver) {
+      // A staged batch has not started: it counts whole.
+      runningRemainingMs += batch.runningSince === undefined ? batch.expectedMs : Math.max(0, batch.expectedMs - (now - batch.runningSince));
+    }
+    return predictCompletionMs({ slots: this.capacity, queues: this.batchers.map((b) => b.load()), runningRemainingMs, stages, items });
   }
 
   get busySlots(): number {
@@ -57,13 +82,27 @@ export class Dispatcher {
       const batch = next.take();
       if (batch === undefined) continue;
       this.inFlight++;
+      const handedOver: HandedOver = { expectedMs: next.stageCost().batchMs, runningSince: this.inFlight <= this.capacity ? now : undefined };
+      this.handedOver.add(handedOver);
       void next.execute(batch).finally(() => {
         this.inFlight--;
+        this.handedOver.delete(handedOver);
+        this.markRunning();
         this.pump();
       });
     }
     this.armTimer();
     this.notifyIdle();
+  }
+
+  /** Each worker takes its batches in order: when one ends, the oldest staged batch starts. */
+  private markRunning(): void {
+    let position = 0;
+    const now = this.clock.now();
+    for (const batch of this.handedOver) {
+      if (position++ >= this.capacity) break;
+      batch.runningSince ??= now;
+    }
   }
 
   /** Resolves when no batch runs and every queue is empty. */

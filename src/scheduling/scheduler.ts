@@ -75,6 +75,8 @@ function timed<T>(stage: StageResult<T>): Timed<T[]> {
 
 export class Scheduler {
   readonly registry: ModelRegistry;
+  /** The time scale of request deadlines (RequestContext.deadline). */
+  readonly clock: Clock;
   private readonly executor: BatchExecutor;
   private readonly dispatcher: Dispatcher;
   private readonly batchers = new Map<string, ModelBatchers>();
@@ -89,6 +91,7 @@ export class Scheduler {
     this.registry = registry;
     this.executor = executor;
     const clock = deps.clock ?? systemClock;
+    this.clock = clock;
     this.dispatcher = new Dispatcher({ capacity: executor.size, staging: executor.stagingSlots ?? 0, clock });
     const log = deps.log.child({ component: 'scheduler' });
 
@@ -144,10 +147,14 @@ export class Scheduler {
     return timed(await batcher.submit(items, ctx, { admitted }));
   }
 
-  /** Images -> ids (vq_encoder) -> embeddings (semantic_encoder). */
+  /**
+   * Images -> ids (vq_encoder) -> embeddings (semantic_encoder). Admission happens at the
+   * first stage and counts the second stage's batches in the predicted completion.
+   */
   async encodeImages(model: ModelBundle, images: readonly Uint8Array[], features: boolean, ctx: RequestContext) {
-    this.batcher(model, 'semantic_encoder');
-    const ids = await this.tokenize(model, images, ctx);
+    const semantic = this.batcher(model, 'semantic_encoder');
+    const items = images.map((input) => ({ input, key: 'image' }));
+    const ids = timed(await this.batcher(model, 'vq_encoder').submit(items, ctx, { laterStages: [semantic] }));
     const encoded = await this.encodeTokens(model, ids.value, features, ctx, true);
     return { value: encoded.value, queueMs: ids.queueMs + encoded.queueMs, inferenceMs: ids.inferenceMs + encoded.inferenceMs };
   }
@@ -271,7 +278,7 @@ function observer(model: string, graph: GraphName, log: Logger, metrics: Metrics
         log.error({ model, graph, size, requestIds, err: error }, 'batch failed');
       }
     },
-    rejected: () => metrics?.rejected.inc(labels),
+    rejected: (reason) => metrics?.rejected.inc({ ...labels, reason }),
     timedOut: (items) => metrics?.timedOut.inc(labels, items),
     cancelled: (items) => metrics?.cancelled.inc(labels, items),
   };

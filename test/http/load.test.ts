@@ -78,7 +78,7 @@ describe('load', () => {
       const again = await postJson(`${server.url}/v1/encode`, { tokens: tokens(0) });
       assert.equal(again.status, 200);
       const metrics = await (await fetch(`${server.url}/metrics`)).text();
-      const rejected = Number(/toklip_rejected_total\{model="tiny-64",graph="semantic_encoder"\} (\d+)/.exec(metrics)?.[1]);
+      const rejected = Number(/toklip_rejected_total\{model="tiny-64",graph="semantic_encoder",reason="queue_limit"\} (\d+)/.exec(metrics)?.[1]);
       assert.equal(rejected, statuses.filter((s) => s === 429).length);
     } finally {
       await server.close();

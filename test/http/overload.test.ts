@@ -26,7 +26,7 @@ describe('overload of the image preprocessing queue', () => {
       const fromPreprocessing = refused.filter((r) => /the image preprocessing queue is full \(\d+ of 4 images waiting\)/.test(r.json.detail)).length;
       assert.ok(fromPreprocessing > 0, 'the preprocessing queue refused some');
       const metrics = await (await fetch(`${server.url}/metrics`)).text();
-      assert.equal(Number(/toklip_rejected_total\{model="tiny-64",graph="preprocess"\} (\d+)/.exec(metrics)?.[1]), fromPreprocessing);
+      assert.equal(Number(/toklip_rejected_total\{model="tiny-64",graph="preprocess",reason="queue_limit"\} (\d+)/.exec(metrics)?.[1]), fromPreprocessing);
       assert.equal(server.images.queued, 0);
       assert.equal((await fetch(`${server.url}/readyz`)).status, 200);
     } finally {

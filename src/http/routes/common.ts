@@ -26,7 +26,7 @@ export function resolveModel(scheduler: Scheduler, id: string | undefined, capab
 }
 
 export function context(request: FastifyRequest, reply: FastifyReply, options: RouteOptions): RequestContext {
-  return createRequestContext(request, reply, options.config.requestTimeoutMs);
+  return createRequestContext(request, reply, options.config.requestTimeoutMs, options.state.scheduler?.clock);
 }
 
 export function requireOne(sources: Record<string, boolean>, what: string): string {
@@ -44,6 +44,6 @@ export function imageAdmission(options: RouteOptions, ctx: RequestContext, model
   return {
     ...(ctx.signal ? { signal: ctx.signal } : {}),
     queueLimit: options.config.queueLimit,
-    onRejected: () => options.metrics.rejected.inc({ model: model.id, graph: 'preprocess' }),
+    onRejected: () => options.metrics.rejected.inc({ model: model.id, graph: 'preprocess', reason: 'queue_limit' }),
   };
 }

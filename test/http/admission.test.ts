@@ -1,0 +1,87 @@
+/**
+ * Admission by predicted wait through HTTP: the app with a scheduler on a fake clock and an
+ * executor whose batches the test finishes, so that the measured batch time and the work ahead
+ * are exact. A request that cannot be done before its deadline gets 429 queue_full problem+json
+ * with Retry-After at once; one that can is served.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { loadConfig } from '../../src/config/index.js';
+import { type App, buildApp } from '../../src/http/app.js';
+import { ServiceState } from '../../src/http/state.js';
+import { type ImagePreprocessor, createImagePreprocessor } from '../../src/images/index.js';
+import { createMetrics } from '../../src/metrics.js';
+import { loadRegistry } from '../../src/models/registry.js';
+import { Scheduler } from '../../src/scheduling/scheduler.js';
+import { FakeClock } from '../helpers/fake-clock.js';
+import { FakeExecutor } from '../helpers/fake-executor.js';
+import { FIXTURE_BUNDLES_DIR, TINY, TINY_MODEL } from '../helpers/golden.js';
+import { testLogger } from '../helpers/silent-logger.js';
+
+describe('admission by predicted wait (HTTP)', () => {
+  const config = loadConfig({ TOKLIP_MAX_DELAY_MS: '0', TOKLIP_WORKERS: '1', TOKLIP_MAX_EVENT_LOOP_DELAY_MS: '0' }, [], { cpuCount: 2, cwd: process.cwd() });
+  const clock = new FakeClock();
+  const executor = new FakeExecutor({ numTokens: TINY.numTokens, dim: TINY.dim, imageSize: TINY.imageSize }, { clock });
+  const metrics = createMetrics({ defaultMetrics: false });
+  let app: App;
+  let images: ImagePreprocessor;
+  let scheduler: Scheduler;
+
+  before(async () => {
+    const registry = await loadRegistry(FIXTURE_BUNDLES_DIR, { verifyChecksums: false, defaultModel: TINY_MODEL });
+    scheduler = new Scheduler(config, registry, executor, { log: testLogger(), metrics, clock });
+    images = createImagePreprocessor({ threads: 1 });
+    app = await buildApp(config, { state: new ServiceState(scheduler), metrics, images, logger: testLogger() });
+  });
+  after(async () => {
+    await app.close();
+    await scheduler.close();
+    await images.close();
+  });
+
+  const encodeTokens = (headers: Record<string, string> = {}) =>
+    app.inject({
+      method: 'POST',
+      url: '/v1/encode',
+      headers: { 'content-type': 'application/json', ...headers },
+      payload: { tokens: [Array.from({ length: TINY.numTokens }, (_, i) => i % TINY.codebookSize)] },
+    });
+
+  it('refuses at once with 429 problem+json and Retry-After when the predicted wait exceeds the deadline; serves what fits', async () => {
+    // One batch of semantic_encoder measured at 1000 ms on the scheduler's clock.
+    const first = encodeTokens();
+    const measured = await executor.nextCall();
+    clock.advance(1000);
+    measured.finish();
+    assert.equal((await first).statusCode, 200);
+
+    // The only worker is busy for another 1000 ms: a request needs 2000 ms.
+    const busy = encodeTokens();
+    const running = await executor.nextCall();
+
+    const refused = await encodeTokens({ 'x-request-timeout-ms': '1500' });
+    assert.equal(refused.statusCode, 429);
+    assert.equal(refused.headers['content-type'], 'application/problem+json; charset=utf-8');
+    assert.equal(refused.headers['retry-after'], '1');
+    const problem = refused.json();
+    assert.equal(problem.code, 'queue_full');
+    assert.equal(problem.type, 'urn:toklip:error:queue_full');
+    assert.equal(problem.status, 429);
+    assert.equal(problem.reason, 'predicted_wait');
+    assert.equal(problem.predicted_ms, 2000);
+    // The deadline counts from the request's arrival: a little less than 1500 ms is left.
+    assert.ok(problem.remaining_ms <= 1500 && problem.remaining_ms > 1000, String(problem.remaining_ms));
+    assert.match(problem.detail, /tiny-64\/semantic_encoder queue is too long for this request's deadline: its work would be done in about 2000 ms, but only \d+ ms are left/);
+    assert.equal(executor.calls.length, 2, 'the refused request reached no worker');
+
+    const fits = encodeTokens({ 'x-request-timeout-ms': '10000' });
+    running.finish();
+    (await executor.nextCall()).finish();
+    assert.equal((await busy).statusCode, 200);
+    assert.equal((await fits).statusCode, 200);
+
+    const text = await metrics.registry.metrics();
+    assert.match(text, /toklip_rejected_total\{model="tiny-64",graph="semantic_encoder",reason="predicted_wait"\} 1\n/);
+    assert.match(text, /toklip_http_requests_total\{route="\/v1\/encode",method="POST",status="429"\} 1\n/);
+  });
+});
