@@ -74,7 +74,8 @@ function fullPlan(): Step[] {
   // One result file per bundle class: full-size bundles need long windows.
   const light = httpBundles.filter((d) => !isFullSize(d));
   const heavy = httpBundles.filter(isFullSize);
-  const common = ['--intra-op-threads', values.threads, ...outArgs];
+  // The service picks its own workers x threads (its automatic layout), as deployed.
+  const common = [...outArgs];
   if (light.length > 0) {
     steps.push({ name: 'http', script: 'http.ts', args: [...bundleArgs(light), ...common, ...(quick ? ['--duration', '3', '--warmup', '1'] : ['--duration', '20', '--warmup', '5'])] });
   }
@@ -122,7 +123,7 @@ function budgetPlan(budget: Budget): Step[] {
     {
       name: 'http',
       script: 'http.ts',
-      args: ['--bundle', s256, '--intra-op-threads', values.threads, '--label', 'http-full', '--concurrency', '1,8,32', '--skip', budget.httpSkip, '--warmup', '0', '--duration', '0', '--min-requests', '4', '--max-seconds', '900', ...outArgs],
+      args: ['--bundle', s256, '--label', 'http-full', '--concurrency', '1,8,32', '--skip', budget.httpSkip, '--warmup', '0', '--duration', '0', '--min-requests', '4', '--max-seconds', '900', ...outArgs],
       note: `s-256 service, every route at 1, 8, 32 except ${budget.httpSkip}`,
     },
     { name: 'ort', script: 'ort.ts', args: ['--bundle', l384, ...threads, ...brief, '--max-point-seconds', String(budget.l384Cap), ...outArgs], note: `l-384, every graph, batch 1-16 (points predicted over ${budget.l384Cap} s left out)` },
@@ -132,7 +133,7 @@ function budgetPlan(budget: Budget): Step[] {
     steps.push(
       { name: 'ort', script: 'ort.ts', args: [...bundleArgs(shipped), ...threads, '--target-seconds', '1', '--max-iterations', '20', ...outArgs], note: 'shipped model, every batch size' },
       { name: 'torch', script: 'torch.ts', args: [...bundleArgs(shipped), ...threads, '--target-seconds', '1', '--max-iterations', '20', ...outArgs], note: 'PyTorch, shipped model' },
-      { name: 'http', script: 'http.ts', args: [...bundleArgs(shipped), '--intra-op-threads', values.threads, '--warmup', '2', '--duration', '8', ...outArgs], note: 'shipped model service: every route at 1, 8, 32' },
+      { name: 'http', script: 'http.ts', args: [...bundleArgs(shipped), '--warmup', '2', '--duration', '8', ...outArgs], note: 'shipped model service: every route at 1, 8, 32' },
     );
   }
   // Last: the step to cut first when time runs out.

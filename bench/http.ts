@@ -8,7 +8,8 @@
  *
  *   npm run bench:http -- --bundle DIR [--concurrency 1,8,32] [--routes tokenize,...]
  *        [--duration 20] [--warmup 5] [--min-requests 0] [--max-seconds 300] [--skip ROUTE@C,...]
- *        [--workers 1] [--intra-op-threads 2] [--max-batch 16] [--max-delay-ms 5] [--device cpu|cuda[:N]]
+ *        [--workers 0] [--intra-op-threads 0] [--intra-op-spinning false] [--max-batch 16] [--max-delay-ms 5]
+ *        [--device cpu|cuda[:N]]   (workers / threads 0: the service's automatic layout, recorded as it chose it)
  *        [--label http] [--out bench/results]
  */
 import { join } from 'node:path';
@@ -73,7 +74,12 @@ export interface HttpPoint {
 
 export interface HttpResults {
   readonly bundle: string;
-  readonly server: ServerSettings & { readonly startSeconds: number; readonly idleRssMiB: number };
+  readonly server: ServerSettings & {
+    readonly startSeconds: number;
+    readonly idleRssMiB: number;
+    /** Workers x threads the service ran with (its automatic choice when the settings say 0). */
+    readonly layout?: { readonly workers: number; readonly intraOpThreads: number };
+  };
   readonly image: { readonly width: number; readonly height: number; readonly bytes: number };
   /** Load windows: warm-up until every client got an answer and this many seconds passed, then the window. */
   readonly window?: { readonly warmupSeconds: number; readonly durationSeconds: number; readonly minRequests: number };
@@ -173,10 +179,10 @@ export async function runHttpBench(options: HttpOptions): Promise<HttpResults> {
   const jpeg = await picture(IMAGE_WIDTH, 'jpeg');
   const jpegBase64 = jpeg.toString('base64');
   const ort = options.ort?.bundles.find((b) => b.bundle === bundle.id);
-  console.log(`${bundle.id}: starting the service (${options.server.workers} worker(s) x ${options.server.intraOpThreads} threads, max batch ${options.server.maxBatch}, max delay ${options.server.maxDelayMs} ms)`);
+  console.log(`${bundle.id}: starting the service (max batch ${options.server.maxBatch}, max delay ${options.server.maxDelayMs} ms)`);
   const service = await startService(bundle.dir, options.server);
   const idleRssMiB = service.rss() / MiB;
-  console.log(`  ready in ${service.startSeconds.toFixed(1)} s, RSS ${idleRssMiB.toFixed(0)} MiB`);
+  console.log(`  ready in ${service.startSeconds.toFixed(1)} s, ${service.layout.workers} worker(s) x ${service.layout.intraOpThreads} threads, RSS ${idleRssMiB.toFixed(0)} MiB`);
   const points: HttpPoint[] = [];
   const skip = new Set(options.skip ?? []);
   const skipped: string[] = [];
@@ -271,7 +277,7 @@ export async function runHttpBench(options: HttpOptions): Promise<HttpResults> {
   }
   return {
     bundle: bundle.id,
-    server: { ...options.server, startSeconds: service.startSeconds, idleRssMiB },
+    server: { ...options.server, startSeconds: service.startSeconds, idleRssMiB, layout: service.layout },
     image: { width: IMAGE_WIDTH, height: Math.round((IMAGE_WIDTH * 3) / 4), bytes: jpeg.length },
     window: { warmupSeconds: options.warmupSeconds, durationSeconds: options.durationSeconds, minRequests: options.minRequests },
     points,
@@ -280,7 +286,8 @@ export async function runHttpBench(options: HttpOptions): Promise<HttpResults> {
 }
 
 export function printHttp(results: HttpResults): void {
-  console.log(`\nHTTP service, ${results.bundle}, ${results.server.workers} worker(s) x ${results.server.intraOpThreads} threads, max batch ${results.server.maxBatch}, max delay ${results.server.maxDelayMs} ms`);
+  const layout = results.server.layout ?? results.server;
+  console.log(`\nHTTP service, ${results.bundle}, ${layout.workers} worker(s) x ${layout.intraOpThreads} threads, max batch ${results.server.maxBatch}, max delay ${results.server.maxDelayMs} ms`);
   console.log(
     formatTable(
       ['route', 'conc', 'req/s', 'p50 ms', 'p95 ms', 'p99 ms', 'mean batch', 'errors', 'lag p99 ms', 'ORT@batch req/s', 'ratio', 'ORT@best req/s', 'ratio', 'CPU ms/req', 'CPU ratio@batch', 'CPU ratio@best'],
@@ -316,8 +323,9 @@ async function main(): Promise<void> {
       duration: { type: 'string', default: '20' },
       'min-requests': { type: 'string', default: '0' },
       'max-seconds': { type: 'string', default: '300' },
-      workers: { type: 'string', default: '1' },
-      'intra-op-threads': { type: 'string', default: '2' },
+      workers: { type: 'string', default: '0' },
+      'intra-op-threads': { type: 'string', default: '0' },
+      'intra-op-spinning': { type: 'string', default: 'false' },
       'max-batch': { type: 'string', default: '16' },
       'max-delay-ms': { type: 'string', default: '5' },
       device: { type: 'string', default: 'cpu' },
@@ -330,6 +338,7 @@ async function main(): Promise<void> {
   const server: ServerSettings = {
     workers: Number(values.workers),
     intraOpThreads: Number(values['intra-op-threads']),
+    intraOpSpinning: values['intra-op-spinning'] === 'true',
     maxBatch: Number(values['max-batch']),
     maxDelayMs: Number(values['max-delay-ms']),
     ...(values.device !== 'cpu' ? { env: { TOKLIP_DEVICE: values.device } } : {}),

@@ -19,8 +19,12 @@ const CLOCK_TICKS = (() => {
 })();
 
 export interface ServerSettings {
+  /** 0: the service's automatic layout (the one it chose is in RunningService.layout). */
   readonly workers: number;
+  /** 0: CPU cores / workers. */
   readonly intraOpThreads: number;
+  /** TOKLIP_INTRA_OP_SPINNING (the service's default, false, when absent). */
+  readonly intraOpSpinning?: boolean;
   readonly maxBatch: number;
   readonly maxDelayMs: number;
   /** Other TOKLIP_* variables (e.g. { TOKLIP_DEVICE: 'cuda' }). */
@@ -31,6 +35,8 @@ export interface RunningService {
   readonly url: string;
   readonly pid: number;
   readonly startSeconds: number;
+  /** Workers x intra-op threads the service runs with (from its ready log line). */
+  readonly layout: { readonly workers: number; readonly intraOpThreads: number };
   /** Resident set of the server process (all workers), bytes. */
   rss(): number;
   /** CPU time the server process used so far (every thread, user + system), ms. */
@@ -53,6 +59,7 @@ export async function startService(bundleDir: string, settings: ServerSettings):
     TOKLIP_DEVICE: 'cpu',
     TOKLIP_WORKERS: String(settings.workers),
     TOKLIP_INTRA_OP_THREADS: String(settings.intraOpThreads),
+    ...(settings.intraOpSpinning !== undefined ? { TOKLIP_INTRA_OP_SPINNING: String(settings.intraOpSpinning) } : {}),
     TOKLIP_MAX_BATCH: String(settings.maxBatch),
     TOKLIP_MAX_DELAY_MS: String(settings.maxDelayMs),
     TOKLIP_QUEUE_LIMIT: '100000',
@@ -70,12 +77,16 @@ export async function startService(bundleDir: string, settings: ServerSettings):
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const lines = createInterface({ input: child.stdout! });
+  let layout = { workers: settings.workers, intraOpThreads: settings.intraOpThreads };
   const url = await new Promise<string>((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`the service exited with code ${code} before it was ready`)));
     lines.on('line', (line) => {
       try {
-        const entry = JSON.parse(line) as { level: number; msg: string; url?: string };
-        if (entry.msg?.startsWith('ready:') && entry.url) resolve(entry.url);
+        const entry = JSON.parse(line) as { level: number; msg: string; url?: string; workers?: number; intraOpThreads?: number };
+        if (entry.msg?.startsWith('ready:') && entry.url) {
+          if (entry.workers !== undefined && entry.intraOpThreads !== undefined) layout = { workers: entry.workers, intraOpThreads: entry.intraOpThreads };
+          resolve(entry.url);
+        }
         else if (entry.level >= 40) console.log(`  server: ${entry.msg}`);
       } catch {
         console.log(`  server: ${line}`);
@@ -92,6 +103,7 @@ export async function startService(bundleDir: string, settings: ServerSettings):
     url,
     pid,
     startSeconds,
+    layout,
     rss: () => {
       try {
         const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));

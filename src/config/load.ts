@@ -118,7 +118,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: readonly string[] = [],
   if (problems.length > 0) throw new ConfigError(problems);
 
   const intraOpThreads =
-    settings.intraOpThreads > 0 ? settings.intraOpThreads : Math.max(1, Math.floor(host.cpuCount / settings.workers));
+    settings.intraOpThreads > 0 || settings.workers === 0 ? settings.intraOpThreads : Math.max(1, Math.floor(host.cpuCount / settings.workers));
 
   return Object.freeze({
     host: settings.host,
@@ -128,6 +128,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: readonly string[] = [],
     device: Object.freeze(parseDevice(settings)),
     workers: settings.workers,
     intraOpThreads,
+    intraOpSpinning: settings.intraOpSpinning,
+    cpuCount: host.cpuCount,
     maxBatch: settings.maxBatch,
     maxDelayMs: settings.maxDelayMs,
     queueLimit: settings.queueLimit,

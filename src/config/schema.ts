@@ -21,12 +21,22 @@ export const SettingsSchema = Type.Object(
       pattern: '^(auto|cpu|cuda|cuda:[0-9]+)$',
       description: 'auto (CUDA when its provider loads, else CPU) | cpu | cuda | cuda:N',
     }),
-    workers: Type.Integer({ default: 1, minimum: 1, maximum: 64, description: 'Inference worker threads, each holding every session' }),
+    workers: Type.Integer({
+      default: 0,
+      minimum: 0,
+      maximum: 64,
+      description:
+        'Inference worker threads, each holding every session (0: automatic: one per core, up to 4, for served graphs of at most 256 MiB in all; else one)',
+    }),
     intraOpThreads: Type.Integer({
       default: 0,
       minimum: 0,
       maximum: 256,
       description: 'ONNX Runtime intra-op threads per worker (0: CPU cores / workers)',
+    }),
+    intraOpSpinning: Type.Boolean({
+      default: false,
+      description: 'ONNX Runtime intra-op threads spin while waiting for work (faster alone, but they take CPU from HTTP and image work)',
     }),
     maxBatch: Type.Integer({ default: 16, minimum: 1, maximum: 1024, description: 'Most images, token rows or texts in one ONNX Runtime call' }),
     maxDelayMs: Type.Number({
@@ -151,9 +161,13 @@ export interface Config {
   readonly modelsDir: string;
   readonly defaultModel: string | undefined;
   readonly device: DeviceConfig;
+  /** 0: automatic, resolved at start from the served graphs' size (src/inference/layout.ts). */
   readonly workers: number;
-  /** Resolved (never 0). */
+  /** Resolved when workers is set; 0 with automatic workers: CPU cores / workers. */
   readonly intraOpThreads: number;
+  readonly intraOpSpinning: boolean;
+  /** Cores available to the process (for the automatic worker layout). */
+  readonly cpuCount: number;
   readonly maxBatch: number;
   readonly maxDelayMs: number;
   readonly queueLimit: number;

@@ -4,11 +4,13 @@
  * On SIGTERM/SIGINT: /readyz turns 503, no new connections, in-flight and queued work
  * finishes, workers release their sessions, the process exits (or after the grace period).
  */
+import { stat } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import { pino, type Logger } from 'pino';
 import { ConfigError, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { type ImagePreprocessor, createImagePreprocessor } from '../images/index.js';
+import { chooseWorkerLayout } from '../inference/layout.js';
 import { StartupError, WorkerPool } from '../inference/pool.js';
 import type { WorkerModelSpec } from '../inference/protocol.js';
 import { createMetrics, type Metrics } from '../metrics.js';
@@ -36,6 +38,13 @@ export interface StartOptions {
   readonly testHooks?: boolean;
   /** Replaces the image URL fetcher made from the configuration (tests fetch from a local http server). */
   readonly remoteImages?: RemoteImageFetcher;
+}
+
+/** Total size of the .onnx files of every served model (the automatic worker layout's input). */
+async function graphBytes(registry: ModelRegistry): Promise<number> {
+  const paths = registry.list().flatMap((m) => Object.values(m.graphPaths));
+  const sizes = await Promise.all(paths.map(async (path) => (await stat(path)).size));
+  return sizes.reduce((a, b) => a + b, 0);
 }
 
 function workerSpecs(registry: ModelRegistry): WorkerModelSpec[] {
@@ -90,9 +99,16 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       defaultModel: config.defaultModel,
       log,
     });
+    const layout = chooseWorkerLayout(config.workers, config.intraOpThreads, config.cpuCount, await graphBytes(registry));
     pool = await WorkerPool.start({
-      size: config.workers,
-      init: { models: workerSpecs(registry), device: config.device, intraOpThreads: config.intraOpThreads, testHooks: options.testHooks ?? false },
+      size: layout.workers,
+      init: {
+        models: workerSpecs(registry),
+        device: config.device,
+        intraOpThreads: layout.intraOpThreads,
+        intraOpSpinning: config.intraOpSpinning,
+        testHooks: options.testHooks ?? false,
+      },
       log: logger,
       onRestart: () => metrics.workerRestarts.inc(),
     });
@@ -100,7 +116,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     logAccessControl(config, log);
     state.setScheduler(scheduler);
     log.info(
-      { url, models: registry.ids(), provider: pool.provider, workers: config.workers, intraOpThreads: config.intraOpThreads },
+      { url, models: registry.ids(), provider: pool.provider, workers: layout.workers, intraOpThreads: layout.intraOpThreads, layout: layout.reason },
       `ready: ${registry.ids().length} model(s) on ${pool.provider}`,
     );
   } catch (error) {

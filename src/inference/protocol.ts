@@ -21,6 +21,8 @@ export interface WorkerInit {
   readonly models: readonly WorkerModelSpec[];
   readonly device: DeviceConfig;
   readonly intraOpThreads: number;
+  /** ONNX Runtime's session.intra_op.allow_spinning. */
+  readonly intraOpSpinning: boolean;
   /** Enables the `crash` and `fail_next_run` messages (tests of worker replacement and ORT failures). */
   readonly testHooks: boolean;
 }

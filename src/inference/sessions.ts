@@ -19,8 +19,19 @@ export interface LoadedSessions {
 
 type Log = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>) => void;
 
-/** The options of every session the service creates (exported so that bench/ measures exactly these). */
-export function sessionOptions(provider: ExecutionProviderName, device: DeviceConfig, threads: number): ort.InferenceSession.SessionOptions {
+/**
+ * The options of every session the service creates (exported so that bench/ measures exactly
+ * these). `spinning`: intra-op threads busy-wait between parallel sections (ONNX Runtime's
+ * default). Fastest for one process alone on the machine; in the service they would burn the
+ * cores the event loop, the image workers and the other workers need, so it is off there
+ * (TOKLIP_INTRA_OP_SPINNING).
+ */
+export function sessionOptions(
+  provider: ExecutionProviderName,
+  device: DeviceConfig,
+  threads: number,
+  spinning = true,
+): ort.InferenceSession.SessionOptions {
   const executionProviders: ort.InferenceSession.ExecutionProviderConfig[] =
     provider === 'cuda'
       ? [
@@ -42,6 +53,7 @@ export function sessionOptions(provider: ExecutionProviderName, device: DeviceCo
     graphOptimizationLevel: 'all',
     enableCpuMemArena: true,
     enableMemPattern: true,
+    extra: { session: { intra_op: { allow_spinning: spinning ? '1' : '0' } } },
   };
 }
 
@@ -50,9 +62,10 @@ async function createAll(
   provider: ExecutionProviderName,
   device: DeviceConfig,
   threads: number,
+  spinning: boolean,
 ): Promise<Map<string, Map<GraphName, Session>>> {
   const all = new Map<string, Map<GraphName, Session>>();
-  const options = sessionOptions(provider, device, threads);
+  const options = sessionOptions(provider, device, threads, spinning);
   for (const model of models) {
     const sessions = new Map<GraphName, Session>();
     all.set(model.id, sessions);
@@ -75,18 +88,19 @@ export async function loadSessions(
   models: readonly WorkerModelSpec[],
   device: DeviceConfig,
   threads: number,
+  spinning: boolean,
   log: Log,
 ): Promise<LoadedSessions> {
-  if (device.kind === 'cpu') return { provider: 'cpu', sessions: await createAll(models, 'cpu', device, threads) };
+  if (device.kind === 'cpu') return { provider: 'cpu', sessions: await createAll(models, 'cpu', device, threads, spinning) };
   try {
-    return { provider: 'cuda', sessions: await createAll(models, 'cuda', device, threads) };
+    return { provider: 'cuda', sessions: await createAll(models, 'cuda', device, threads, spinning) };
   } catch (error) {
     const reason = (error as Error).message.split('\n')[0];
     if (device.kind === 'cuda') {
       throw new Error(`TOKLIP_DEVICE=${device.deviceId === 0 ? 'cuda' : `cuda:${device.deviceId}`}: the CUDA execution provider did not load: ${reason}`);
     }
     log('warn', 'CUDA execution provider unavailable, falling back to CPU', { reason });
-    return { provider: 'cpu', sessions: await createAll(models, 'cpu', device, threads) };
+    return { provider: 'cpu', sessions: await createAll(models, 'cpu', device, threads, spinning) };
   }
 }
 

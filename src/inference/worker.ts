@@ -48,7 +48,7 @@ async function main(): Promise<void> {
   let loaded: LoadedSessions;
   try {
     const started = performance.now();
-    loaded = await loadSessions(init.models, init.device, init.intraOpThreads, log);
+    loaded = await loadSessions(init.models, init.device, init.intraOpThreads, init.intraOpSpinning, log);
     await warmup(loaded, init.models, normalize);
     post({ type: 'ready', provider: loaded.provider, warmupMs: performance.now() - started });
   } catch (error) {

@@ -27,8 +27,10 @@ describe('loadConfig', () => {
       cudaArenaExtendStrategy: 'next_power_of_two',
       cudaCudnnConvAlgoSearch: 'exhaustive',
     });
-    assert.equal(config.workers, 1);
-    assert.equal(config.intraOpThreads, 8, 'all cores for one worker');
+    assert.equal(config.workers, 0, 'automatic: chosen at start from the size of the served graphs');
+    assert.equal(config.intraOpThreads, 0, 'automatic with the workers');
+    assert.equal(config.intraOpSpinning, false);
+    assert.equal(config.cpuCount, 8);
     assert.equal(config.maxBatch, 16);
     assert.equal(config.queueLimit, 256);
     assert.equal(config.maxImagesPerRequest, 64);
