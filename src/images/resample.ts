@@ -117,8 +117,8 @@ export function resampleRgb(region: Uint8Array, regionWidth: number, x: AxisKern
   const yWeights = y.weights;
   const yStride = y.stride;
 
-  // Horizontal pass over every row the vertical pass reads, two rows at a time so that each
-  // weight load serves six multiply-adds. Int32 arithmetic (Math.imul, | 0) as Pillow's C ints.
+  // Horizontal pass over every row the vertical pass reads, four rows at a time so that each
+  // weight load serves twelve multiply-adds. Int32 arithmetic (Math.imul, | 0) as Pillow's C ints.
   const mid = new Uint8Array(rows * midStride);
   if (x.identity) {
     for (let r = 0; r < rows; r++) {
@@ -126,40 +126,66 @@ export function resampleRgb(region: Uint8Array, regionWidth: number, x: AxisKern
       mid.set(region.subarray(from, from + midStride), r * midStride);
     }
   } else {
-    for (let r = 0; r < rows; r += 2) {
-      const pair = r + 1 < rows;
+    const s1 = inStride;
+    const s2 = 2 * inStride;
+    const s3 = 3 * inStride;
+    let r = 0;
+    for (; r + 3 < rows; r += 4) {
       const rowIn = r * inStride;
       let q = r * midStride;
       for (let j = 0; j < outWidth; j++, q += 3) {
         let p = rowIn + (xFirst[j]! - xStart) * 3;
         const n = xTaps[j]!;
         let k = j * xStride;
-        let r0 = ROUNDING;
-        let g0 = ROUNDING;
-        let b0 = ROUNDING;
-        let r1 = ROUNDING;
-        let g1 = ROUNDING;
-        let b1 = ROUNDING;
-        if (pair) {
-          for (let t = 0; t < n; t++, p += 3, k++) {
-            const w = xWeights[k]!;
-            r0 = (r0 + Math.imul(region[p]!, w)) | 0;
-            g0 = (g0 + Math.imul(region[p + 1]!, w)) | 0;
-            b0 = (b0 + Math.imul(region[p + 2]!, w)) | 0;
-            r1 = (r1 + Math.imul(region[p + inStride]!, w)) | 0;
-            g1 = (g1 + Math.imul(region[p + inStride + 1]!, w)) | 0;
-            b1 = (b1 + Math.imul(region[p + inStride + 2]!, w)) | 0;
-          }
-          mid[q + midStride] = clip8(r1);
-          mid[q + midStride + 1] = clip8(g1);
-          mid[q + midStride + 2] = clip8(b1);
-        } else {
-          for (let t = 0; t < n; t++, p += 3, k++) {
-            const w = xWeights[k]!;
-            r0 = (r0 + Math.imul(region[p]!, w)) | 0;
-            g0 = (g0 + Math.imul(region[p + 1]!, w)) | 0;
-            b0 = (b0 + Math.imul(region[p + 2]!, w)) | 0;
-          }
+        let r0 = ROUNDING, g0 = ROUNDING, b0 = ROUNDING;
+        let r1 = ROUNDING, g1 = ROUNDING, b1 = ROUNDING;
+        let r2 = ROUNDING, g2 = ROUNDING, b2 = ROUNDING;
+        let r3 = ROUNDING, g3 = ROUNDING, b3 = ROUNDING;
+        for (const end = k + n; k < end; k++, p += 3) {
+          const w = xWeights[k]!;
+          r0 = (r0 + Math.imul(region[p]!, w)) | 0;
+          g0 = (g0 + Math.imul(region[p + 1]!, w)) | 0;
+          b0 = (b0 + Math.imul(region[p + 2]!, w)) | 0;
+          r1 = (r1 + Math.imul(region[p + s1]!, w)) | 0;
+          g1 = (g1 + Math.imul(region[p + s1 + 1]!, w)) | 0;
+          b1 = (b1 + Math.imul(region[p + s1 + 2]!, w)) | 0;
+          r2 = (r2 + Math.imul(region[p + s2]!, w)) | 0;
+          g2 = (g2 + Math.imul(region[p + s2 + 1]!, w)) | 0;
+          b2 = (b2 + Math.imul(region[p + s2 + 2]!, w)) | 0;
+          r3 = (r3 + Math.imul(region[p + s3]!, w)) | 0;
+          g3 = (g3 + Math.imul(region[p + s3 + 1]!, w)) | 0;
+          b3 = (b3 + Math.imul(region[p + s3 + 2]!, w)) | 0;
+        }
+        mid[q] = clip8(r0);
+        mid[q + 1] = clip8(g0);
+        mid[q + 2] = clip8(b0);
+        const q1 = q + midStride;
+        mid[q1] = clip8(r1);
+        mid[q1 + 1] = clip8(g1);
+        mid[q1 + 2] = clip8(b1);
+        const q2 = q1 + midStride;
+        mid[q2] = clip8(r2);
+        mid[q2 + 1] = clip8(g2);
+        mid[q2 + 2] = clip8(b2);
+        const q3 = q2 + midStride;
+        mid[q3] = clip8(r3);
+        mid[q3 + 1] = clip8(g3);
+        mid[q3 + 2] = clip8(b3);
+      }
+    }
+    for (; r < rows; r++) {
+      const rowIn = r * inStride;
+      let q = r * midStride;
+      for (let j = 0; j < outWidth; j++, q += 3) {
+        let p = rowIn + (xFirst[j]! - xStart) * 3;
+        const n = xTaps[j]!;
+        let k = j * xStride;
+        let r0 = ROUNDING, g0 = ROUNDING, b0 = ROUNDING;
+        for (const end = k + n; k < end; k++, p += 3) {
+          const w = xWeights[k]!;
+          r0 = (r0 + Math.imul(region[p]!, w)) | 0;
+          g0 = (g0 + Math.imul(region[p + 1]!, w)) | 0;
+          b0 = (b0 + Math.imul(region[p + 2]!, w)) | 0;
         }
         mid[q] = clip8(r0);
         mid[q + 1] = clip8(g0);
@@ -168,37 +194,42 @@ export function resampleRgb(region: Uint8Array, regionWidth: number, x: AxisKern
     }
   }
 
-  // Vertical pass, one output row at a time over contiguous intermediate rows.
+  // Vertical pass: for each output row, four output values at a time, every tap summed in
+  // registers (no accumulator array), reading the intermediate rows down a column.
   const out = new Uint8Array(outHeight * midStride);
-  const acc = new Int32Array(midStride);
   for (let i = 0; i < outHeight; i++) {
     const firstRow = yFirst[i]! - y.start;
     const rowOut = i * midStride;
+    const base = firstRow * midStride;
     if (y.identity) {
-      out.set(mid.subarray(firstRow * midStride, (firstRow + 1) * midStride), rowOut);
+      out.set(mid.subarray(base, base + midStride), rowOut);
       continue;
     }
     const n = yTaps[i]!;
     const k0 = i * yStride;
-    acc.fill(ROUNDING);
-    // Taps in pairs: half the accumulator traffic. The pair's sum is exact in float64 and | 0
-    // reduces it mod 2^32, so the result equals Pillow's tap-by-tap int32 sum.
-    let t = 0;
-    for (; t + 1 < n; t += 2) {
-      const w0 = yWeights[k0 + t]!;
-      const w1 = yWeights[k0 + t + 1]!;
-      const row0 = (firstRow + t) * midStride;
-      const row1 = row0 + midStride;
-      for (let c = 0; c < midStride; c++) {
-        acc[c] = (acc[c]! + Math.imul(mid[row0 + c]!, w0) + Math.imul(mid[row1 + c]!, w1)) | 0;
+    const kEnd = k0 + n;
+    let c = 0;
+    for (; c + 3 < midStride; c += 4) {
+      let a0 = ROUNDING, a1 = ROUNDING, a2 = ROUNDING, a3 = ROUNDING;
+      let p = base + c;
+      for (let k = k0; k < kEnd; k++, p += midStride) {
+        const w = yWeights[k]!;
+        a0 = (a0 + Math.imul(mid[p]!, w)) | 0;
+        a1 = (a1 + Math.imul(mid[p + 1]!, w)) | 0;
+        a2 = (a2 + Math.imul(mid[p + 2]!, w)) | 0;
+        a3 = (a3 + Math.imul(mid[p + 3]!, w)) | 0;
       }
+      out[rowOut + c] = clip8(a0);
+      out[rowOut + c + 1] = clip8(a1);
+      out[rowOut + c + 2] = clip8(a2);
+      out[rowOut + c + 3] = clip8(a3);
     }
-    if (t < n) {
-      const w = yWeights[k0 + t]!;
-      const row = (firstRow + t) * midStride;
-      for (let c = 0; c < midStride; c++) acc[c] = (acc[c]! + Math.imul(mid[row + c]!, w)) | 0;
+    for (; c < midStride; c++) {
+      let a0 = ROUNDING;
+      let p = base + c;
+      for (let k = k0; k < kEnd; k++, p += midStride) a0 = (a0 + Math.imul(mid[p]!, yWeights[k]!)) | 0;
+      out[rowOut + c] = clip8(a0);
     }
-    for (let c = 0; c < midStride; c++) out[rowOut + c] = clip8(acc[c]!);
   }
   return out;
 }
