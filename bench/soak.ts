@@ -3,8 +3,8 @@
  * measured closed-loop to find its capacity on a request mix, then offered `--load` times that
  * rate, open-loop (arrivals do not wait for answers), for `--duration` seconds. Bounded in time.
  *
- * Reports requests by status and problem code (200 served; 429 queue_full and 503 overloaded
- * refused at admission; 504 deadline_exceeded past the deadline; anything else), the latency of
+ * Reports requests by status and problem code (200 served; 429 queue_full, whose reason says
+ * queue_limit or predicted_wait, and 503 overloaded refused at admission; 504 deadline_exceeded past the deadline; anything else), the latency of
  * admitted requests (all but those refused at admission) against the request deadline,
  * the server's RSS before and after (and sampled during), and its event-loop lag (prom-client's
  * monitorEventLoopDelay, reset at every scrape, scraped every 5 s).
@@ -66,11 +66,30 @@ function isRefused(o: Outcome): boolean {
 
 const API_ROUTE = /route="\/v1\//;
 
-/** The server's own count of answers to /v1 routes by status, and its request-time histogram (seconds, cumulative). */
-function serverView(metrics: Map<string, number>): { byStatus: Record<string, number>; buckets: Map<number, number> } {
+/**
+ * The server's own count of answers to /v1 routes by status, its request-time histogram
+ * (seconds, cumulative), and where work was refused or dropped: refusals by graph and reason,
+ * items timed out in a queue by graph ("preprocess": images waiting for a preprocessing thread
+ * are counted as 504s of their route, not here).
+ */
+function serverView(metrics: Map<string, number>): {
+  byStatus: Record<string, number>;
+  buckets: Map<number, number>;
+  refusals: Record<string, number>;
+  timedOut: Record<string, number>;
+} {
   const byStatus: Record<string, number> = {};
   const buckets = new Map<number, number>();
+  const refusals: Record<string, number> = {};
+  const timedOut: Record<string, number> = {};
   for (const [key, value] of metrics) {
+    const graph = /graph="([^"]+)"/.exec(key)?.[1];
+    if (key.startsWith('toklip_rejected_total{')) {
+      const what = `${graph} ${/reason="([^"]+)"/.exec(key)?.[1] ?? ''}`.trimEnd();
+      refusals[what] = (refusals[what] ?? 0) + value;
+    } else if (key.startsWith('toklip_timed_out_total{')) {
+      timedOut[graph ?? '?'] = (timedOut[graph ?? '?'] ?? 0) + value;
+    }
     if (!API_ROUTE.test(key)) continue;
     if (key.startsWith('toklip_http_requests_total{')) {
       const status = /status="(\d+)"/.exec(key)?.[1] ?? '?';
@@ -81,7 +100,16 @@ function serverView(metrics: Map<string, number>): { byStatus: Record<string, nu
       buckets.set(le, (buckets.get(le) ?? 0) + value);
     }
   }
-  return { byStatus, buckets };
+  return { byStatus, buckets, refusals, timedOut };
+}
+
+/** after - before, per key, without zeros. */
+function delta(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries(after)
+      .map(([k, n]) => [k, n - (before[k] ?? 0)] as const)
+      .filter(([, n]) => n > 0),
+  );
 }
 
 /** The smallest histogram bound under which at least p % of the requests finished (an upper bound of the percentile). */
@@ -92,7 +120,7 @@ function bucketPercentile(before: Map<number, number>, after: Map<number, number
   return Number.NaN;
 }
 
-/** Status, with the problem code for errors ("429 queue_full"), and the time to the last byte. */
+/** Status, with the problem code and reason for errors ("429 queue_full (predicted_wait)"), and the time to the last byte. */
 function send(agent: Agent, url: string, call: Call, timeoutMs: number): Promise<Outcome> {
   const t0 = performance.now();
   return new Promise((resolve) => {
@@ -112,7 +140,8 @@ function send(agent: Agent, url: string, call: Call, timeoutMs: number): Promise
           let status = String(res.statusCode);
           if (res.statusCode !== 200) {
             try {
-              status += ` ${(JSON.parse(Buffer.concat(chunks).toString('utf8')) as { code?: string }).code ?? ''}`.trimEnd();
+              const problem = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { code?: string; reason?: string };
+              status += ` ${problem.code ?? ''}${problem.reason ? ` (${problem.reason})` : ''}`.trimEnd();
             } catch {
               // not a problem document: the status alone
             }
@@ -263,11 +292,9 @@ async function main(): Promise<void> {
     const rssAfter = service.rss() / MiB;
     const ready = await fetch(`${service.url}/readyz`).then((r) => r.status);
     const serverAfter = serverView(await scrape(service.url));
-    const serverByStatus = Object.fromEntries(
-      Object.entries(serverAfter.byStatus)
-        .map(([status, n]) => [status, n - (serverBefore.byStatus[status] ?? 0)] as const)
-        .filter(([, n]) => n > 0),
-    );
+    const serverByStatus = delta(serverBefore.byStatus, serverAfter.byStatus);
+    const serverRefusals = delta(serverBefore.refusals, serverAfter.refusals);
+    const serverTimedOut = delta(serverBefore.timedOut, serverAfter.timedOut);
 
     const byStatus: Record<string, number> = {};
     for (const o of soak.outcomes) byStatus[o.status] = (byStatus[o.status] ?? 0) + 1;
@@ -293,6 +320,8 @@ async function main(): Promise<void> {
       // What the server itself saw: answers by status, and its time from the request's headers to the response.
       server: {
         byStatus: serverByStatus,
+        refusals: serverRefusals,
+        timedOutItems: serverTimedOut,
         requestMsUpperBound: {
           p50: bucketPercentile(serverBefore.buckets, serverAfter.buckets, 50),
           p99: bucketPercentile(serverBefore.buckets, serverAfter.buckets, 99),
@@ -322,6 +351,8 @@ async function main(): Promise<void> {
       `the server's own count of /v1 answers: ${Object.entries(serverByStatus).map(([s, n]) => `${s}: ${n}`).join(', ')}; ` +
         `its time from headers to response: p50 <= ${fmt(results.server.requestMsUpperBound.p50)} ms, p99 <= ${fmt(results.server.requestMsUpperBound.p99)} ms (histogram bounds)`,
     );
+    const list = (counts: Record<string, number>) => Object.entries(counts).map(([k, n]) => `${k}: ${n}`).join(', ') || 'none';
+    console.log(`its refusals (429) by graph and reason: ${list(serverRefusals)}; items dropped in a batcher queue at their deadline: ${list(serverTimedOut)}`);
     console.log('\n' + formatTable(['t (s)', 'RSS MiB', 'lag p99 ms', 'lag max ms', 'in flight'], soak.samples.map((s) => [s.t, s.rssMiB, s.lagP99Ms, s.lagMaxMs, s.inFlight])));
     run.finish(results, values.out, `soak-${values.label ?? settings.bundle}.json`);
   } finally {

@@ -41,6 +41,12 @@ export interface ImagePreprocessor {
   readonly queued: number;
   /** Images being decoded and resampled now. */
   readonly running: number;
+  /**
+   * Predicted ms until `images` more images would be preprocessed: the images waiting and the
+   * new ones, at the measured time per image (moving average of a slot's time per image,
+   * shared by the slots); undefined until an image was measured.
+   */
+  predictWaitMs(images: number): number | undefined;
   readonly threads: number;
   readonly limits: ImageLimits;
   /** Refuses waiting and new images (503 shutting_down), lets running ones finish, stops the workers. */
@@ -80,13 +86,16 @@ export function createImagePreprocessor(options: ImagePreprocessorOptions = {}):
     workerData: init,
   });
 
-  const admission = new Admission(threads * tasksPerThread);
+  const slots = threads * tasksPerThread;
+  const admission = new Admission(slots);
+  let imageMs = 0;
 
   return {
     async preprocess(bytes, spec, options = {}) {
       const specProblems = validatePreprocessSpec(spec);
       if (specProblems.length > 0) throw new Error(`unsupported preprocessing spec: ${specProblems.join('; ')}`);
       await admission.acquire(options.signal);
+      const started = performance.now();
       try {
         // Cloning a view would copy its whole backing buffer (e.g. a full request body): hand
         // the worker its own tight copy and transfer it.
@@ -95,8 +104,14 @@ export function createImagePreprocessor(options: ImagePreprocessorOptions = {}):
         if (outcome.ok) return outcome.image;
         throw new ServiceError(outcome.code, outcome.detail, { extensions: outcome.extensions });
       } finally {
+        const ms = performance.now() - started;
+        imageMs = imageMs === 0 ? ms : 0.8 * imageMs + 0.2 * ms;
         admission.release();
       }
+    },
+    predictWaitMs(images) {
+      if (imageMs === 0) return undefined;
+      return Math.max(((admission.queued + images) * imageMs) / slots, imageMs);
     },
     get queued() {
       return admission.queued;

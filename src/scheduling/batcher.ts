@@ -33,8 +33,8 @@ export interface SubmitOptions {
 /** Why a request was refused at admission (the `reason` of the problem and of the metric). */
 export type RefusalReason = 'queue_limit' | 'predicted_wait';
 
-/** Predicted time until the given stages are done for `items` more items; undefined: no prediction (admit). */
-export type CompletionPredictor = (stages: readonly StageCost[], items: number) => number | undefined;
+/** Predicted time until the given stages are done for `items` more items, ready in `readyInMs`; undefined: no prediction (admit). */
+export type CompletionPredictor = (stages: readonly StageCost[], items: number, readyInMs?: number) => number | undefined;
 
 export interface BatchInfo {
   readonly requestIds: readonly string[];
@@ -121,7 +121,7 @@ export class Batcher<I, O> {
   /** Called when items arrive (set by the Dispatcher). */
   onWork: () => void = () => {};
   /** Admission by predicted wait (set by the Dispatcher, which sees every queue); alone, a batcher admits. */
-  predictCompletion: CompletionPredictor = () => undefined;
+  predictCompletion: CompletionPredictor = (_stages, _items, readyInMs = 0) => (readyInMs > 0 ? readyInMs : undefined);
 
   constructor(options: BatcherOptions<I, O>) {
     if (options.maxBatch < 1 || options.queueLimit < 1 || options.maxDelayMs < 0) throw new RangeError(`bad batcher options for ${options.name}`);
@@ -155,10 +155,10 @@ export class Batcher<I, O> {
       return Promise.reject(deadlineError(ctx));
     }
     if (!submitOptions.admitted) {
-      const refusal = this.admissionRefusal(items.length, ctx, now, submitOptions.laterStages ?? []);
-      if (refusal !== undefined) {
-        this.options.observer?.rejected(refusal.reason);
-        return Promise.reject(refusal.error);
+      try {
+        this.checkAdmission(items.length, ctx, submitOptions.laterStages);
+      } catch (error) {
+        return Promise.reject(error);
       }
     }
 
@@ -286,12 +286,25 @@ export class Batcher<I, O> {
     this.closed = reason;
   }
 
+  /**
+   * Throws (and counts) the 429 that submit() would give `items` new items now: over the queue
+   * limit, or predicted to finish past the deadline. Lets a caller refuse before costly
+   * preparation (decoding the images of the request), which the items wait for: `readyInMs`.
+   */
+  checkAdmission(items: number, ctx: RequestContext, laterStages: readonly { stageCost(): StageCost }[] = [], readyInMs = 0): void {
+    const refusal = this.admissionRefusal(items, ctx, this.options.clock.now(), laterStages, readyInMs);
+    if (refusal === undefined) return;
+    this.options.observer?.rejected(refusal.reason);
+    throw refusal.error;
+  }
+
   /** The 429 for a request that does not fit under the queue limit or cannot finish before its deadline. */
   private admissionRefusal(
     items: number,
     ctx: RequestContext,
     now: number,
     laterStages: readonly { stageCost(): StageCost }[],
+    readyInMs = 0,
   ): { reason: RefusalReason; error: ServiceError } | undefined {
     const { queueLimit } = this.options;
     if (this.queue.length + items > queueLimit) {
@@ -301,14 +314,15 @@ export class Batcher<I, O> {
       });
       return { reason: 'queue_limit', error };
     }
-    const predictedMs = this.predictCompletion([this.stageCost(), ...laterStages.map((s) => s.stageCost())], items);
+    const predictedMs = this.predictCompletion([this.stageCost(), ...laterStages.map((s) => s.stageCost())], items, readyInMs);
     const remainingMs = ctx.deadline - now;
     if (predictedMs === undefined || predictedMs <= remainingMs) return undefined;
     const predicted = Math.ceil(predictedMs);
     const remaining = Math.floor(remainingMs);
     const error = new ServiceError(
       'queue_full',
-      `the ${this.name} queue is too long for this request's deadline: its work would be done in about ${predicted} ms, but only ${remaining} ms are left`,
+      `the ${this.name} queue is too long for this request's deadline: its work would be done in about ${predicted} ms` +
+        `${readyInMs > 0 ? ` (its images preprocessed in about ${Math.ceil(readyInMs)} ms)` : ''}, but only ${remaining} ms are left`,
       {
         retryAfterSeconds: retryAfterForExcess(predictedMs, remainingMs),
         extensions: { reason: 'predicted_wait', predicted_ms: predicted, remaining_ms: remaining },

@@ -55,18 +55,18 @@ export class Dispatcher {
   add(batcher: AnyBatcher): void {
     this.batchers.push(batcher);
     batcher.onWork = () => this.pump();
-    batcher.predictCompletion = (stages, items) => this.predictCompletionMs(stages, items);
+    batcher.predictCompletion = (stages, items, readyInMs) => this.predictCompletionMs(stages, items, readyInMs);
   }
 
-  /** Predicted ms from now until `items` new items have gone through `stages`; undefined at cold start. */
-  predictCompletionMs(stages: readonly StageCost[], items: number): number | undefined {
+  /** Predicted ms from now until `items` new items, ready in `readyInMs`, have gone through `stages`; undefined at cold start. */
+  predictCompletionMs(stages: readonly StageCost[], items: number, readyInMs = 0): number | undefined {
     const now = this.clock.now();
     let runningRemainingMs = 0;
     for (const batch of this.handedOver) {
       // A staged batch has not started: it counts whole.
       runningRemainingMs += batch.runningSince === undefined ? batch.expectedMs : Math.max(0, batch.expectedMs - (now - batch.runningSince));
     }
-    return predictCompletionMs({ slots: this.capacity, queues: this.batchers.map((b) => b.load()), runningRemainingMs, stages, items });
+    return predictCompletionMs({ slots: this.capacity, queues: this.batchers.map((b) => b.load()), runningRemainingMs, stages, items, readyInMs });
   }
 
   get busySlots(): number {

@@ -134,6 +134,17 @@ export class Scheduler {
     return timed(await batcher.submit(images.map((input) => ({ input, key: 'image' })), ctx));
   }
 
+  /**
+   * Refuses (429, counted) an image request before its images are decoded when its first stage
+   * would refuse it, its items reaching it only after `preprocessMs` (the predicted
+   * preprocessing); refused work then costs no preprocessing. submit() checks again once the
+   * images are ready, with the time that is left then.
+   */
+  checkImageAdmission(model: ModelBundle, operation: 'tokenize' | 'encode', images: number, ctx: RequestContext, preprocessMs = 0): void {
+    const later = operation === 'encode' ? [this.batcher(model, 'semantic_encoder')] : [];
+    this.batcher(model, 'vq_encoder').checkAdmission(images, ctx, later, preprocessMs);
+  }
+
   /** Token rows (1 <= T <= N ids each) -> embeddings and optionally per-token features. */
   async encodeTokens(
     model: ModelBundle,

@@ -37,6 +37,8 @@ export interface WaitInputs {
   readonly stages: readonly StageCost[];
   /** Items of the request. */
   readonly items: number;
+  /** Time until the items can enter their first stage (image preprocessing), ms. */
+  readonly readyInMs?: number;
 }
 
 function batchesOf(items: number, maxBatch: number): number {
@@ -45,10 +47,14 @@ function batchesOf(items: number, maxBatch: number): number {
 
 /**
  * Predicted time from now until the request's last stage is done, ms; undefined while one of
- * its own stages has no measured batch time (nothing to predict from: admit).
+ * its own stages has no measured batch time and nothing else is known (admit).
+ *
+ * Items that are not ready yet (images being preprocessed) enter their first stage after
+ * `readyInMs`, while the work ahead drains in parallel: they finish after the later of the two.
  */
 export function predictCompletionMs(inputs: WaitInputs): number | undefined {
-  if (inputs.stages.some((s) => s.batchMs <= 0)) return undefined;
+  const readyInMs = inputs.readyInMs ?? 0;
+  if (inputs.stages.some((s) => s.batchMs <= 0)) return readyInMs > 0 ? readyInMs : undefined;
   let aheadMs = inputs.runningRemainingMs;
   for (const q of inputs.queues) aheadMs += batchesOf(q.queued, q.maxBatch) * q.batchMs;
   let ownMs = 0;
@@ -58,7 +64,7 @@ export function predictCompletionMs(inputs: WaitInputs): number | undefined {
     ownCriticalMs += s.batchMs;
   }
   // Shared by the slots, but a request's stages run one after the other: at least one batch each.
-  return Math.max((aheadMs + ownMs) / inputs.slots, ownCriticalMs);
+  return Math.max((aheadMs + ownMs) / inputs.slots, readyInMs + ownCriticalMs);
 }
 
 /**

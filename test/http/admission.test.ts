@@ -5,6 +5,7 @@
  * with Retry-After at once; one that can is served.
  */
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../src/config/index.js';
 import { type App, buildApp } from '../../src/http/app.js';
@@ -26,12 +27,28 @@ describe('admission by predicted wait (HTTP)', () => {
   let app: App;
   let images: ImagePreprocessor;
   let scheduler: Scheduler;
+  let preprocessWaitMs: number | undefined;
 
   before(async () => {
     const registry = await loadRegistry(FIXTURE_BUNDLES_DIR, { verifyChecksums: false, defaultModel: TINY_MODEL });
     scheduler = new Scheduler(config, registry, executor, { log: testLogger(), metrics, clock });
     images = createImagePreprocessor({ threads: 1 });
-    app = await buildApp(config, { state: new ServiceState(scheduler), metrics, images, logger: testLogger() });
+    // The real preprocessor, whose predicted preprocessing time a test may raise.
+    const real = images;
+    const withWait: ImagePreprocessor = {
+      preprocess: (bytes, spec, options) => real.preprocess(bytes, spec, options),
+      get queued() {
+        return real.queued;
+      },
+      get running() {
+        return real.running;
+      },
+      threads: real.threads,
+      limits: real.limits,
+      predictWaitMs: (n) => preprocessWaitMs ?? real.predictWaitMs(n),
+      close: () => real.close(),
+    };
+    app = await buildApp(config, { state: new ServiceState(scheduler), metrics, images: withWait, logger: testLogger() });
   });
   after(async () => {
     await app.close();
@@ -83,5 +100,43 @@ describe('admission by predicted wait (HTTP)', () => {
     const text = await metrics.registry.metrics();
     assert.match(text, /toklip_rejected_total\{model="tiny-64",graph="semantic_encoder",reason="predicted_wait"\} 1\n/);
     assert.match(text, /toklip_http_requests_total\{route="\/v1\/encode",method="POST",status="429"\} 1\n/);
+  });
+
+  it('an image request that would be refused is refused before its images are decoded', async () => {
+    const image = (await readFile(new URL('../fixtures/images/inputs/rgb-37x50.png', import.meta.url))).toString('base64');
+    const tokenize = (headers: Record<string, string> = {}) =>
+      app.inject({ method: 'POST', url: '/v1/tokenize', headers: { 'content-type': 'application/json', ...headers }, payload: { images: [image] } });
+    const preprocessed = async () => Number(/toklip_preprocess_time_seconds_count\{route="\/v1\/tokenize"\} (\d+)/.exec(await metrics.registry.metrics())?.[1] ?? 0);
+
+    // vq_encoder measured at 1000 ms, then busy for another 1000 ms.
+    const first = tokenize();
+    const measured = await executor.nextCall();
+    assert.equal(measured.request.graph, 'vq_encoder');
+    clock.advance(1000);
+    measured.finish();
+    assert.equal((await first).statusCode, 200);
+    const busy = tokenize();
+    const running = await executor.nextCall();
+    assert.equal(await preprocessed(), 2);
+
+    const refused = await tokenize({ 'x-request-timeout-ms': '1500' });
+    assert.equal(refused.statusCode, 429);
+    assert.equal(refused.headers['retry-after'], '1');
+    assert.equal(refused.json().reason, 'predicted_wait');
+    assert.match(refused.json().detail, /tiny-64\/vq_encoder queue is too long/);
+    assert.equal(await preprocessed(), 2, 'its image was never decoded');
+
+    running.finish();
+    assert.equal((await busy).statusCode, 200);
+
+    // Idle batchers, but its image would wait 5 s for a preprocessing thread.
+    preprocessWaitMs = 5000;
+    const behindImages = await tokenize({ 'x-request-timeout-ms': '3000' });
+    preprocessWaitMs = undefined;
+    assert.equal(behindImages.statusCode, 429);
+    assert.equal(behindImages.headers['retry-after'], String(Math.ceil((behindImages.json().predicted_ms - behindImages.json().remaining_ms) / 1000)));
+    assert.match(behindImages.json().detail, /\(its images preprocessed in about 5000 ms\)/);
+    assert.equal(await preprocessed(), 2, 'its image was never decoded either');
+    assert.match(await metrics.registry.metrics(), /toklip_rejected_total\{model="tiny-64",graph="vq_encoder",reason="predicted_wait"\} 2\n/);
   });
 });

@@ -74,3 +74,17 @@ test('many concurrent images all complete', async () => {
   for (const r of results) assert.deepEqual(r.rgb, expected);
   assert.equal(pool.queued, 0);
 });
+
+test('predictWaitMs: nothing before an image was measured, then the waiting and new images at the measured time per image', async () => {
+  const fresh = createImagePreprocessor({ threads: 1, tasksPerThread: 1 });
+  try {
+    assert.equal(fresh.predictWaitMs(1), undefined);
+    await fresh.preprocess(fixtureInput('rgb-37x50'), specFor(128));
+    const one = fresh.predictWaitMs(1)!;
+    assert.ok(one > 0);
+    // One slot, nothing waiting: n images take n times one.
+    assert.equal(fresh.predictWaitMs(4), 4 * one);
+  } finally {
+    await fresh.close();
+  }
+});

@@ -106,6 +106,14 @@ describe('predicted completion (pure)', () => {
     assert.equal(predictCompletionMs({ slots: 1, queues: [{ ...cold, queued: 40 }], runningRemainingMs: 0, stages: [stage], items: 1 }), 100);
   });
 
+  it('items not ready yet (images being preprocessed) finish after the later of their readiness and the work ahead', () => {
+    const queues = [{ ...stage, queued: 8 }]; // 200 ms ahead
+    assert.equal(predictCompletionMs({ slots: 1, queues, runningRemainingMs: 0, stages: [stage], items: 1, readyInMs: 50 }), 300);
+    assert.equal(predictCompletionMs({ slots: 1, queues, runningRemainingMs: 0, stages: [stage], items: 1, readyInMs: 500 }), 600);
+    const cold = { maxBatch: 4, batchMs: 0 };
+    assert.equal(predictCompletionMs({ slots: 1, queues: [], runningRemainingMs: 0, stages: [cold], items: 1, readyInMs: 500 }), 500, 'readiness alone when the stages are unmeasured');
+  });
+
   it('Retry-After is the excess over the time left, in whole seconds, at least 1', () => {
     assert.equal(retryAfterForExcess(2100, 2000), 1);
     assert.equal(retryAfterForExcess(12_000, 2000), 10);
@@ -179,6 +187,23 @@ describe('admission by predicted wait (Batcher + Dispatcher)', () => {
       for (let i = 0; i < capacity + 3; i++) await runner.finishOldest();
       await Promise.all([...blockers, queuedX, admitted]);
     }
+  });
+
+  it('checkAdmission refuses before preparation, counting the time until the items are ready', async () => {
+    const { batchers, refusals, measure } = setup();
+    const g = batchers.get('g')!;
+    const ctx = (remainingMs: number): RequestContext => ({ requestId: 'pre', deadline: remainingMs });
+    assert.doesNotThrow(() => g.checkAdmission(1, ctx(10), [], 0), 'cold start admits');
+    assert.throws(() => g.checkAdmission(1, ctx(10), [], 11), isPredictedWaitRefusal, 'preparation alone takes too long');
+    await measure('g', 100); // the clock is now at 100
+    assert.doesNotThrow(() => g.checkAdmission(1, ctx(100 + 150), [], 50));
+    assert.throws(() => g.checkAdmission(1, ctx(100 + 150), [], 51), (e: unknown) => {
+      isPredictedWaitRefusal(e);
+      assert.match((e as ServiceError).message, /done in about 151 ms \(its images preprocessed in about 51 ms\), but only 150 ms are left/);
+      return true;
+    });
+    assert.deepEqual(refusals, ['predicted_wait', 'predicted_wait']);
+    assert.equal(g.depth, 0, 'a check queues nothing');
   });
 
   it('a batch staged behind the running one counts whole until it runs', async () => {

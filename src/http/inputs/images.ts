@@ -121,12 +121,17 @@ export interface PreprocessOptions {
   readonly queueLimit?: number;
   /** Counts a refusal (metrics). */
   readonly onRejected?: () => void;
+  /**
+   * Throws the 429 the inference stages would give this many images now, their preprocessing
+   * predicted to take `preprocessMs` (checked before any is queued).
+   */
+  readonly admit?: (images: number, preprocessMs: number) => void;
 }
 
 /**
  * Decodes and preprocesses every image in parallel (off the event loop); errors name the image.
- * Admission is whole: a request whose images do not all fit in the preprocessing queue is
- * refused before any is queued, like the batchers refuse work beyond their queue limit.
+ * Admission is whole: a request whose images do not all fit in the preprocessing queue, or that
+ * the batchers would refuse now (queue limit, predicted wait), is refused before any is queued.
  */
 export async function preprocessAll(
   preprocessor: ImagePreprocessor,
@@ -141,8 +146,10 @@ export async function preprocessAll(
     options.onRejected?.();
     throw new ServiceError('queue_full', `the image preprocessing queue is full (${preprocessor.queued} of ${limit} images waiting)`, {
       retryAfterSeconds: 1,
+      extensions: { reason: 'queue_limit' },
     });
   }
+  options.admit?.(images.length, preprocessor.predictWaitMs(images.length) ?? 0);
   const signal = options.signal;
   const rgb = await Promise.all(
     images.map((bytes, row) =>

@@ -39,11 +39,22 @@ export function requireOne(sources: Record<string, boolean>, what: string): stri
   return given[0]!;
 }
 
-/** How a route's images enter the preprocessing queue: bounded (429), dropped at the deadline or when the client leaves. */
-export function imageAdmission(options: RouteOptions, ctx: RequestContext, model: ModelBundle): PreprocessOptions {
+/**
+ * How a route's images enter the preprocessing queue: bounded (429), refused before decoding
+ * when they could not be preprocessed and then run through the inference stages (`operation`
+ * says which) before the deadline, dropped at the deadline or when the client leaves.
+ */
+export function imageAdmission(
+  options: RouteOptions,
+  ctx: RequestContext,
+  model: ModelBundle,
+  scheduler: Scheduler,
+  operation: 'tokenize' | 'encode',
+): PreprocessOptions {
   return {
     ...(ctx.signal ? { signal: ctx.signal } : {}),
     queueLimit: options.config.queueLimit,
     onRejected: () => options.metrics.rejected.inc({ model: model.id, graph: 'preprocess', reason: 'queue_limit' }),
+    admit: (images, preprocessMs) => scheduler.checkImageAdmission(model, operation, images, ctx, preprocessMs),
   };
 }

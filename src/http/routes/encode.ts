@@ -76,7 +76,7 @@ export const encodeRoutes: FastifyPluginAsync<RouteOptions & { images: ImagePrep
         let result: { value: SemanticOutput[]; queueMs: number; inferenceMs: number };
         if (kind === 'images') {
           const model = resolveModel(scheduler, opts.model, 'encode_image');
-          const pre = await preprocessAll(preprocessor, input.images!, model, imageAdmission(options, ctx, model));
+          const pre = await preprocessAll(preprocessor, input.images!, model, imageAdmission(options, ctx, model, scheduler, 'encode'));
           metrics.preprocessTime.observe({ route: '/v1/encode' }, pre.ms / 1000);
           result = await scheduler.encodeImages(model, pre.rgb, wantFeatures, ctx);
           timings = { ...result, preprocessMs: pre.ms };

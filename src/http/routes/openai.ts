@@ -113,7 +113,7 @@ export const openAiRoutes: FastifyPluginAsync<RouteOptions & { images: ImagePrep
         embeddings = result.value;
       } else {
         const bytes = await readImageStrings(inputs, options.remoteImages, config.bodyLimitBytes);
-        const pre = await preprocessAll(preprocessor, bytes, model, imageAdmission(options, ctx, model));
+        const pre = await preprocessAll(preprocessor, bytes, model, imageAdmission(options, ctx, model, scheduler, 'encode'));
         metrics.preprocessTime.observe({ route: '/v1/embeddings' }, pre.ms / 1000);
         const result = await scheduler.encodeImages(model, pre.rgb, false, ctx);
         setTimingHeaders(reply, { ...result, preprocessMs: pre.ms });

@@ -58,7 +58,7 @@ export const similarityRoutes: FastifyPluginAsync<RouteOptions & { images: Image
       let preprocessMs: number | undefined;
       const visual =
         kind === 'images'
-          ? preprocessAll(preprocessor, input.images!, model, imageAdmission(options, ctx, model)).then((pre) => {
+          ? preprocessAll(preprocessor, input.images!, model, imageAdmission(options, ctx, model, scheduler, 'encode')).then((pre) => {
               preprocessMs = pre.ms;
               metrics.preprocessTime.observe({ route: '/v1/similarity' }, pre.ms / 1000);
               return scheduler.encodeImages(model, pre.rgb, false, ctx);

@@ -48,7 +48,7 @@ export const tokenizeRoutes: FastifyPluginAsync<RouteOptions & { images: ImagePr
       requireOne({ images: input.images !== undefined }, 'images');
       const model = resolveModel(scheduler, opts.model, 'tokenize');
       const ctx = context(request, reply, options);
-      const pre = await preprocessAll(preprocessor, input.images!, model, imageAdmission(options, ctx, model));
+      const pre = await preprocessAll(preprocessor, input.images!, model, imageAdmission(options, ctx, model, scheduler, 'tokenize'));
       metrics.preprocessTime.observe({ route: '/v1/tokenize' }, pre.ms / 1000);
       const result = await scheduler.tokenize(model, pre.rgb, ctx);
       setTimingHeaders(reply, { preprocessMs: pre.ms, queueMs: result.queueMs, inferenceMs: result.inferenceMs });
