@@ -12,6 +12,7 @@
  *   npm run bench:soak -- --bundle DIR [--duration 60] [--load 4] [--calibrate 15]
  *        [--deadline-ms 2000] [--queue-limit 256] [--max-batch 16] [--max-delay-ms 5]
  *        [--workers 1] [--intra-op-threads 1] [--image-threads 1] [--max-event-loop-delay-ms 1000]
+ *        [--admission-wait-fraction F (default: the server's, TOKLIP_ADMISSION_WAIT_FRACTION)]
  *        [--label NAME] [--out bench/results]
  */
 import { Agent, request } from 'node:http';
@@ -240,6 +241,7 @@ async function main(): Promise<void> {
       'intra-op-threads': { type: 'string', default: '1' },
       'image-threads': { type: 'string', default: '1' },
       'max-event-loop-delay-ms': { type: 'string', default: '1000' },
+      'admission-wait-fraction': { type: 'string' },
       label: { type: 'string' },
       out: { type: 'string', default: DEFAULT_OUT },
     },
@@ -261,6 +263,7 @@ async function main(): Promise<void> {
     intraOpThreads: Number(values['intra-op-threads']),
     imageThreads: Number(values['image-threads']),
     maxEventLoopDelayMs: Number(values['max-event-loop-delay-ms']),
+    admissionWaitFraction: values['admission-wait-fraction'] === undefined ? 'default' : Number(values['admission-wait-fraction']),
   };
   const run = new Run<unknown>('soak', settings);
   const service = await startService(bundle.dir, {
@@ -273,6 +276,7 @@ async function main(): Promise<void> {
       TOKLIP_REQUEST_TIMEOUT_MS: String(deadlineMs),
       TOKLIP_IMAGE_THREADS: String(settings.imageThreads),
       TOKLIP_MAX_EVENT_LOOP_DELAY_MS: String(settings.maxEventLoopDelayMs),
+      ...(values['admission-wait-fraction'] === undefined ? {} : { TOKLIP_ADMISSION_WAIT_FRACTION: values['admission-wait-fraction'] }),
     },
   });
   try {

@@ -51,6 +51,13 @@ export const SettingsSchema = Type.Object(
       maximum: 1_000_000,
       description: 'Most queued items per (model, graph) batcher; beyond it requests get 429',
     }),
+    admissionWaitFraction: Type.Number({
+      default: 0.8,
+      minimum: 0,
+      maximum: 1,
+      description:
+        'Admission by predicted wait: a request whose work is predicted to be done later than this fraction of the time left before its deadline gets 429 at once; 0: off',
+    }),
     requestTimeoutMs: Type.Integer({
       default: 30_000,
       minimum: 1,
@@ -171,6 +178,8 @@ export interface Config {
   readonly maxBatch: number;
   readonly maxDelayMs: number;
   readonly queueLimit: number;
+  /** 0: admission by predicted wait off. */
+  readonly admissionWaitFraction: number;
   readonly requestTimeoutMs: number;
   readonly bodyLimitBytes: number;
   readonly maxImagesPerRequest: number;

@@ -76,6 +76,12 @@ export interface BatcherOptions<I, O> {
   readonly observer?: BatcherObserver;
   /** Parallel batch slots (workers): used by the Retry-After estimate. */
   readonly capacityHint?: number;
+  /**
+   * A request is admitted when its work is predicted to be done within this fraction of the
+   * time left before its deadline (headroom for the prediction's error and the answer's way
+   * back); 0 turns admission by predicted wait off. Default 1.
+   */
+  readonly admissionWaitFraction?: number;
 }
 
 interface PendingRequest<O> {
@@ -124,7 +130,10 @@ export class Batcher<I, O> {
   predictCompletion: CompletionPredictor = (_stages, _items, readyInMs = 0) => (readyInMs > 0 ? readyInMs : undefined);
 
   constructor(options: BatcherOptions<I, O>) {
-    if (options.maxBatch < 1 || options.queueLimit < 1 || options.maxDelayMs < 0) throw new RangeError(`bad batcher options for ${options.name}`);
+    const fraction = options.admissionWaitFraction ?? 1;
+    if (options.maxBatch < 1 || options.queueLimit < 1 || options.maxDelayMs < 0 || !(fraction >= 0 && fraction <= 1)) {
+      throw new RangeError(`bad batcher options for ${options.name}`);
+    }
     this.name = options.name;
     this.options = options;
   }
@@ -314,17 +323,21 @@ export class Batcher<I, O> {
       });
       return { reason: 'queue_limit', error };
     }
+    const fraction = this.options.admissionWaitFraction ?? 1;
+    if (fraction === 0) return undefined;
     const predictedMs = this.predictCompletion([this.stageCost(), ...laterStages.map((s) => s.stageCost())], items, readyInMs);
     const remainingMs = ctx.deadline - now;
-    if (predictedMs === undefined || predictedMs <= remainingMs) return undefined;
+    const budgetMs = fraction * remainingMs;
+    if (predictedMs === undefined || predictedMs <= budgetMs) return undefined;
     const predicted = Math.ceil(predictedMs);
     const remaining = Math.floor(remainingMs);
+    const budget = fraction === 1 ? `only ${remaining} ms are left` : `the limit is ${Math.floor(budgetMs)} ms (${fraction} of the ${remaining} ms left)`;
     const error = new ServiceError(
       'queue_full',
       `the ${this.name} queue is too long for this request's deadline: its work would be done in about ${predicted} ms` +
-        `${readyInMs > 0 ? ` (its images preprocessed in about ${Math.ceil(readyInMs)} ms)` : ''}, but only ${remaining} ms are left`,
+        `${readyInMs > 0 ? ` (its images preprocessed in about ${Math.ceil(readyInMs)} ms)` : ''}, but ${budget}`,
       {
-        retryAfterSeconds: retryAfterForExcess(predictedMs, remainingMs),
+        retryAfterSeconds: retryAfterForExcess(predictedMs, budgetMs),
         extensions: { reason: 'predicted_wait', predicted_ms: predicted, remaining_ms: remaining },
       },
     );

@@ -83,7 +83,7 @@ export class Scheduler {
   private closing = false;
 
   constructor(
-    config: Pick<Config, 'maxBatch' | 'maxDelayMs' | 'queueLimit'>,
+    config: Pick<Config, 'maxBatch' | 'maxDelayMs' | 'queueLimit'> & Partial<Pick<Config, 'admissionWaitFraction'>>,
     registry: ModelRegistry,
     executor: BatchExecutor,
     deps: { log: Logger; metrics?: Metrics; clock?: Clock },
@@ -103,6 +103,7 @@ export class Scheduler {
           maxBatch: config.maxBatch,
           maxDelayMs: config.maxDelayMs,
           queueLimit: config.queueLimit,
+          admissionWaitFraction: config.admissionWaitFraction ?? 1,
           clock,
           runner,
           observer: observer(model.id, graph, log, deps.metrics),

@@ -88,7 +88,8 @@ describe('admission by predicted wait (HTTP)', () => {
     assert.equal(problem.predicted_ms, 2000);
     // The deadline counts from the request's arrival: a little less than 1500 ms is left.
     assert.ok(problem.remaining_ms <= 1500 && problem.remaining_ms > 1000, String(problem.remaining_ms));
-    assert.match(problem.detail, /tiny-64\/semantic_encoder queue is too long for this request's deadline: its work would be done in about 2000 ms, but only \d+ ms are left/);
+    // TOKLIP_ADMISSION_WAIT_FRACTION 0.8 (the default): the work must be done within 0.8 of the time left.
+    assert.match(problem.detail, /tiny-64\/semantic_encoder queue is too long for this request's deadline: its work would be done in about 2000 ms, but the limit is \d+ ms \(0\.8 of the \d+ ms left\)/);
     assert.equal(executor.calls.length, 2, 'the refused request reached no worker');
 
     const fits = encodeTokens({ 'x-request-timeout-ms': '10000' });
@@ -134,7 +135,8 @@ describe('admission by predicted wait (HTTP)', () => {
     const behindImages = await tokenize({ 'x-request-timeout-ms': '3000' });
     preprocessWaitMs = undefined;
     assert.equal(behindImages.statusCode, 429);
-    assert.equal(behindImages.headers['retry-after'], String(Math.ceil((behindImages.json().predicted_ms - behindImages.json().remaining_ms) / 1000)));
+    const { predicted_ms: predicted, remaining_ms: remaining } = behindImages.json();
+    assert.equal(behindImages.headers['retry-after'], String(Math.ceil((predicted - 0.8 * remaining) / 1000)));
     assert.match(behindImages.json().detail, /\(its images preprocessed in about 5000 ms\)/);
     assert.equal(await preprocessed(), 2, 'its image was never decoded either');
     assert.match(await metrics.registry.metrics(), /toklip_rejected_total\{model="tiny-64",graph="vq_encoder",reason="predicted_wait"\} 2\n/);

@@ -37,7 +37,7 @@ class ManualRunner {
   }
 }
 
-function setup(opts: { capacity?: number; staging?: number; graphs?: string[]; maxBatch?: number } = {}) {
+function setup(opts: { capacity?: number; staging?: number; graphs?: string[]; maxBatch?: number; admissionWaitFraction?: number } = {}) {
   const clock = new FakeClock();
   const runner = new ManualRunner(clock);
   const refusals: RefusalReason[] = [];
@@ -52,7 +52,16 @@ function setup(opts: { capacity?: number; staging?: number; graphs?: string[]; m
   const dispatcher = new Dispatcher({ capacity: opts.capacity ?? 1, staging: opts.staging ?? 0, clock });
   const batchers = new Map<string, Batcher<number, number>>();
   for (const name of opts.graphs ?? ['g']) {
-    const batcher = new Batcher<number, number>({ name, maxBatch: opts.maxBatch ?? 4, maxDelayMs: 0, queueLimit: 100, clock, runner: runner.run, observer });
+    const batcher = new Batcher<number, number>({
+      name,
+      maxBatch: opts.maxBatch ?? 4,
+      maxDelayMs: 0,
+      queueLimit: 100,
+      clock,
+      runner: runner.run,
+      observer,
+      ...(opts.admissionWaitFraction === undefined ? {} : { admissionWaitFraction: opts.admissionWaitFraction }),
+    });
     dispatcher.add(batcher);
     batchers.set(name, batcher);
   }
@@ -170,6 +179,33 @@ describe('admission by predicted wait (Batcher + Dispatcher)', () => {
     assert.deepEqual(refusals, ['predicted_wait', 'predicted_wait']);
     for (let i = 0; i < 3; i++) await runner.finishOldest();
     await Promise.all([running, queued, fits]);
+  });
+
+  it('the admission wait fraction keeps headroom before the deadline; 0 turns the check off', async () => {
+    const half = setup({ admissionWaitFraction: 0.5 });
+    await half.measure('g', 100);
+    const running = half.submit('g', 1, 1_000_000); // 100 ms left to run, then 100 ms of its own: 200 ms
+    await assert.rejects(half.submit('g', 1, 399), (e: unknown) => {
+      isPredictedWaitRefusal(e);
+      assert.match((e as ServiceError).message, /done in about 200 ms, but the limit is 199 ms \(0\.5 of the 399 ms left\)/);
+      assert.equal((e as ServiceError).retryAfterSeconds, 1);
+      return true;
+    });
+    const fits = half.submit('g', 1, 400);
+    await half.runner.finishOldest();
+    await half.runner.finishOldest();
+    await Promise.all([running, fits]);
+
+    const off = setup({ admissionWaitFraction: 0 });
+    await off.measure('g', 100);
+    const busy = off.submit('g', 1, 1_000_000);
+    const hopeless = off.submit('g', 1, 1);
+    assert.equal(off.batchers.get('g')!.depth, 1, 'admitted: the 504 at the deadline is all that is left');
+    assert.deepEqual(off.refusals, []);
+    off.clock.advance(1);
+    await assert.rejects(hopeless, (e: unknown) => e instanceof ServiceError && e.code === 'deadline_exceeded');
+    await off.runner.finishOldest();
+    await busy;
   });
 
   it('work queued in other batchers sharing the slots counts; more slots share it', async () => {
