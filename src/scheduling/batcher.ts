@@ -327,6 +327,8 @@ export class Batcher<I, O> {
     if (fraction === 0) return undefined;
     const predictedMs = this.predictCompletion([this.stageCost(), ...laterStages.map((s) => s.stageCost())], items, readyInMs);
     const remainingMs = ctx.deadline - now;
+    // Past its deadline already: a 504 (deadline_exceeded), not a refusal.
+    if (remainingMs <= 0) return undefined;
     const budgetMs = fraction * remainingMs;
     if (predictedMs === undefined || predictedMs <= budgetMs) return undefined;
     const predicted = Math.ceil(predictedMs);

@@ -239,6 +239,7 @@ describe('admission by predicted wait (Batcher + Dispatcher)', () => {
       return true;
     });
     assert.deepEqual(refusals, ['predicted_wait', 'predicted_wait']);
+    assert.doesNotThrow(() => g.checkAdmission(1, ctx(100), [], 5000), 'past its deadline: left to the 504');
     assert.equal(g.depth, 0, 'a check queues nothing');
   });
 
