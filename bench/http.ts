@@ -9,7 +9,8 @@
  *   npm run bench:http -- --bundle DIR [--concurrency 1,8,32] [--routes tokenize,...]
  *        [--duration 20] [--warmup 5] [--min-requests 0] [--max-seconds 300] [--skip ROUTE@C,...]
  *        [--workers 0] [--intra-op-threads 0] [--intra-op-spinning false] [--max-batch 16] [--max-delay-ms 5]
- *        [--device cpu|cuda[:N]]   (workers / threads 0: the service's automatic layout, recorded as it chose it)
+ *        [--device cpu|cuda[:N]] [--env TOKLIP_NAME=VALUE,...]
+ *   (workers / threads 0: the service's automatic layout, recorded as it chose it; --env: other settings of the service)
  *        [--label http] [--out bench/results]
  */
 import { join } from 'node:path';
@@ -329,19 +330,23 @@ async function main(): Promise<void> {
       'max-batch': { type: 'string', default: '16' },
       'max-delay-ms': { type: 'string', default: '5' },
       device: { type: 'string', default: 'cpu' },
+      env: { type: 'string', default: '' },
       label: { type: 'string', default: 'http' },
       skip: { type: 'string', default: '' },
       out: { type: 'string', default: DEFAULT_OUT },
     },
   });
   const dirs = values.bundle ?? defaultBundleDirs().slice(0, 1);
+  const env: Record<string, string> = Object.fromEntries(values.env.split(',').filter(Boolean).map((kv) => kv.split('=', 2) as [string, string]));
+  for (const name of Object.keys(env)) if (!/^TOKLIP_[A-Z_]+$/.test(name)) throw new Error(`--env takes TOKLIP_NAME=VALUE, not ${name}`);
+  if (values.device !== 'cpu') env.TOKLIP_DEVICE = values.device;
   const server: ServerSettings = {
     workers: Number(values.workers),
     intraOpThreads: Number(values['intra-op-threads']),
     intraOpSpinning: values['intra-op-spinning'] === 'true',
     maxBatch: Number(values['max-batch']),
     maxDelayMs: Number(values['max-delay-ms']),
-    ...(values.device !== 'cpu' ? { env: { TOKLIP_DEVICE: values.device } } : {}),
+    ...(Object.keys(env).length > 0 ? { env } : {}),
   };
   const routes = values.routes.split(',') as RouteName[];
   for (const r of routes) if (!ROUTES.includes(r)) throw new Error(`unknown route ${r} (one of ${ROUTES.join(', ')})`);

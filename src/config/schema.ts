@@ -34,6 +34,13 @@ export const SettingsSchema = Type.Object(
       maximum: 256,
       description: 'ONNX Runtime intra-op threads per worker (0: CPU cores / workers)',
     }),
+    workerNice: Type.Integer({
+      default: 5,
+      minimum: 0,
+      maximum: 19,
+      description:
+        'Linux: niceness added to the inference and image worker threads (and the ONNX Runtime threads they start), so that the event loop gets a core first under load; 0: off',
+    }),
     intraOpSpinning: Type.Boolean({
       default: false,
       description: 'ONNX Runtime intra-op threads spin while waiting for work (faster alone, but they take CPU from HTTP and image work)',
@@ -173,6 +180,8 @@ export interface Config {
   /** Resolved when workers is set; 0 with automatic workers: CPU cores / workers. */
   readonly intraOpThreads: number;
   readonly intraOpSpinning: boolean;
+  /** Niceness added to the worker threads (src/thread-priority.ts). */
+  readonly workerNice: number;
   /** Cores available to the process (for the automatic worker layout). */
   readonly cpuCount: number;
   readonly maxBatch: number;

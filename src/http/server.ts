@@ -83,6 +83,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const state = new ServiceState();
   const images = createImagePreprocessor({
     threads: config.imageThreads,
+    nice: config.workerNice,
     limits: { maxInputPixels: config.maxImagePixels, maxInputBytes: config.bodyLimitBytes },
   });
   const app = await buildApp(config, { state, metrics, images, logger, ...(options.remoteImages ? { remoteImages: options.remoteImages } : {}) });
@@ -107,6 +108,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         device: config.device,
         intraOpThreads: layout.intraOpThreads,
         intraOpSpinning: config.intraOpSpinning,
+        nice: config.workerNice,
         testHooks: options.testHooks ?? false,
       },
       log: logger,

@@ -23,6 +23,8 @@ export interface ImagePreprocessorOptions {
   readonly tasksPerThread?: number;
   /** libvips threads per image pipeline (process-wide). Default 1. */
   readonly vipsThreads?: number;
+  /** Niceness added to each worker thread, so that the event loop gets a core first. Default 0. */
+  readonly nice?: number;
   readonly limits?: ImageLimits;
 }
 
@@ -76,7 +78,7 @@ export function createImagePreprocessor(options: ImagePreprocessorOptions = {}):
   if (problems.length > 0) throw new RangeError(problems.join('; '));
   configureImageRuntime({ threads: vipsThreads });
 
-  const init: WorkerInit = { vipsThreads };
+  const init: WorkerInit = { vipsThreads, nice: options.nice ?? 0 };
   const pool = new Piscina<PreprocessTask, PreprocessOutcome>({
     filename: workerFilename(),
     minThreads: threads,

@@ -4,11 +4,14 @@
  */
 import { workerData } from 'node:worker_threads';
 import { isServiceError } from '../errors.js';
+import { lowerThreadPriority } from '../thread-priority.js';
 import { preprocessImage } from './preprocess.js';
 import { configureImageRuntime } from './runtime.js';
 import type { PreprocessOutcome, PreprocessTask, WorkerInit } from './worker-protocol.js';
 
-configureImageRuntime({ threads: (workerData as WorkerInit | undefined)?.vipsThreads ?? 1 });
+const init = workerData as WorkerInit | undefined;
+configureImageRuntime({ threads: init?.vipsThreads ?? 1 });
+lowerThreadPriority(init?.nice ?? 0);
 
 export default async function runPreprocessTask(task: PreprocessTask): Promise<PreprocessOutcome> {
   try {

@@ -21,4 +21,6 @@ export type PreprocessOutcome =
 export interface WorkerInit {
   /** libvips threads per pipeline, applied in every worker. */
   readonly vipsThreads: number;
+  /** Niceness each worker adds to its own thread (src/thread-priority.ts). */
+  readonly nice: number;
 }

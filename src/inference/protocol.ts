@@ -23,6 +23,8 @@ export interface WorkerInit {
   readonly intraOpThreads: number;
   /** ONNX Runtime's session.intra_op.allow_spinning. */
   readonly intraOpSpinning: boolean;
+  /** Niceness this worker adds to its own thread before it creates its sessions (their threads inherit it). */
+  readonly nice: number;
   /** Enables the `crash` and `fail_next_run` messages (tests of worker replacement and ORT failures). */
   readonly testHooks: boolean;
 }

@@ -7,6 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 // normalize.ts is pure (no sharp): the inference worker must not load libvips.
 import { normalizeInto } from '../images/normalize.js';
 import { reconstructionToRgb } from '../images/reconstruction.js';
+import { lowerThreadPriority } from '../thread-priority.js';
 import type { GraphName } from '../models/manifest.js';
 import type { FromWorker, LogLevel, OutputTensor, ToWorker, WorkerInit, WorkerModelSpec } from './protocol.js';
 import { type LoadedSessions, type PixelNormalizer, closeSessions, loadSessions, runBatch, warmup } from './sessions.js';
@@ -48,6 +49,8 @@ async function main(): Promise<void> {
   let loaded: LoadedSessions;
   try {
     const started = performance.now();
+    // Before the sessions exist: ONNX Runtime's intra-op threads inherit this thread's priority.
+    lowerThreadPriority(init.nice);
     loaded = await loadSessions(init.models, init.device, init.intraOpThreads, init.intraOpSpinning, log);
     await warmup(loaded, init.models, normalize);
     post({ type: 'ready', provider: loaded.provider, warmupMs: performance.now() - started });

@@ -35,7 +35,7 @@ describe('WorkerPool pipelining', () => {
   before(async () => {
     pool = await WorkerPool.start({
       size: 1,
-      init: { models: [model], device: { kind: 'cpu', deviceId: 0, cudaArenaExtendStrategy: 'next_power_of_two', cudaCudnnConvAlgoSearch: 'exhaustive' }, intraOpThreads: 1, intraOpSpinning: false, testHooks: true },
+      init: { models: [model], device: { kind: 'cpu', deviceId: 0, cudaArenaExtendStrategy: 'next_power_of_two', cudaCudnnConvAlgoSearch: 'exhaustive' }, intraOpThreads: 1, intraOpSpinning: false, nice: 0, testHooks: true },
       log: testLogger(),
     });
   });
