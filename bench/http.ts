@@ -8,7 +8,7 @@
  *
  *   npm run bench:http -- --bundle DIR [--concurrency 1,8,32] [--routes tokenize,...]
  *        [--duration 20] [--warmup 5] [--min-requests 0] [--max-seconds 300] [--skip ROUTE@C,...]
- *        [--workers 0] [--intra-op-threads 0] [--intra-op-spinning false] [--max-batch 16] [--max-delay-ms 5]
+ *        [--workers 0] [--intra-op-threads 0] [--intra-op-spinning false] [--max-batch 0] [--max-delay-ms 5]
  *        [--device cpu|cuda[:N]] [--env TOKLIP_NAME=VALUE,...]
  *   (workers / threads 0: the service's automatic layout, recorded as it chose it; --env: other settings of the service)
  *        [--label http] [--out bench/results]
@@ -79,7 +79,7 @@ export interface HttpResults {
     readonly startSeconds: number;
     readonly idleRssMiB: number;
     /** Workers x threads the service ran with (its automatic choice when the settings say 0). */
-    readonly layout?: { readonly workers: number; readonly intraOpThreads: number };
+    readonly layout?: { readonly workers: number; readonly intraOpThreads: number; readonly maxBatch?: number };
   };
   readonly image: { readonly width: number; readonly height: number; readonly bytes: number };
   /** Load windows: warm-up until every client got an answer and this many seconds passed, then the window. */
@@ -180,10 +180,10 @@ export async function runHttpBench(options: HttpOptions): Promise<HttpResults> {
   const jpeg = await picture(IMAGE_WIDTH, 'jpeg');
   const jpegBase64 = jpeg.toString('base64');
   const ort = options.ort?.bundles.find((b) => b.bundle === bundle.id);
-  console.log(`${bundle.id}: starting the service (max batch ${options.server.maxBatch}, max delay ${options.server.maxDelayMs} ms)`);
+  console.log(`${bundle.id}: starting the service (max delay ${options.server.maxDelayMs} ms)`);
   const service = await startService(bundle.dir, options.server);
   const idleRssMiB = service.rss() / MiB;
-  console.log(`  ready in ${service.startSeconds.toFixed(1)} s, ${service.layout.workers} worker(s) x ${service.layout.intraOpThreads} threads, RSS ${idleRssMiB.toFixed(0)} MiB`);
+  console.log(`  ready in ${service.startSeconds.toFixed(1)} s, ${service.layout.workers} worker(s) x ${service.layout.intraOpThreads} threads, max batch ${service.layout.maxBatch}, RSS ${idleRssMiB.toFixed(0)} MiB`);
   const points: HttpPoint[] = [];
   const skip = new Set(options.skip ?? []);
   const skipped: string[] = [];
@@ -288,7 +288,7 @@ export async function runHttpBench(options: HttpOptions): Promise<HttpResults> {
 
 export function printHttp(results: HttpResults): void {
   const layout = results.server.layout ?? results.server;
-  console.log(`\nHTTP service, ${results.bundle}, ${layout.workers} worker(s) x ${layout.intraOpThreads} threads, max batch ${results.server.maxBatch}, max delay ${results.server.maxDelayMs} ms`);
+  console.log(`\nHTTP service, ${results.bundle}, ${layout.workers} worker(s) x ${layout.intraOpThreads} threads, max batch ${results.server.layout?.maxBatch ?? results.server.maxBatch}, max delay ${results.server.maxDelayMs} ms`);
   console.log(
     formatTable(
       ['route', 'conc', 'req/s', 'p50 ms', 'p95 ms', 'p99 ms', 'mean batch', 'errors', 'lag p99 ms', 'ORT@batch req/s', 'ratio', 'ORT@best req/s', 'ratio', 'CPU ms/req', 'CPU ratio@batch', 'CPU ratio@best'],
@@ -327,7 +327,7 @@ async function main(): Promise<void> {
       workers: { type: 'string', default: '0' },
       'intra-op-threads': { type: 'string', default: '0' },
       'intra-op-spinning': { type: 'string', default: 'false' },
-      'max-batch': { type: 'string', default: '16' },
+      'max-batch': { type: 'string', default: '0' },
       'max-delay-ms': { type: 'string', default: '5' },
       device: { type: 'string', default: 'cpu' },
       env: { type: 'string', default: '' },

@@ -263,7 +263,7 @@ function httpSection(): string {
     const layout = s.layout ?? s;
     const spinning = s.intraOpSpinning === undefined ? '' : `, intra-op spinning ${s.intraOpSpinning ? 'on' : 'off'}`;
     out.push(
-      `**${r.bundle}**: ${layout.workers} worker(s) x ${layout.intraOpThreads} intra-op threads${s.workers === 0 ? ' (the automatic layout)' : ''}${spinning}, max batch ${s.maxBatch}, max delay ${s.maxDelayMs} ms, log level info; images: one ${r.image.width}x${r.image.height} JPEG (${fmt(r.image.bytes / 1024)} KiB) per request; similarity: 1 token row + 2 texts. Server RSS when idle ${fmt(r.server.idleRssMiB)} MiB.`,
+      `**${r.bundle}**: ${layout.workers} worker(s) x ${layout.intraOpThreads} intra-op threads${s.workers === 0 ? ' (the automatic layout)' : ''}${spinning}, max batch ${layout.maxBatch ?? s.maxBatch}${s.maxBatch === 0 ? ' (automatic)' : ''}, max delay ${s.maxDelayMs} ms, log level info; images: one ${r.image.width}x${r.image.height} JPEG (${fmt(r.image.bytes / 1024)} KiB) per request; similarity: 1 token row + 2 texts. Server RSS when idle ${fmt(r.server.idleRssMiB)} MiB.`,
       '',
       ...(r.window
         ? [`Load: warm-up until every client got an answer${r.window.warmupSeconds > 0 ? ` and ${r.window.warmupSeconds} s passed` : ''}, then a window of at least ${[r.window.durationSeconds > 0 ? `${r.window.durationSeconds} s` : '', r.window.minRequests > 0 ? `${r.window.minRequests} answers` : ''].filter(Boolean).join(' and ') || 'one answer'}.`, '']

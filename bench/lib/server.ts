@@ -35,8 +35,8 @@ export interface RunningService {
   readonly url: string;
   readonly pid: number;
   readonly startSeconds: number;
-  /** Workers x intra-op threads the service runs with (from its ready log line). */
-  readonly layout: { readonly workers: number; readonly intraOpThreads: number };
+  /** Workers x intra-op threads and max batch the service runs with (from its ready log line). */
+  readonly layout: { readonly workers: number; readonly intraOpThreads: number; readonly maxBatch: number };
   /** Resident set of the server process (all workers), bytes. */
   rss(): number;
   /** CPU time the server process used so far (every thread, user + system), ms. */
@@ -77,14 +77,14 @@ export async function startService(bundleDir: string, settings: ServerSettings):
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const lines = createInterface({ input: child.stdout! });
-  let layout = { workers: settings.workers, intraOpThreads: settings.intraOpThreads };
+  let layout = { workers: settings.workers, intraOpThreads: settings.intraOpThreads, maxBatch: settings.maxBatch };
   const url = await new Promise<string>((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`the service exited with code ${code} before it was ready`)));
     lines.on('line', (line) => {
       try {
-        const entry = JSON.parse(line) as { level: number; msg: string; url?: string; workers?: number; intraOpThreads?: number };
+        const entry = JSON.parse(line) as { level: number; msg: string; url?: string; workers?: number; intraOpThreads?: number; maxBatch?: number };
         if (entry.msg?.startsWith('ready:') && entry.url) {
-          if (entry.workers !== undefined && entry.intraOpThreads !== undefined) layout = { workers: entry.workers, intraOpThreads: entry.intraOpThreads };
+          layout = { workers: entry.workers ?? layout.workers, intraOpThreads: entry.intraOpThreads ?? layout.intraOpThreads, maxBatch: entry.maxBatch ?? layout.maxBatch };
           resolve(entry.url);
         }
         else if (entry.level >= 40) console.log(`  server: ${entry.msg}`);

@@ -45,7 +45,12 @@ export const SettingsSchema = Type.Object(
       default: false,
       description: 'ONNX Runtime intra-op threads spin while waiting for work (faster alone, but they take CPU from HTTP and image work)',
     }),
-    maxBatch: Type.Integer({ default: 16, minimum: 1, maximum: 1024, description: 'Most images, token rows or texts in one ONNX Runtime call' }),
+    maxBatch: Type.Integer({
+      default: 0,
+      minimum: 0,
+      maximum: 1024,
+      description: 'Most images, token rows or texts in one ONNX Runtime call (0: automatic: 8 for served graphs over 256 MiB on CPU, else 16)',
+    }),
     maxDelayMs: Type.Number({
       default: 5,
       minimum: 0,
@@ -184,6 +189,7 @@ export interface Config {
   readonly workerNice: number;
   /** Cores available to the process (for the automatic worker layout). */
   readonly cpuCount: number;
+  /** 0: automatic, resolved at start (src/inference/layout.ts, chooseMaxBatch). */
   readonly maxBatch: number;
   readonly maxDelayMs: number;
   readonly queueLimit: number;

@@ -10,7 +10,7 @@ import { pino, type Logger } from 'pino';
 import { ConfigError, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { type ImagePreprocessor, createImagePreprocessor } from '../images/index.js';
-import { chooseWorkerLayout } from '../inference/layout.js';
+import { chooseMaxBatch, chooseWorkerLayout } from '../inference/layout.js';
 import { StartupError, WorkerPool } from '../inference/pool.js';
 import type { WorkerModelSpec } from '../inference/protocol.js';
 import { createMetrics, type Metrics } from '../metrics.js';
@@ -94,13 +94,15 @@ export async function startServer(config: Config, options: StartOptions = {}): P
 
   let pool: WorkerPool;
   let scheduler: Scheduler;
+  let maxBatch: number;
   try {
     const registry = await loadRegistry(config.modelsDir, {
       verifyChecksums: config.verifyChecksums,
       defaultModel: config.defaultModel,
       log,
     });
-    const layout = chooseWorkerLayout(config.workers, config.intraOpThreads, config.cpuCount, await graphBytes(registry));
+    const bytes = await graphBytes(registry);
+    const layout = chooseWorkerLayout(config.workers, config.intraOpThreads, config.cpuCount, bytes);
     pool = await WorkerPool.start({
       size: layout.workers,
       init: {
@@ -114,11 +116,12 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       log: logger,
       onRestart: () => metrics.workerRestarts.inc(),
     });
-    scheduler = new Scheduler(config, registry, pool, { log: logger, metrics });
+    maxBatch = chooseMaxBatch(config.maxBatch, pool.provider, bytes);
+    scheduler = new Scheduler({ ...config, maxBatch }, registry, pool, { log: logger, metrics });
     logAccessControl(config, log);
     state.setScheduler(scheduler);
     log.info(
-      { url, models: registry.ids(), provider: pool.provider, workers: layout.workers, intraOpThreads: layout.intraOpThreads, layout: layout.reason },
+      { url, models: registry.ids(), provider: pool.provider, workers: layout.workers, intraOpThreads: layout.intraOpThreads, layout: layout.reason, maxBatch },
       `ready: ${registry.ids().length} model(s) on ${pool.provider}`,
     );
   } catch (error) {

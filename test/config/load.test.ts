@@ -31,7 +31,7 @@ describe('loadConfig', () => {
     assert.equal(config.intraOpThreads, 0, 'automatic with the workers');
     assert.equal(config.intraOpSpinning, false);
     assert.equal(config.cpuCount, 8);
-    assert.equal(config.maxBatch, 16);
+    assert.equal(config.maxBatch, 0, 'automatic: chosen at start');
     assert.equal(config.queueLimit, 256);
     assert.equal(config.maxImagesPerRequest, 64);
     assert.equal(config.bodyLimitBytes, 32 * 1024 * 1024);
@@ -103,12 +103,12 @@ describe('loadConfig', () => {
 
   it('reports every bad value at once, naming the variable', () => {
     const problems = problemsOf(() =>
-      loadConfig({ TOKLIP_PORT: 'eighty', TOKLIP_DEVICE: 'gpu', TOKLIP_MAX_BATCH: '0', TOKLIP_LOG_LEVEL: 'loud' }, [], host),
+      loadConfig({ TOKLIP_PORT: 'eighty', TOKLIP_DEVICE: 'gpu', TOKLIP_MAX_BATCH: '-1', TOKLIP_LOG_LEVEL: 'loud' }, [], host),
     );
     assert.equal(problems.length, 4);
     assert.match(problems.find((p) => p.startsWith('TOKLIP_PORT'))!, /'eighty'.*integer/);
     assert.match(problems.find((p) => p.startsWith('TOKLIP_DEVICE'))!, /'gpu'/);
-    assert.match(problems.find((p) => p.startsWith('TOKLIP_MAX_BATCH'))!, /'0'/);
+    assert.match(problems.find((p) => p.startsWith('TOKLIP_MAX_BATCH'))!, /'-1'/);
     assert.match(problems.find((p) => p.startsWith('TOKLIP_LOG_LEVEL'))!, /one of: fatal, error, warn, info, debug, trace, silent/);
   });
 

@@ -1,7 +1,7 @@
 /** The automatic worker layout (TOKLIP_WORKERS=0) and its explicit overrides. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { MAX_AUTO_WORKERS, SMALL_GRAPHS_BYTES, chooseWorkerLayout } from '../../src/inference/layout.js';
+import { AUTO_MAX_BATCH, AUTO_MAX_BATCH_LARGE_CPU, MAX_AUTO_WORKERS, SMALL_GRAPHS_BYTES, chooseMaxBatch, chooseWorkerLayout } from '../../src/inference/layout.js';
 
 const MiB = 2 ** 20;
 
@@ -36,5 +36,21 @@ describe('chooseWorkerLayout', () => {
     assert.deepEqual(Object.values(chooseWorkerLayout(1, 0, 2, MiB)), [1, 2, 'TOKLIP_WORKERS']);
     assert.deepEqual(Object.values(chooseWorkerLayout(3, 0, 8, 4673 * MiB)).slice(0, 2), [3, 2]);
     assert.deepEqual(Object.values(chooseWorkerLayout(2, 5, 8, MiB)).slice(0, 2), [2, 5]);
+  });
+});
+
+describe('chooseMaxBatch', () => {
+  it('automatic: 8 for large graphs on CPU, 16 for small graphs and on CUDA', () => {
+    assert.equal(chooseMaxBatch(0, 'cpu', 4673 * MiB), AUTO_MAX_BATCH_LARGE_CPU);
+    assert.equal(AUTO_MAX_BATCH_LARGE_CPU, 8);
+    assert.equal(chooseMaxBatch(0, 'cpu', 16 * MiB), AUTO_MAX_BATCH);
+    assert.equal(chooseMaxBatch(0, 'cpu', SMALL_GRAPHS_BYTES), AUTO_MAX_BATCH);
+    assert.equal(chooseMaxBatch(0, 'cuda', 4673 * MiB), AUTO_MAX_BATCH);
+    assert.equal(AUTO_MAX_BATCH, 16);
+  });
+
+  it('a set TOKLIP_MAX_BATCH wins', () => {
+    assert.equal(chooseMaxBatch(3, 'cpu', 4673 * MiB), 3);
+    assert.equal(chooseMaxBatch(64, 'cuda', MiB), 64);
   });
 });
