@@ -123,7 +123,7 @@ function budgetPlan(budget: Budget): Step[] {
     {
       name: 'http',
       script: 'http.ts',
-      args: ['--bundle', s256, '--label', 'http-full', '--concurrency', '1,8,32', '--skip', budget.httpSkip, '--warmup', '0', '--duration', '0', '--min-requests', '4', '--max-seconds', '900', ...outArgs],
+      args: ['--bundle', s256, '--label', 'http-full', '--concurrency', '1,8,32', '--skip', budget.httpSkip, '--warmup', '0', '--duration', '0', '--min-requests', '16', '--max-seconds', '900', ...outArgs],
       note: `s-256 service, every route at 1, 8, 32 except ${budget.httpSkip}`,
     },
     { name: 'ort', script: 'ort.ts', args: ['--bundle', l384, ...threads, ...brief, '--max-point-seconds', String(budget.l384Cap), ...outArgs], note: `l-384, every graph, batch 1-16 (points predicted over ${budget.l384Cap} s left out)` },
