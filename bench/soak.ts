@@ -4,7 +4,8 @@
  * rate, open-loop (arrivals do not wait for answers), for `--duration` seconds. Bounded in time.
  *
  * Reports requests by status and problem code (200 served; 429 queue_full, whose reason says
- * queue_limit or predicted_wait, and 503 overloaded refused at admission; 504 deadline_exceeded past the deadline; anything else), the latency of
+ * queue_limit or predicted_wait, and 503 overloaded refused at admission; no answer within
+ * deadline + 10 s: client-timeout, with when those were sent; 504 deadline_exceeded past the deadline; anything else), the latency of
  * admitted requests (all but those refused at admission) against the request deadline,
  * the server's RSS before and after (and sampled during), and its event-loop lag (prom-client's
  * monitorEventLoopDelay, reset at every scrape, scraped every 5 s).
@@ -15,6 +16,7 @@
  *        [--admission-wait-fraction F (default: the server's, TOKLIP_ADMISSION_WAIT_FRACTION)]
  *        [--label NAME] [--out bench/results]
  */
+import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
@@ -34,6 +36,8 @@ interface Call {
 interface Outcome {
   readonly status: string;
   readonly ms: number;
+  /** Seconds from the start of the open loop to the request's arrival (soak only). */
+  readonly sentAt?: number;
 }
 
 /** The mix: images (decode, resize, vq_encoder [+ semantic_encoder]), token ids, texts, decode. */
@@ -63,6 +67,28 @@ const REFUSED = new Set(['queue_full', 'overloaded', 'rate_limited']);
 
 function isRefused(o: Outcome): boolean {
   return REFUSED.has(o.status.split(' ')[1] ?? '');
+}
+
+/**
+ * The kernel's count of connections dropped because a listen queue was full (Linux
+ * /proc/net/netstat ListenOverflows, machine-wide); undefined elsewhere. A dropped SYN or ACK is
+ * retried by the client after 1 s, 3 s, 7 s...: seconds the server never sees.
+ */
+function listenOverflows(): number | undefined {
+  try {
+    const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n');
+    const names = lines.find((l) => l.startsWith('TcpExt:') && l.includes('ListenOverflows'))?.split(/\s+/);
+    const values = lines.filter((l) => l.startsWith('TcpExt:'))[1]?.split(/\s+/);
+    const at = names?.indexOf('ListenOverflows') ?? -1;
+    return at > 0 && values ? Number(values[at]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** No HTTP answer at all: the client gave up (client-timeout) or the connection failed. */
+function isUnanswered(o: Outcome): boolean {
+  return !/^\d{3}/.test(o.status);
 }
 
 const API_ROUTE = /route="\/v1\//;
@@ -204,8 +230,9 @@ async function openLoop(service: RunningService, next: () => Call, rate: number,
     if (elapsed >= seconds) break;
     const due = Math.floor(elapsed * rate) - sent;
     for (let i = 0; i < due; i++) {
+      const sentAt = elapsed;
       const p = send(agent, service.url, next(), timeoutMs).then((o) => {
-        outcomes.push(o);
+        outcomes.push({ ...o, sentAt });
         pending.delete(p);
       });
       pending.add(p);
@@ -290,11 +317,14 @@ async function main(): Promise<void> {
 
     const serverBefore = serverView(await scrape(service.url)); // the scrape also resets the event-loop histogram
     const rssBefore = service.rss() / MiB;
+    const overflowsBefore = listenOverflows();
     const soak = await openLoop(service, picker(calls), rate, duration, clientTimeoutMs);
     // The queues drain after the last arrival; then the process settles for a few seconds.
     await sleep(5000);
     const rssAfter = service.rss() / MiB;
     const ready = await fetch(`${service.url}/readyz`).then((r) => r.status);
+    const overflowsAfter = listenOverflows();
+    const listenQueueOverflows = overflowsBefore === undefined || overflowsAfter === undefined ? undefined : overflowsAfter - overflowsBefore;
     const serverAfter = serverView(await scrape(service.url));
     const serverByStatus = delta(serverBefore.byStatus, serverAfter.byStatus);
     const serverRefusals = delta(serverBefore.refusals, serverAfter.refusals);
@@ -303,6 +333,13 @@ async function main(): Promise<void> {
     const byStatus: Record<string, number> = {};
     for (const o of soak.outcomes) byStatus[o.status] = (byStatus[o.status] ?? 0) + 1;
     const admitted = soak.outcomes.filter((o) => !isRefused(o)).map((o) => o.ms).sort((a, b) => a - b);
+    const answered = soak.outcomes.filter((o) => !isRefused(o) && !isUnanswered(o)).map((o) => o.ms).sort((a, b) => a - b);
+    // When the requests that got no answer were sent (5 s windows of the open loop).
+    const unansweredBySentAt: Record<string, number> = {};
+    for (const o of soak.outcomes.filter(isUnanswered)) {
+      const window = `${5 * Math.floor((o.sentAt ?? 0) / 5)}-${5 * Math.floor((o.sentAt ?? 0) / 5) + 5} s`;
+      unansweredBySentAt[window] = (unansweredBySentAt[window] ?? 0) + 1;
+    }
     const served = soak.outcomes.filter((o) => o.status === '200').map((o) => o.ms).sort((a, b) => a - b);
     const refused = soak.outcomes.filter(isRefused).map((o) => o.ms).sort((a, b) => a - b);
     const lagP99 = soak.samples.map((s) => s.lagP99Ms);
@@ -315,12 +352,15 @@ async function main(): Promise<void> {
       servedRps: (byStatus['200'] ?? 0) / soak.offeredSeconds,
       byStatus,
       admittedLatencyMs: { p50: percentile(admitted, 50), p99: percentile(admitted, 99), max: admitted.at(-1) ?? Number.NaN },
+      answeredAdmittedLatencyMs: { p50: percentile(answered, 50), p99: percentile(answered, 99), max: answered.at(-1) ?? Number.NaN },
+      unansweredBySentAt,
       servedLatencyMs: { p50: percentile(served, 50), p99: percentile(served, 99), max: served.at(-1) ?? Number.NaN },
       refusedLatencyMs: { p50: percentile(refused, 50), p99: percentile(refused, 99) },
       deadlineMs,
       rssMiB: { before: rssBefore, after: rssAfter, minDuring: Math.min(...rssSeries), maxDuring: Math.max(...rssSeries) },
       eventLoopLagMs: { p99Worst: Math.max(...lagP99), p99Median: percentile([...lagP99].sort((a, b) => a - b), 50), max: Math.max(...lagMax) },
       readyAfter: ready,
+      listenQueueOverflows,
       // What the server itself saw: answers by status, and its time from the request's headers to the response.
       server: {
         byStatus: serverByStatus,
@@ -342,15 +382,22 @@ async function main(): Promise<void> {
           ['latency (ms)', 'p50', 'p99', 'max'],
           [
             ['admitted (not refused)', results.admittedLatencyMs.p50, results.admittedLatencyMs.p99, results.admittedLatencyMs.max],
+            ['admitted and answered', results.answeredAdmittedLatencyMs.p50, results.answeredAdmittedLatencyMs.p99, results.answeredAdmittedLatencyMs.max],
             ['served (200)', results.servedLatencyMs.p50, results.servedLatencyMs.p99, results.servedLatencyMs.max],
             ['refused at admission', results.refusedLatencyMs.p50, results.refusedLatencyMs.p99, '-'],
           ],
         ),
     );
-    console.log(`\ndeadline ${deadlineMs} ms; admitted p99 / deadline = ${fmt(results.admittedLatencyMs.p99 / deadlineMs)}`);
+    console.log(
+      `\ndeadline ${deadlineMs} ms; admitted p99 / deadline = ${fmt(results.admittedLatencyMs.p99 / deadlineMs)}; ` +
+        `admitted and answered p99 / deadline = ${fmt(results.answeredAdmittedLatencyMs.p99 / deadlineMs)}`,
+    );
+    const unanswered = Object.entries(unansweredBySentAt);
+    if (unanswered.length > 0) console.log(`requests without an answer, by when they were sent: ${unanswered.map(([w, n]) => `${w}: ${n}`).join(', ')}`);
     console.log(`server RSS: ${fmt(rssBefore)} MiB before, ${fmt(rssAfter)} MiB after (during: ${fmt(results.rssMiB.minDuring)}..${fmt(results.rssMiB.maxDuring)} MiB)`);
     console.log(`event-loop lag (5 s windows): p99 median ${fmt(results.eventLoopLagMs.p99Median)} ms, p99 worst ${fmt(results.eventLoopLagMs.p99Worst)} ms, max ${fmt(results.eventLoopLagMs.max)} ms`);
     console.log(`served ${fmt(results.servedRps)} requests/s; /readyz after: ${ready}`);
+    if (listenQueueOverflows !== undefined) console.log(`connections dropped by a full listen queue during the soak (machine-wide): ${listenQueueOverflows}`);
     console.log(
       `the server's own count of /v1 answers: ${Object.entries(serverByStatus).map(([s, n]) => `${s}: ${n}`).join(', ')}; ` +
         `its time from headers to response: p50 <= ${fmt(results.server.requestMsUpperBound.p50)} ms, p99 <= ${fmt(results.server.requestMsUpperBound.p99)} ms (histogram bounds)`,

@@ -69,7 +69,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
     }),
     timedOut: new Counter({
       name: 'toklip_timed_out_total',
-      help: 'Queued items dropped before inference because their request deadline passed',
+      help: 'Queued items dropped before inference because their request deadline passed (graph "preprocess": images waiting for a preprocessing thread)',
       labelNames: batcherLabels,
       registers: [registry],
     }),

@@ -121,6 +121,8 @@ export interface PreprocessOptions {
   readonly queueLimit?: number;
   /** Counts a refusal (metrics). */
   readonly onRejected?: () => void;
+  /** Counts an image dropped while waiting for a preprocessing thread because the deadline passed (metrics). */
+  readonly onTimedOut?: () => void;
   /**
    * Throws the 429 the inference stages would give this many images now, their preprocessing
    * predicted to take `preprocessMs` (checked before any is queued).
@@ -156,6 +158,7 @@ export async function preprocessAll(
       preprocessor.preprocess(bytes, spec, signal ? { signal } : {}).then(
         (image) => image.rgb,
         (error: unknown) => {
+          if (error instanceof ServiceError && error === signal?.reason && error.code === 'deadline_exceeded') options.onTimedOut?.();
           // The request's own abort (deadline passed, client gone) is about the request, not this image.
           if (error instanceof ServiceError && error !== signal?.reason) {
             throw new ServiceError(error.code, `images[${row}]: ${error.message}`, {

@@ -55,6 +55,7 @@ export function imageAdmission(
     ...(ctx.signal ? { signal: ctx.signal } : {}),
     queueLimit: options.config.queueLimit,
     onRejected: () => options.metrics.rejected.inc({ model: model.id, graph: 'preprocess', reason: 'queue_limit' }),
+    onTimedOut: () => options.metrics.timedOut.inc({ model: model.id, graph: 'preprocess' }),
     admit: (images, preprocessMs) => scheduler.checkImageAdmission(model, operation, images, ctx, preprocessMs),
   };
 }
