@@ -64,7 +64,7 @@ export const SettingsSchema = Type.Object(
       description: 'Most queued items per (model, graph) batcher; beyond it requests get 429',
     }),
     admissionWaitFraction: Type.Number({
-      default: 0.8,
+      default: 0.6,
       minimum: 0,
       maximum: 1,
       description:
