@@ -20,7 +20,7 @@ import { FIXTURE_BUNDLES_DIR, TINY, TINY_MODEL } from '../helpers/golden.js';
 import { testLogger } from '../helpers/silent-logger.js';
 
 describe('admission by predicted wait (HTTP)', () => {
-  const config = loadConfig({ TOKLIP_MAX_DELAY_MS: '0', TOKLIP_WORKERS: '1', TOKLIP_MAX_EVENT_LOOP_DELAY_MS: '0' }, [], { cpuCount: 2, cwd: process.cwd() });
+  const config = loadConfig({ TOKLIP_MAX_BATCH: '16', TOKLIP_MAX_DELAY_MS: '0', TOKLIP_WORKERS: '1', TOKLIP_MAX_EVENT_LOOP_DELAY_MS: '0' }, [], { cpuCount: 2, cwd: process.cwd() });
   const clock = new FakeClock();
   const executor = new FakeExecutor({ numTokens: TINY.numTokens, dim: TINY.dim, imageSize: TINY.imageSize }, { clock });
   const metrics = createMetrics({ defaultMetrics: false });
