@@ -344,9 +344,13 @@ function targetsSection(): string {
     for (const route of ['tokenize', 'encode-image', 'encode-tokens'] as const) {
       const p = r.points.find((x) => x.route === route && x.concurrency === 32);
       if (!p && r.skipped?.includes(`${route}@32`)) {
-        rows.push([`service at concurrency 32 >= 0.9 x raw ORT at its best batch size (${route}, ${r.bundle})`, undefined, 'not measured (time budget)']);
+        // Another result file (e.g. a later run of that point alone) may hold it.
+        const elsewhere = http.some((o) => o.bundle === r.bundle && o.points.some((x) => x.route === route && x.concurrency === 32));
+        if (!elsewhere) rows.push([`service at concurrency 32 >= 0.9 x raw ORT at its best batch size (${route}, ${r.bundle})`, undefined, 'not measured (time budget)']);
         continue;
       }
+      // A result file that measured other routes only (a point run alone) says nothing here.
+      if (!p && !r.points.some((x) => x.route === route)) continue;
       rows.push([`service at concurrency 32 >= 0.9 x raw ORT at its best batch size (${route}, ${r.bundle}); wall-clock ratio`, p?.ratioAtBestBatch, pass(p?.ratioAtBestBatch === undefined ? undefined : p.ratioAtBestBatch >= 0.9)]);
       rows.push([`... the same in CPU time (raw ORT CPU per request / service CPU per request)`, p?.cpuRatioAtBestBatch, pass(p?.cpuRatioAtBestBatch === undefined ? undefined : p.cpuRatioAtBestBatch >= 0.9)]);
     }
