@@ -37,13 +37,31 @@ def duplicate_captions() -> int:
     return len(captions) - len(set(captions))
 
 
+def _times_paragraph(run: dict) -> list:
+    times = run["times"]
+    stage_a = run.get("stage_a_source")
+    if stage_a is None:
+        return [f"Time on the shared 2-core build machine: stage A {_minutes(times['stage_a_vq'])}; ids "
+                f"{_minutes(times['token_ids'])}; stage B {_minutes(times['stage_b_contrastive'])}; total "
+                f"{_minutes(times['total'])} (wall time is inflated by other jobs on the machine; CPU time is "
+                "the fairer figure)."]
+    total = {k: stage_a["times"]["stage_a_vq"][k] + times["total"][k] for k in ("wall_s", "cpu_s")}
+    return [f"This model was trained in two invocations of the same recipe and seed: stage A in run "
+            f"`{stage_a['run']}` ({_minutes(stage_a['times']['stage_a_vq'])}), then stage B with "
+            f"`--vq-from {stage_a['vq']}` after the stage-B recipe changed (ids "
+            f"{_minutes(times['token_ids'])}, from the ids cache when it holds them; stage B "
+            f"{_minutes(times['stage_b_contrastive'])}). The single command above runs both stages in one go "
+            f"(about {total['wall_s'] / 60:.0f} min wall, {total['cpu_s'] / 60:.0f} min CPU on the shared 2-core "
+            "build machine, plus about 20 CPU-minutes to encode the training ids when the cache is empty; "
+            "wall time is inflated by other jobs on the machine)."]
+
+
 def render_card(run: dict, report: dict, manifest: dict, export_command: str) -> str:
     b, c = report["bundle"], report.get("checkpoint", {})
     agree = report.get("bundle_vs_checkpoint", {})
     arch = manifest["architecture"]
     vq, vis, txt = arch["vq"], arch["vision"], arch["text"]
     cfg = run["config"]
-    times = run["times"]
     floors = report["floors"]
     size_mb = sum(f["size"] for f in manifest["files"].values()) / 1e6
 
@@ -116,14 +134,15 @@ def render_card(run: dict, report: dict, manifest: dict, export_command: str) ->
         f"{cfg['vq']['lr']:g} cosine, L1 + L2 reconstruction, codebook and commitment (0.25) losses, dead-code "
         f"restarts. Stage B: VQ frozen, {cfg['train_scenes']} training scenes encoded to ids once; ViT and text "
         f"tower trained for {cfg['contrastive']['steps']} steps of {cfg['contrastive']['batch_size']} with the "
-        "CLIP softmax loss (multi-positive targets when captions coincide), scale log-linear from "
+        "CLIP softmax loss (multi-positive targets when captions coincide)"
+        + (", with hard-negative captions in the image -> text direction (per image, the caption with the "
+           + " and the ".join(cfg['contrastive'].get('hard_negatives', [])) + " of one shape swapped)"
+           if cfg['contrastive'].get('hard_negatives') else "")
+        + ", scale log-linear from "
         f"{cfg['contrastive']['scale_start']:g} to 100, stored logit_scale = ln 100. Seed {run['seed']}, "
         f"torch {run['torch']}, {run['threads']} threads.",
         "",
-        f"Time on the shared 2-core build machine: stage A {_minutes(times['stage_a_vq'])}; ids "
-        f"{_minutes(times['token_ids'])}; stage B {_minutes(times['stage_b_contrastive'])}; total "
-        f"{_minutes(times['total'])} (wall time is inflated by other jobs on the machine; CPU time is the "
-        "fairer figure).",
+        *_times_paragraph(run),
         "",
         "## Quality (held-out scenes)",
         "",
@@ -187,6 +206,10 @@ def main(argv=None) -> int:
 
         ckpt = torch.load(Path(args.run) / "toklip.pt", map_location="cpu")
         metrics["config"] = ckpt["train"]["config"]
+    if metrics.get("vq_from"):  # stage A came from another run: show its times, not the skip's
+        source = Path(metrics["vq_from"]).parent
+        metrics["stage_a_source"] = {"run": str(source), "vq": metrics["vq_from"],
+                                     "times": json.loads((source / "metrics.json").read_text())["times"]}
     report = json.loads(Path(args.report).read_text())
     manifest = json.loads((Path(args.bundle) / "manifest.json").read_text())
     card = render_card(metrics, report, manifest, args.export_command)

@@ -39,6 +39,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--force", action="store_true", help="overwrite an existing run folder")
     p.add_argument("--vq-from", help="development only: skip stage A and take the VQ from a previous "
                                      "run's vq.pt / vq-snapshot.pt (recorded in metrics.json)")
+    p.add_argument("--ids-cache", default=str(Path(__file__).resolve().parent / "runs" / ".ids-cache"),
+                   help="folder that memoises the training scenes' token ids per VQ (default: "
+                        "tools/train/runs/.ids-cache; 'none' disables it)")
     return p.parse_args(argv)
 
 
@@ -60,7 +63,8 @@ def main(argv=None) -> int:
         log_file.flush()
 
     log(f"command: {' '.join(sys.argv)}; torch {torch.__version__}, {args.threads} threads")
-    metrics = run(RECIPES[args.recipe], out, seed=args.seed, log=log, vq_from=args.vq_from)
+    metrics = run(RECIPES[args.recipe], out, seed=args.seed, log=log, vq_from=args.vq_from,
+                  ids_cache=None if args.ids_cache == "none" else Path(args.ids_cache))
     log("metrics: " + json.dumps(metrics["heldout"]))
     log_file.close()
     return 0

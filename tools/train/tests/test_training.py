@@ -8,10 +8,11 @@ import numpy as np
 import torch
 
 from toklip_train import scenes as S
-from toklip_train.captions import describes, parse_caption, positives
+from toklip_train.captions import describes, format_caption, parse_caption, positives, swap_attribute
 from toklip_train.contrastive import scale_at
 from toklip_train.networks import REPO_ROOT  # noqa: F401  (puts tools/export on sys.path)
-from toklip_train.pipeline import run
+from toklip_train.networks import TokLIP
+from toklip_train.pipeline import cached_ids, encode_ids, run
 from toklip_train.recipe import FULL, SMOKE
 from toklip_train.vq_training import VQTrainer, lr_at
 from toklip_export.convert import infer_config, load_toklip
@@ -40,6 +41,23 @@ class CaptionTest(unittest.TestCase):
         scenes = [S.scene("train", i, 0) for i in range(32)]
         pos = positives([s.caption_variant(rng) for s in scenes], scenes)
         self.assertTrue(pos.diagonal().all())
+
+    def test_format_inverts_parse(self):
+        for text in ("a large red circle on the left and a blue star", "a white ring at the top right"):
+            self.assertEqual(format_caption(parse_caption(text)), text)
+
+    def test_swapped_captions_are_negatives_differing_in_one_attribute(self):
+        rng = np.random.default_rng(0)
+        scenes = [S.scene("train", i, 0) for i in range(64)]
+        for attribute, slot in (("shape", 1), ("colour", 0)):
+            for sc in scenes:
+                caption = sc.caption_variant(rng)
+                swapped = swap_attribute(caption, attribute, rng)
+                self.assertFalse(describes(parse_caption(swapped), sc), (caption, swapped))
+                diffs = [(a, b) for pa, pb in zip(parse_caption(caption), parse_caption(swapped))
+                         for i, (a, b) in enumerate(zip(pa, pb)) if a != b]
+                self.assertEqual(len(diffs), 1)
+                self.assertIn(diffs[0][1], S.SHAPES if slot == 1 else S.COLOURS)
 
     def test_schedules(self):
         cfg = FULL.contrastive
@@ -70,6 +88,25 @@ class VQTrainerTest(unittest.TestCase):
         self.assertEqual(t.restart_dead_codes(data), len(w) - 1)
         # restarted codes sit on encoder outputs
         self.assertGreater(float((w[1:] @ data.t()).max(dim=1).values.min()), 0.99)
+
+
+class IdsCacheTest(unittest.TestCase):
+    def test_cache_returns_the_encoded_ids_and_follows_the_vq(self):
+        model = TokLIP(SMOKE.model)
+        scenes = [S.scene("train", i, 0) for i in range(4)]
+        with tempfile.TemporaryDirectory() as tmp:
+            first = cached_ids(model, scenes, Path(tmp), log=lambda m: None)
+            torch.testing.assert_close(first, encode_ids(model, scenes), rtol=0, atol=0)
+            hits = []
+            again = cached_ids(model, scenes, Path(tmp), log=hits.append)
+            self.assertEqual(len(hits), 1)
+            torch.testing.assert_close(again, first, rtol=0, atol=0)
+            with torch.no_grad():
+                model.trunk.vq.quantize.embedding.weight.mul_(-1.0)
+            hits.clear()
+            cached_ids(model, scenes, Path(tmp), log=hits.append)
+            self.assertEqual(hits, [])  # other VQ weights: a new entry, not the old ids
+            self.assertEqual(len(list(Path(tmp).iterdir())), 2)
 
 
 class SmokeRunTest(unittest.TestCase):

@@ -46,6 +46,28 @@ def describes(phrases: Sequence[Phrase], scene: Scene) -> bool:
                for order in permutations(range(len(shapes))))
 
 
+def format_caption(phrases: Sequence[Phrase]) -> str:
+    """The inverse of parse_caption."""
+    def one(p: Phrase) -> str:
+        colour, shape, size, position = p
+        return " ".join(["a"] + ([size] if size else []) + [colour, shape] + ([position] if position else []))
+    return " and ".join(one(p) for p in phrases)
+
+
+SWAPPABLE = {"colour": (0, tuple(COLOURS)), "shape": (1, SHAPES)}
+
+
+def swap_attribute(caption: str, attribute: str, rng: np.random.Generator) -> str:
+    """The caption with the colour or shape of one of its phrases replaced by another value: a
+    hard negative that differs from a true description in exactly that attribute."""
+    slot, values = SWAPPABLE[attribute]
+    phrases = [list(p) for p in parse_caption(caption)]
+    target = phrases[int(rng.integers(len(phrases)))]
+    others = [v for v in values if v != target[slot]]
+    target[slot] = others[int(rng.integers(len(others)))]
+    return format_caption([tuple(p) for p in phrases])  # type: ignore[misc]
+
+
 def positives(captions: Sequence[str], scenes: Sequence[Scene]) -> np.ndarray:
     """(len(scenes), len(captions)) bool matrix: caption j describes scene i."""
     parsed = [parse_caption(c) for c in captions]

@@ -12,14 +12,14 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .captions import positives
+from .captions import positives, swap_attribute
 from .networks import TokLIP, l2_normalize
 from .scenes import Scene
 from .tokenizer import encode_batch
@@ -40,6 +40,10 @@ class ContrastiveConfig:
     grad_clip: float = 1.0
     log_every: int = 50
     eval_every: int = 500
+    # Per image, one extra caption per listed attribute with that attribute swapped in one phrase
+    # ("a red ring" for a red circle). They join the image->text softmax as negatives only, so
+    # the towers cannot match captions on colour and position alone.
+    hard_negatives: Tuple[str, ...] = ()
 
 
 def scale_at(step: int, cfg: ContrastiveConfig) -> float:
@@ -117,13 +121,18 @@ class ContrastiveTrainer:
         batch = order[:cfg.batch_size]
         scenes = [self.scenes[i] for i in batch]
         captions = [s.caption_variant(self.rng) for s in scenes]
-        pos = torch.from_numpy(positives(captions, scenes)).float()
+        negatives = [swap_attribute(c, attribute, self.rng) for attribute in cfg.hard_negatives for c in captions]
+        # (B, B + len(negatives)): a swapped caption may still describe another scene of the batch
+        pos = torch.from_numpy(positives(captions + negatives, scenes)).float()
         img = self.image_embeddings(self.ids[torch.from_numpy(batch)])
-        txt = self.text_embeddings(torch.tensor(encode_batch(captions)))
+        txt = self.text_embeddings(torch.tensor(encode_batch(captions + negatives)))
         scale = scale_at(step, cfg)
         logits = scale * img @ txt.t()
         loss_i = -(F.log_softmax(logits, dim=1) * (pos / pos.sum(1, keepdim=True))).sum(1).mean()
-        loss_t = -(F.log_softmax(logits.t(), dim=1) * (pos.t() / pos.t().sum(1, keepdim=True))).sum(1).mean()
+        # text -> image over the true captions only (a swapped caption usually has no image)
+        n = len(captions)
+        pos_t, logits_t = pos[:, :n].t(), logits[:, :n].t()
+        loss_t = -(F.log_softmax(logits_t, dim=1) * (pos_t / pos_t.sum(1, keepdim=True))).sum(1).mean()
         loss = 0.5 * (loss_i + loss_t)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()

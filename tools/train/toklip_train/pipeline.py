@@ -1,6 +1,7 @@
 """The whole run: tokenizer, stage A (VQ), token ids, stage B (ViT + text), checkpoint, metrics."""
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
@@ -39,6 +40,33 @@ def encode_ids(model: TokLIP, scenes: Sequence[Scene], batch: int = 64) -> torch
     vq = model.trunk.vq.eval()
     out = [vq.encode(render(scenes[i:i + batch]))[1] for i in range(0, len(scenes), batch)]
     return torch.cat(out)
+
+
+def ids_cache_key(model: TokLIP, scenes: Sequence[Scene]) -> str:
+    """Hash of what the ids depend on: the VQ weights, the scene generator's source and which
+    scenes (split, index, shapes) are encoded."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.trunk.vq.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().contiguous().numpy().tobytes())
+    h.update((Path(__file__).parent / "scenes.py").read_bytes())
+    h.update(repr([(s.split, s.index, s.shapes, s.background) for s in scenes]).encode())
+    return h.hexdigest()[:24]
+
+
+def cached_ids(model: TokLIP, scenes: Sequence[Scene], cache_dir: Optional[Path], log: Log) -> torch.Tensor:
+    """encode_ids, memoised on disk: encoding 10k scenes costs about 12 CPU-minutes and only
+    changes when the VQ or the scenes do."""
+    if cache_dir is None:
+        return encode_ids(model, scenes)
+    path = cache_dir / f"train-ids-{ids_cache_key(model, scenes)}.pt"
+    if path.exists():
+        log(f"training ids from the cache {path}")
+        return torch.load(path)
+    ids = encode_ids(model, scenes)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    torch.save(ids, path)
+    return ids
 
 
 @torch.no_grad()
@@ -95,7 +123,8 @@ def official_checkpoint(model: TokLIP, recipe: Recipe, seed: int, steps: int) ->
             "train": {"recipe": recipe.name, "seed": seed, "config": json.loads(json.dumps(asdict(recipe), default=str))}}
 
 
-def run(recipe: Recipe, out: Path, *, seed: int, log: Log, vq_from: Optional[str] = None) -> dict:
+def run(recipe: Recipe, out: Path, *, seed: int, log: Log, vq_from: Optional[str] = None,
+        ids_cache: Optional[Path] = None) -> dict:
     times: Dict[str, Dict[str, float]] = {}
     total = Clock()
     write_tokenizer(out / "tokenizer.json")
@@ -126,7 +155,7 @@ def run(recipe: Recipe, out: Path, *, seed: int, log: Log, vq_from: Optional[str
     init_towers(model, seed)
     model.trunk.vq.load_state_dict(vq.state_dict())
     train_scenes = scene_batch("train", 0, recipe.train_scenes, seed)
-    ids = encode_ids(model, train_scenes)
+    ids = cached_ids(model, train_scenes, ids_cache, log)
     evaluator = HeldOutEvaluator(model, sets)
     times["token_ids"] = clock.read()
     log(f"encoded {len(train_scenes)} training scenes to ids: {times['token_ids']}")
