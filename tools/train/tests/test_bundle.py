@@ -8,7 +8,7 @@ from toklip_train.networks import REPO_ROOT
 from toklip_train.recipe import MODEL_NAME
 
 BUNDLE = REPO_ROOT / "models" / MODEL_NAME
-MANIFEST_SHA256 = "87c6110b7e3476eb7c39bfa847671e0093748ade9c4cf7ab050b7009d23bc708"
+MANIFEST_SHA256 = "ff049e9ca363d902852bf6d9e931c1c7cdaab2e4cc760b1d3234572d9f05c0fa"
 MAX_BUNDLE_BYTES = 25_000_000
 
 
