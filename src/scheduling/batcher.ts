@@ -203,11 +203,7 @@ export class Batcher<I, O> {
   readyAt(): number | undefined {
     const head = this.queue[0];
     if (head === undefined) return undefined;
-    let sameKey = 0;
-    for (const entry of this.queue) {
-      if (entry.key === head.key && ++sameKey >= this.options.maxBatch) return head.enqueuedAt;
-    }
-    return this.closed || this.flushing ? head.enqueuedAt : head.enqueuedAt + this.options.maxDelayMs;
+    return this.isFull() || this.closed || this.flushing ? head.enqueuedAt : head.enqueuedAt + this.options.maxDelayMs;
   }
 
   /** True when the head's key has max batch items queued: the next batch is as large as it can get. */
