@@ -4,7 +4,6 @@
  * On SIGTERM/SIGINT: /readyz turns 503, no new connections, in-flight and queued work
  * finishes, workers release their sessions, the process exits (or after the grace period).
  */
-import { stat } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import { pino, type Logger } from 'pino';
 import { ConfigError, loadConfig } from '../config/load.js';
@@ -40,11 +39,20 @@ export interface StartOptions {
   readonly remoteImages?: RemoteImageFetcher;
 }
 
-/** Total size of the .onnx files of every served model (the automatic worker layout's input). */
-async function graphBytes(registry: ModelRegistry): Promise<number> {
-  const paths = registry.list().flatMap((m) => Object.values(m.graphPaths));
-  const sizes = await Promise.all(paths.map(async (path) => (await stat(path)).size));
-  return sizes.reduce((a, b) => a + b, 0);
+/**
+ * Total size of the graphs of every served model, external weight files included (the
+ * automatic worker layout's input). The registry has already checked every file's size
+ * against its manifest entry, so the manifest's sizes are the files' sizes.
+ */
+function graphBytes(registry: ModelRegistry): number {
+  let total = 0;
+  for (const { manifest } of registry.list()) {
+    for (const graph of Object.values(manifest.graphs)) {
+      if (graph === undefined) continue;
+      for (const file of [graph.file, ...(graph.external_data ?? [])]) total += manifest.files[file]?.size ?? 0;
+    }
+  }
+  return total;
 }
 
 function workerSpecs(registry: ModelRegistry): WorkerModelSpec[] {
@@ -101,7 +109,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       defaultModel: config.defaultModel,
       log,
     });
-    const bytes = await graphBytes(registry);
+    const bytes = graphBytes(registry);
     const layout = chooseWorkerLayout(config.workers, config.intraOpThreads, config.cpuCount, bytes);
     pool = await WorkerPool.start({
       size: layout.workers,
