@@ -13,6 +13,7 @@ from toklip_train.contrastive import scale_at
 from toklip_train.networks import REPO_ROOT  # noqa: F401  (puts tools/export on sys.path)
 from toklip_train.networks import TokLIP
 from toklip_train.pipeline import cached_ids, encode_ids, run
+from toklip_train.next_token import NextTokenConfig, pretrain_next_token
 from toklip_train.recipe import FULL, SMOKE
 from toklip_train.vq_training import VQTrainer, lr_at
 from toklip_export.convert import infer_config, load_toklip
@@ -65,6 +66,33 @@ class CaptionTest(unittest.TestCase):
         self.assertAlmostEqual(scale_at(0, cfg), cfg.scale_start)
         self.assertLess(lr_at(0, cfg), lr_at(cfg.warmup, cfg))
         self.assertAlmostEqual(lr_at(cfg.steps, cfg), cfg.lr * cfg.min_lr_ratio)
+
+
+class NextTokenTest(unittest.TestCase):
+    def test_learns_a_sequence_rule_and_leaves_vq_and_pool_alone(self):
+        # each row alternates two random codes (a b a b ...): token t+1 equals token t-1, which
+        # only attention to earlier tokens can see, so the loss falls only if attention learns it
+        model = TokLIP(SMOKE.model)
+        n, k = model.config.vision.num_tokens, model.config.vq.codebook_size
+        pairs = torch.from_numpy(np.random.default_rng(0).integers(k, size=(64, 2)))
+        ids = pairs[:, torch.arange(n) % 2]
+        frozen = {name: p.detach().clone() for name, p in model.trunk.named_parameters()
+                  if name.startswith(("vq.", "attn_pool."))}
+        cfg = NextTokenConfig(steps=200, batch_size=16, lr=5e-3, warmup=10, log_every=100)
+        history = pretrain_next_token(model, cfg, ids, seed=0, log=lambda m: None)
+        self.assertEqual([h["step"] for h in history], [100, 200])
+        self.assertLess(history[-1]["loss"], 0.5 * math.log(k))
+        for name, p in model.trunk.named_parameters():
+            if name in frozen:
+                torch.testing.assert_close(p, frozen[name], rtol=0, atol=0, msg=name)
+        self.assertFalse(any("head" in key for key in model.state_dict()))
+
+    def test_no_steps_no_change(self):
+        model = TokLIP(SMOKE.model)
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        self.assertEqual(pretrain_next_token(model, NextTokenConfig(steps=0), torch.zeros(2, 4, dtype=torch.long), seed=0), [])
+        for k, v in model.state_dict().items():
+            torch.testing.assert_close(v, before[k], rtol=0, atol=0)
 
 
 class VQTrainerTest(unittest.TestCase):

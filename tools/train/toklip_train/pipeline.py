@@ -18,6 +18,7 @@ from .data import psnr, render, scene_batch, to_uint8
 from .evaluation import (HeldOutSets, held_out_sets, psnr_metrics, retrieval_metrics,
                          zero_shot_metrics, zero_shot_prompts)
 from .networks import TokLIP, l2_normalize
+from .next_token import pretrain_next_token
 from .recipe import MODEL_NAME, Recipe
 from .scenes import Scene
 from .tokenizer import encode_batch, write_tokenizer
@@ -160,6 +161,9 @@ def run(recipe: Recipe, out: Path, *, seed: int, log: Log, vq_from: Optional[str
     times["token_ids"] = clock.read()
     log(f"encoded {len(train_scenes)} training scenes to ids: {times['token_ids']}")
     clock = Clock()
+    next_token_history = pretrain_next_token(model, recipe.next_token, ids, seed=seed, log=log)
+    times["stage_b0_next_token"] = clock.read()
+    clock = Clock()
     trainer_b = ContrastiveTrainer(model, recipe.contrastive, ids, train_scenes, seed=seed, log=log)
     trainer_b.train(evaluator.semantic)
     times["stage_b_contrastive"] = clock.read()
@@ -170,7 +174,7 @@ def run(recipe: Recipe, out: Path, *, seed: int, log: Log, vq_from: Optional[str
     times["evaluation"] = clock.read()
     times["total"] = total.read()
     metrics = {"model": MODEL_NAME, "recipe": recipe.name, "seed": seed, "vq_from": vq_from, "heldout": heldout,
-               "times": times, "stage_a": trainer.history, "stage_b": trainer_b.history,
+               "times": times, "stage_a": trainer.history, "stage_b0": next_token_history, "stage_b": trainer_b.history,
                "torch": torch.__version__, "threads": torch.get_num_threads()}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     log(f"times: {json.dumps(times)}")

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from .contrastive import ContrastiveConfig
 from .networks import TextConfig, TokLIPConfig, VisionConfig, VQConfig
+from .next_token import NextTokenConfig
 from .scenes import IMAGE_SIZE
 from .tokenizer import CONTEXT_LENGTH, VOCAB
 from .vq_training import VQTrainConfig
@@ -24,6 +25,7 @@ class Recipe:
     vq: VQTrainConfig
     contrastive: ContrastiveConfig
     train_scenes: int  # scenes whose VQ ids stage B trains on
+    next_token: NextTokenConfig = NextTokenConfig()  # stage B0, before the contrastive stage
 
 
 def _model(vq: VQConfig, width: int, depth: int, heads: int, text_depth: int) -> TokLIPConfig:
@@ -44,8 +46,9 @@ FULL = Recipe(
                  width=128, depth=4, heads=4, text_depth=2),
     vq=VQTrainConfig(steps=8000, batch_size=4, lr=7e-4, warmup=100, gradient_weight=0.0,
                      continuous_steps=600, eval_every=250, log_every=50),
-    contrastive=ContrastiveConfig(steps=2500, batch_size=64, hard_negatives=("shape", "colour")),
+    contrastive=ContrastiveConfig(steps=3000, batch_size=64, hard_negatives=("shape", "colour")),
     train_scenes=10_000,
+    next_token=NextTokenConfig(steps=500),
 )
 
 SMOKE = Recipe(
@@ -59,6 +62,7 @@ SMOKE = Recipe(
     contrastive=ContrastiveConfig(steps=4, batch_size=8, warmup=2, log_every=2, eval_every=4,
                                   hard_negatives=("shape", "colour")),
     train_scenes=16,
+    next_token=NextTokenConfig(steps=3, batch_size=4, warmup=1, log_every=1),
 )
 
 RECIPES = {r.name: r for r in (FULL, SMOKE)}
