@@ -64,7 +64,7 @@ describe(`shipped model ${MODEL} through HTTP`, () => {
   });
 
   // Issue 4's assertion. The shipped run misses the zero-shot shape floor (MODEL_CARD.md: shape
-  // accuracy 41.6 %; this red circle is closest to "a red ring"), so this runs and reports but is
+  // accuracy 45.4 %; this red circle is closest to "a red ring"), so this runs and reports but is
   // marked todo until a retrained model passes it.
   it('a held-out red circle is closer to "a red circle" than to every other colour/shape caption', {
     todo: 'shipped model: zero-shot shape accuracy below its floor (see MODEL_CARD.md, Known gaps)',

@@ -8,7 +8,7 @@ from toklip_train.networks import REPO_ROOT
 from toklip_train.recipe import MODEL_NAME
 
 BUNDLE = REPO_ROOT / "models" / MODEL_NAME
-MANIFEST_SHA256 = "ff049e9ca363d902852bf6d9e931c1c7cdaab2e4cc760b1d3234572d9f05c0fa"
+MANIFEST_SHA256 = "56b51203f2ff2e59167b8a6e28fe60deac5bb0fc066effbba5fb3d7e3286a903"
 MAX_BUNDLE_BYTES = 25_000_000
 
 
