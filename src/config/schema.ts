@@ -39,7 +39,7 @@ export const SettingsSchema = Type.Object(
       minimum: 0,
       maximum: 19,
       description:
-        'Linux: niceness added to every thread but the event loop: the inference and image worker threads (and the ONNX Runtime threads they start), libuv\'s thread pool where images are decoded, V8\'s helpers; so that the event loop gets a core first under load; 0: off',
+        'Linux: niceness added to the inference and image worker threads (and the ONNX Runtime threads they start), so that the event loop gets a core first under load; 0: off',
     }),
     intraOpSpinning: Type.Boolean({
       default: false,

@@ -15,7 +15,6 @@ import type { WorkerModelSpec } from '../inference/protocol.js';
 import { createMetrics, type Metrics } from '../metrics.js';
 import { BundleError, type ModelRegistry, loadRegistry } from '../models/registry.js';
 import { Scheduler } from '../scheduling/scheduler.js';
-import { lowerOtherThreads } from '../thread-pool-priority.js';
 import { type App, buildApp } from './app.js';
 import type { RemoteImageFetcher } from './remote-images/fetch-image.js';
 import { ServiceState } from './state.js';
@@ -88,10 +87,6 @@ function logAccessControl(config: Config, log: Logger): void {
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
   const logger = options.logger ?? pino({ level: config.logLevel });
   const log = logger.child({ component: 'server' });
-  // libuv's pool (sharp's decoding) was started by the event loop at its priority: lower it and
-  // every other thread that exists now to the workers' niceness (src/thread-pool-priority.ts)
-  const others = lowerOtherThreads(config.workerNice);
-  log.debug({ nice: others.nice, lowered: others.lowered, reason: others.reason }, 'priority of the threads outside the event loop');
   const metrics = createMetrics();
   const state = new ServiceState();
   const images = createImagePreprocessor({

@@ -4,18 +4,27 @@
  * threads inherit it, while the event loop keeps its priority.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { getPriority } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { WorkerPool } from '../../src/inference/pool.js';
 import type { WorkerModelSpec } from '../../src/inference/protocol.js';
-import { threadNiceness } from '../../src/thread-pool-priority.js';
 import { lowerThreadPriority } from '../../src/thread-priority.js';
 import { testLogger } from '../helpers/silent-logger.js';
 
 const linux = process.platform === 'linux';
+
+/** Niceness of every thread of this process, by thread id (/proc/self/task/TID/stat, field 19). */
+function threadNiceness(): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    const fields = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    out.set(Number(tid), Number(fields[16]));
+  }
+  return out;
+}
 
 describe('thread priority', { skip: linux ? false : 'nice is per thread on Linux only' }, () => {
   it('lowers the calling worker thread only, never below 19; 0 changes nothing', async () => {
