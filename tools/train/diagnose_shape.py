@@ -38,20 +38,21 @@ from torch import nn  # noqa: E402
 from toklip_train.contrastive import init_towers  # noqa: E402
 from toklip_train.data import scene_batch  # noqa: E402
 from toklip_train.evaluation import EVAL_SEED, held_out_sets, zero_shot_prompts  # noqa: E402
-from toklip_train.networks import TokLIP, l2_normalize  # noqa: E402
+from toklip_train.networks import TokLIP, l2_normalize  # noqa: E402  (puts tools/export on sys.path)
 from toklip_train.pipeline import cached_ids, encode_ids, image_embeddings, text_embeddings  # noqa: E402
 from toklip_train.recipe import FULL  # noqa: E402
 from toklip_train.scenes import SHAPES  # noqa: E402
+from toklip_export.convert import load_toklip  # noqa: E402
 
 BATCH = 64
 
 
 def load(path: str) -> TokLIP:
-    state = torch.load(path, map_location="cpu")["state_dict"]
-    model = TokLIP(FULL.model)
-    model.load_state_dict({k.removeprefix("module."): v for k, v in state.items() if k != "module.logit_bias"},
-                          strict=False)
-    return model.eval()
+    """The checkpoint through the exporter's loader (official layout, config inferred from the
+    shapes), as evaluate.py reads it; heads and norm groups are the recipe's."""
+    m = FULL.model
+    return load_toklip(path, vision_heads=m.vision.heads, text_heads=m.text.heads,
+                       norm_groups=m.vq.norm_groups).model.eval()
 
 
 def confusion(model: TokLIP, ids: torch.Tensor, scenes) -> Dict[str, object]:
