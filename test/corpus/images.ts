@@ -225,7 +225,7 @@ export async function imageItems(): Promise<ImageItem[]> {
       declaredType: 'image/png',
       expect: { status: 422, code: 'invalid_image', detail: /images\[0\]: The image is empty \(0 bytes\)/ },
       byForm: {
-        json: { status: 400, code: 'validation_failed', detail: /images\[0\] must NOT have fewer than 1 characters/ },
+        json: { status: 400, code: 'invalid_base64', detail: /images\[0\] is empty/ },
         raw: { status: 400, code: 'bad_request', detail: /the image body is empty/ },
       },
     },

@@ -12,9 +12,24 @@ import type { ByteBudget, RemoteImageFetcher } from '../remote-images/fetch-imag
 const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
 const DATA_URI = /^data:([^,;]*)((?:;[^,;]*)*),/;
 
+/**
+ * Canonical base64 (standard alphabet, padded, no whitespace), what nearly every client sends,
+ * checked in native code: Node's decoder skips characters outside the alphabet, so the bytes
+ * re-encode to the text exactly when the text was canonical. Anything else takes the general
+ * path below, which accepts every canonical string too.
+ */
+function decodeCanonicalBase64(text: string): Buffer | undefined {
+  if (text.length === 0 || text.length % 4 !== 0) return undefined;
+  const bytes = Buffer.from(text, 'base64');
+  return bytes.toString('base64') === text ? bytes : undefined;
+}
+
 function decodeBase64(text: string, what: string, row: number): Buffer {
+  const canonical = decodeCanonicalBase64(text);
+  if (canonical !== undefined) return canonical;
   const compact = text.replace(/\s+/g, '');
-  if (compact.length === 0 || !BASE64.test(compact) || compact.replace(/=+$/, '').length % 4 === 1) {
+  if (compact.length === 0) throw new ServiceError('invalid_base64', `${what} is empty: send the image bytes in base64`, { extensions: { position: { row } } });
+  if (!BASE64.test(compact) || compact.replace(/=+$/, '').length % 4 === 1) {
     throw new ServiceError('invalid_base64', `${what} is not valid base64`, { extensions: { position: { row } } });
   }
   return Buffer.from(compact, 'base64');

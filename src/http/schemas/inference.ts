@@ -35,7 +35,9 @@ export const EncodingFormat = Type.Enum(['float', 'base64'], {
 });
 
 const images = (l: SchemaLimits) =>
-  Type.Array(Type.String({ minLength: 1, description: 'base64 image bytes or a data:image/...;base64, URI' }), {
+  // No minLength: Ajv counts code points by walking the whole string, a cost on every
+  // megabyte-long image; the decoder refuses empty strings (invalid_base64).
+  Type.Array(Type.String({ description: 'base64 image bytes or a data:image/...;base64, URI (not empty)' }), {
     minItems: 1,
     maxItems: l.maxInputs,
     description: 'PNG, JPEG, WebP, GIF (first frame), TIFF or AVIF images',
