@@ -25,6 +25,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_OUT, GiB, REPO_ROOT, machine } from './lib/common.js';
 import { defaultBundleDirs, readBundle } from './lib/bundle.js';
+import { withMallocTunables } from '../src/images/allocator.js';
 
 const STEPS = ['peak', 'ort', 'torch', 'preprocess', 'http', 'report'] as const;
 type StepName = (typeof STEPS)[number];
@@ -217,7 +218,11 @@ for (const step of plan) {
   const begin = performance.now();
   // The report step reads run.json: record the run so far before it starts.
   if (step.name === 'report') saveRecord();
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bench', step.script), ...step.args], { cwd: REPO_ROOT, stdio: 'inherit' });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bench', step.script), ...step.args], {
+    cwd: REPO_ROOT,
+    stdio: 'inherit',
+    env: withMallocTunables(process.env),
+  });
   if (step.name !== 'report') {
     // A re-run replaces the step's earlier row (its result file was replaced too).
     record.steps = [...record.steps.filter((x) => x.command !== display(step)), { command: display(step), ...(step.note ? { note: step.note } : {}), started, seconds: Math.round((performance.now() - begin) / 100) / 10, status: r.status }];

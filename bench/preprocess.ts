@@ -20,19 +20,26 @@ import {
   type PreprocessSpec,
 } from '../src/images/index.js';
 import { bicubicAxis, resampleRgb } from '../src/images/resample.js';
+import { type AllocatorStatus, allocatorStatus } from '../src/images/allocator.js';
 
 const { values } = parseArgs({
   options: {
     iterations: { type: 'string', default: '20' },
+    // A service decodes image after image: measure the steady state, after the allocator holds
+    // the pages a decode needs (src/images/allocator.ts), not the first images of a process.
+    warmup: { type: 'string', default: '30' },
     'pool-threads': { type: 'string', default: '2' },
     'vips-threads': { type: 'string', default: '1' },
     out: { type: 'string', default: DEFAULT_OUT },
   },
 });
 const iterations = Number(values.iterations);
+const warmup = Number(values.warmup);
+const allocator = allocatorStatus();
 const runtime = configureImageRuntime({ threads: Number(values['vips-threads']) });
 const run = new Run<PreprocessResults>('preprocess', {
   iterations,
+  warmup,
   poolThreads: Number(values['pool-threads']),
   vipsThreads: Number(values['vips-threads']),
 });
@@ -57,6 +64,10 @@ export interface PreprocessResults {
   readonly libvips: string;
   readonly vipsThreads: number;
   readonly iterations: number;
+  /** Images decoded before timing starts, per point. */
+  readonly warmup?: number;
+  /** glibc and whether GLIBC_TUNABLES held the service's malloc settings. */
+  readonly allocator?: AllocatorStatus;
   readonly points: readonly PreprocessPoint[];
   readonly pool: { readonly threads: number; readonly images: number; readonly ms: number; readonly imagesPerSecond: number };
 }
@@ -73,7 +84,7 @@ function median(values: number[]): number {
 async function measure(bytes: Buffer, size: number) {
   const times = { decode: [] as number[], resample: [] as number[], normalize: [] as number[] };
   const out = new Float32Array(3 * size * size);
-  for (let i = 0; i < iterations + 2; i++) {
+  for (let i = 0; i < iterations + warmup; i++) {
     const t0 = performance.now();
     const format = detectAcceptedFormat(bytes);
     const header = await readImageHeader(bytes, format, DEFAULT_IMAGE_LIMITS);
@@ -87,7 +98,7 @@ async function measure(bytes: Buffer, size: number) {
     const t2 = performance.now();
     normalizeInto(rgb, size, [0.5, 0.5, 0.5], [0.5, 0.5, 0.5], out, 0);
     const t3 = performance.now();
-    if (i < 2) continue; // warm-up
+    if (i < warmup) continue;
     times.decode.push(t1 - t0);
     times.resample.push(t2 - t1);
     times.normalize.push(t3 - t2);
@@ -102,7 +113,10 @@ async function measure(bytes: Buffer, size: number) {
   };
 }
 
-console.log(`sharp ${runtime.sharp}, libvips ${runtime.libvips}, vips threads ${runtime.threads}, ${iterations} iterations, median ms per image (best: fastest total)`);
+console.log(
+  `sharp ${runtime.sharp}, libvips ${runtime.libvips}, vips threads ${runtime.threads}, ${warmup} warm-up + ${iterations} timed images per point, ` +
+    `malloc ${allocator.glibc === undefined ? 'not glibc' : `glibc ${allocator.glibc}${allocator.tuned ? ' with' : ' WITHOUT'} the service's GLIBC_TUNABLES`}, median ms per image (best: fastest total)`,
+);
 const inputs: Array<['jpeg' | 'png', Buffer, number]> = [];
 for (const format of ['jpeg', 'png'] as const) {
   for (const width of [256, 1024, 4000]) inputs.push([format, await picture(width, format), width]);
@@ -135,7 +149,7 @@ const threads = Number(values['pool-threads']);
 const pool = createImagePreprocessor({ threads, vipsThreads: Number(values['vips-threads']) });
 const spec: PreprocessSpec = { size: 256, resize: 'shortest', interpolation: 'bicubic', crop: 'center' };
 const jpeg1024 = inputs.find(([f, , w]) => f === 'jpeg' && w === 1024)![1];
-await Promise.all(Array.from({ length: threads * 2 }, () => pool.preprocess(jpeg1024, spec)));
+await Promise.all(Array.from({ length: Math.max(threads * 2, warmup) }, () => pool.preprocess(jpeg1024, spec)));
 const count = iterations * threads * 2;
 const start = performance.now();
 await Promise.all(Array.from({ length: count }, () => pool.preprocess(jpeg1024, spec)));
@@ -148,6 +162,8 @@ run.finish(
     libvips: runtime.libvips,
     vipsThreads: runtime.threads,
     iterations,
+    warmup,
+    allocator,
     points,
     pool: { threads, images: count, ms: elapsed, imagesPerSecond: (count * 1000) / elapsed },
   },

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { REPO_ROOT } from './common.js';
+import { withMallocTunables } from '../../src/images/allocator.js';
 
 const CLOCK_TICKS = (() => {
   try {
@@ -51,8 +52,9 @@ export async function startService(bundleDir: string, settings: ServerSettings):
   const linked = join(models, basename(bundleDir));
   mkdirSync(linked);
   for (const name of readdirSync(bundleDir)) symlinkSync(join(bundleDir, name), join(linked, name));
+  // The launch environment of npm start and the Docker image (GLIBC_TUNABLES).
   const env = {
-    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TOKLIP_'))),
+    ...withMallocTunables(Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TOKLIP_')))),
     TOKLIP_HOST: '127.0.0.1',
     TOKLIP_PORT: '0',
     TOKLIP_MODELS_DIR: models,

@@ -9,6 +9,7 @@ import { pino, type Logger } from 'pino';
 import { ConfigError, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { type ImagePreprocessor, createImagePreprocessor } from '../images/index.js';
+import { GLIBC_MALLOC_TUNABLES, allocatorStatus } from '../images/allocator.js';
 import { chooseMaxBatch, chooseWorkerLayout } from '../inference/layout.js';
 import { StartupError, WorkerPool } from '../inference/pool.js';
 import type { WorkerModelSpec } from '../inference/protocol.js';
@@ -94,6 +95,13 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     nice: config.workerNice,
     limits: { maxInputPixels: config.maxImagePixels, maxInputBytes: config.bodyLimitBytes },
   });
+  const allocator = allocatorStatus();
+  if (allocator.glibc !== undefined && !allocator.tuned) {
+    log.warn(
+      { glibc: allocator.glibc },
+      `GLIBC_TUNABLES lacks ${GLIBC_MALLOC_TUNABLES}: decoded images land on fresh pages (slower decodes); npm start and the Docker image set it (src/images/allocator.ts)`,
+    );
+  }
   const app = await buildApp(config, { state, metrics, images, logger, ...(options.remoteImages ? { remoteImages: options.remoteImages } : {}) });
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();

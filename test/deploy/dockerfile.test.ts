@@ -9,6 +9,7 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { validate } from 'dockerfile-utils';
 import { loadConfig } from '../../src/config/index.js';
+import { GLIBC_MALLOC_TUNABLES, allocatorStatus } from '../../src/images/allocator.js';
 import { readDockerfile, REPO_ROOT } from './dockerfile.js';
 
 const dockerfile = readDockerfile();
@@ -38,7 +39,14 @@ describe('Dockerfile', () => {
     const packageJson = JSON.parse(readFileSync(new URL('package.json', REPO_ROOT), 'utf8')) as {
       scripts: Record<string, string>;
     };
-    assert.equal(packageJson.scripts.start, 'node dist/http/server.js');
+    assert.equal(packageJson.scripts.start, `GLIBC_TUNABLES=${GLIBC_MALLOC_TUNABLES} node dist/http/server.js`);
+  });
+
+  it('launches with the malloc settings of src/images/allocator.ts, as npm start does', () => {
+    assert.equal(dockerfile.env.GLIBC_TUNABLES, GLIBC_MALLOC_TUNABLES);
+    assert.equal(allocatorStatus({ GLIBC_TUNABLES: dockerfile.env.GLIBC_TUNABLES }).tuned, true);
+    assert.equal(allocatorStatus({}).tuned, false);
+    assert.equal(allocatorStatus({ GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=33554432' }).tuned, false);
   });
 
   it('sets service defaults the service accepts, matching the exposed port and /models', () => {
