@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_OUT, GiB, MiB, REPO_ROOT, type ResultFile, fmt, readResult } from './lib/common.js';
 import type { GraphName } from './lib/bundle.js';
-import type { HttpPoint, HttpResults } from './http.js';
+import { type HttpPoint, type HttpResults, loopDelayP99 } from './http.js';
+import { EVENT_LOOP_SAMPLING_MS } from '../src/metrics.js';
 import { type OrtResults, ortRunAt } from './ort.js';
 import { type PeakResults, shapeLabel } from './peak.js';
 import type { PreprocessResults } from './preprocess.js';
@@ -226,7 +227,7 @@ function httpRows(points: readonly HttpPoint[], bundle: string) {
       .map((s) => fmt(s.meanBatch))
       .join(' / '),
     Object.values(p.errors).reduce((a, b) => a + b, 0),
-    p.eventLoopLagMs.p99,
+    loopDelayP99(p),
     p.ratioAtFormedBatch,
     p.ratioAtBestBatch,
     p.cpuMsPerRequest,
@@ -246,7 +247,7 @@ const HTTP_HEADERS = [
   'p99 ms',
   'mean batch',
   'errors',
-  'loop lag p99 ms',
+  'loop delay p99 ms',
   'vs ORT at that batch',
   'vs ORT best batch',
   'server CPU ms/req',
@@ -263,7 +264,7 @@ function httpSection(): string {
     const layout = s.layout ?? s;
     const spinning = s.intraOpSpinning === undefined ? '' : `, intra-op spinning ${s.intraOpSpinning ? 'on' : 'off'}`;
     out.push(
-      `**${r.bundle}**: ${layout.workers} worker(s) x ${layout.intraOpThreads} intra-op threads${s.workers === 0 ? ' (the automatic layout)' : ''}${spinning}, max batch ${layout.maxBatch ?? s.maxBatch}${s.maxBatch === 0 ? ' (automatic)' : ''}, max delay ${s.maxDelayMs} ms, log level info; images: one ${r.image.width}x${r.image.height} JPEG (${fmt(r.image.bytes / 1024)} KiB) per request; similarity: 1 token row + 2 texts. Server RSS when idle ${fmt(r.server.idleRssMiB)} MiB.`,
+      `**${r.bundle}**: ${layout.workers} worker(s) x ${layout.intraOpThreads} intra-op threads${s.workers === 0 ? ' (the automatic layout)' : ''}${spinning}, max batch ${layout.maxBatch ?? s.maxBatch}${s.maxBatch === 0 ? ' (automatic)' : ''}, max delay ${s.maxDelayMs} ms, log level info; images: one ${r.image.width}x${r.image.height} JPEG (${fmt(r.image.bytes / 1024)} KiB) per request; similarity: 1 token row + 2 texts. Server RSS when idle ${fmt(r.server.idleRssMiB)} MiB.${r.server.idleEventLoopLagMs ? ` Event-loop gauges with no load: p50 ${fmt(r.server.idleEventLoopLagMs.p50)}, p99 ${fmt(r.server.idleEventLoopLagMs.p99)} ms (the ${EVENT_LOOP_SAMPLING_MS} ms sampling interval; the loop delay column subtracts it).` : ''}`,
       '',
       ...(r.window
         ? [`Load: warm-up until every client got an answer${r.window.warmupSeconds > 0 ? ` and ${r.window.warmupSeconds} s passed` : ''}, then a window of at least ${[r.window.durationSeconds > 0 ? `${r.window.durationSeconds} s` : '', r.window.minRequests > 0 ? `${r.window.minRequests} answers` : ''].filter(Boolean).join(' and ') || 'one answer'}.`, '']
@@ -281,7 +282,9 @@ function preprocessSection(): string {
   if (!preprocess) return '_not run_';
   const p = preprocess.results;
   return [
-    `sharp ${p.sharp}, libvips ${p.libvips}, ${p.vipsThreads} libvips thread, median of ${p.iterations} runs, one image at a time in one thread (ms per image):`,
+    `sharp ${p.sharp}, libvips ${p.libvips}, ${p.vipsThreads} libvips thread, median of ${p.iterations} runs${p.warmup !== undefined ? ` after ${p.warmup} warm-up images` : ''}, one image at a time in one thread (ms per image)` +
+      (p.allocator?.glibc !== undefined ? `; glibc ${p.allocator.glibc} malloc ${p.allocator.tuned ? 'with' : 'without'} the service's GLIBC_TUNABLES (src/images/allocator.ts)` : '') +
+      ':',
     '',
     table(
       ['format', 'input', 'R', 'decode', 'resample', 'normalise', 'total (median)', 'best'],
@@ -394,7 +397,7 @@ function targetsSection(): string {
   for (const r of http) {
     const full = r.points.filter((p) => p.concurrency === Math.max(...r.points.map((x) => x.concurrency)));
     if (full.length === 0) continue;
-    const worst = Math.max(...full.map((p) => p.eventLoopLagMs.p99));
+    const worst = Math.max(...full.map(loopDelayP99));
     rows.push([`event-loop lag p99 < 20 ms under full load (${r.bundle}, worst route at concurrency ${full[0]!.concurrency}); ms`, worst, pass(worst < 20)]);
   }
   return rows.length === 0 ? '_no results yet_' : table(['target', 'measured', 'result'], rows);

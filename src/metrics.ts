@@ -8,9 +8,17 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 const SECONDS_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256];
 
+/**
+ * Sampling interval of the event-loop delay monitor behind `toklip_nodejs_eventloop_lag_*`
+ * (prom-client's default, stated here so readers of those gauges can use it). The monitor
+ * records the time between two ticks of a timer of this interval, so an idle loop reads about
+ * this much: the loop's lag is the gauge minus this interval.
+ */
+export const EVENT_LOOP_SAMPLING_MS = 10;
+
 export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
   const registry = new Registry();
-  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'toklip_' });
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'toklip_', eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLING_MS });
   const batcherLabels = ['model', 'graph'] as const;
   return {
     registry,
