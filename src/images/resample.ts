@@ -10,6 +10,8 @@
  * input) never exists: memory and time follow the crop, not the resized size.
  */
 
+import { RESAMPLE_KERNELS_WASM } from './resample-kernels-wasm.js';
+
 /** Pillow's PRECISION_BITS for 8-bit images: 32 - 8 - 2. */
 const PRECISION_BITS = 22;
 const ROUNDING = 1 << (PRECISION_BITS - 1);
@@ -96,14 +98,114 @@ function clip8(acc: number): number {
 /**
  * Resamples an RGB (3 channels, HWC) region to the output window described by the two
  * kernels. The region holds input columns [x.start, x.end) and rows [y.start, y.end).
+ * Both passes run in WebAssembly SIMD (resample-kernels.wat, the same integer arithmetic,
+ * about three times faster) when the runtime has it and the buffers fit SIMD_MAX_BYTES;
+ * otherwise, and when an axis is an identity, in the scalar code below.
  */
 export function resampleRgb(region: Uint8Array, regionWidth: number, x: AxisKernel, y: AxisKernel): Uint8Array {
+  checkRegion(region, regionWidth, x, y);
+  if (!x.identity && !y.identity) {
+    const kernels = simdKernels();
+    const out = kernels && resampleSimd(kernels, region, regionWidth, x, y);
+    if (out) return out;
+  }
+  return resampleScalar(region, regionWidth, x, y);
+}
+
+function checkRegion(region: Uint8Array, regionWidth: number, x: AxisKernel, y: AxisKernel): void {
+  if (regionWidth !== x.end - x.start || region.length !== regionWidth * (y.end - y.start) * 3) {
+    throw new RangeError('region does not match the kernels');
+  }
+}
+
+// Node's WebAssembly global, which this project's TypeScript lib (ES2022, no DOM) leaves out.
+declare namespace WebAssembly {
+  class Module {
+    constructor(bytes: Uint8Array);
+  }
+  class Instance {
+    constructor(module: Module);
+    readonly exports: unknown;
+  }
+  interface Memory {
+    readonly buffer: ArrayBuffer;
+    grow(pages: number): number;
+  }
+}
+
+interface SimdKernels {
+  readonly memory: WebAssembly.Memory;
+  horizontal(...args: number[]): void;
+  vertical(...args: number[]): void;
+}
+
+/** undefined: not loaded yet; null: this runtime cannot run it. */
+let kernels: SimdKernels | null | undefined;
+
+function simdKernels(): SimdKernels | null {
+  if (kernels === undefined) {
+    try {
+      const module = new WebAssembly.Module(Buffer.from(RESAMPLE_KERNELS_WASM, 'base64'));
+      kernels = new WebAssembly.Instance(module).exports as unknown as SimdKernels;
+    } catch {
+      kernels = null;
+    }
+  }
+  return kernels;
+}
+
+/** Whether resampleRgb can use the SIMD kernels here (tests, start-up log). */
+export function simdResampleAvailable(): boolean {
+  return simdKernels() !== null;
+}
+
+/**
+ * Most linear memory the kernels may use. Memory never shrinks, and every image worker keeps
+ * its own: larger crops (beyond about 3000x3000 px) take the scalar path instead.
+ */
+const SIMD_MAX_BYTES = 48 * 1024 * 1024;
+/** The kernels read and write up to 15 bytes past a buffer's end. */
+const SLACK = 16;
+
+function aligned(n: number): number {
+  return (n + SLACK + 15) & ~15;
+}
+
+function resampleSimd(k: SimdKernels, region: Uint8Array, regionWidth: number, x: AxisKernel, y: AxisKernel): Uint8Array | undefined {
   const outWidth = x.first.length;
   const outHeight = y.first.length;
   const rows = y.end - y.start;
-  if (regionWidth !== x.end - x.start || region.length !== regionWidth * rows * 3) {
-    throw new RangeError('region does not match the kernels');
+  const midStride = outWidth * 3;
+  const layout = [region.length, rows * midStride, outHeight * midStride, x.first.length * 4, x.taps.length * 4, x.weights.length * 4, y.first.length * 4, y.taps.length * 4, y.weights.length * 4];
+  const offsets: number[] = [];
+  let total = 0;
+  for (const bytes of layout) {
+    offsets.push(total);
+    total += aligned(bytes);
   }
+  if (total > SIMD_MAX_BYTES) return undefined;
+  const memory = k.memory;
+  if (memory.buffer.byteLength < total) memory.grow(Math.ceil((total - memory.buffer.byteLength) / 65536));
+  const [regionAt, midAt, outAt, xFirstAt, xTapsAt, xWeightsAt, yFirstAt, yTapsAt, yWeightsAt] = offsets as [number, number, number, number, number, number, number, number, number];
+  const heap = memory.buffer;
+  new Uint8Array(heap, regionAt, region.length).set(region);
+  new Int32Array(heap, xFirstAt, x.first.length).set(x.first);
+  new Int32Array(heap, xTapsAt, x.taps.length).set(x.taps);
+  new Int32Array(heap, xWeightsAt, x.weights.length).set(x.weights);
+  new Int32Array(heap, yFirstAt, y.first.length).set(y.first);
+  new Int32Array(heap, yTapsAt, y.taps.length).set(y.taps);
+  new Int32Array(heap, yWeightsAt, y.weights.length).set(y.weights);
+  k.horizontal(regionAt, regionWidth * 3, rows, outWidth, xFirstAt, xTapsAt, xWeightsAt, x.stride, x.start, midAt, midStride);
+  k.vertical(midAt, midStride, outHeight, yFirstAt, yTapsAt, yWeightsAt, y.stride, y.start, outAt);
+  return new Uint8Array(heap, outAt, outHeight * midStride).slice();
+}
+
+/** The scalar passes; exported as the reference the SIMD kernels are tested against. */
+export function resampleScalar(region: Uint8Array, regionWidth: number, x: AxisKernel, y: AxisKernel): Uint8Array {
+  checkRegion(region, regionWidth, x, y);
+  const outWidth = x.first.length;
+  const outHeight = y.first.length;
+  const rows = y.end - y.start;
   const inStride = regionWidth * 3;
   const midStride = outWidth * 3;
 

@@ -44,6 +44,8 @@ describe('Dockerfile', () => {
 
   it('launches with the malloc settings of src/images/allocator.ts, as npm start does', () => {
     assert.equal(dockerfile.env.GLIBC_TUNABLES, GLIBC_MALLOC_TUNABLES);
+    const { scripts } = JSON.parse(readFileSync(new URL('package.json', REPO_ROOT), 'utf8')) as { scripts: Record<string, string> };
+    assert.equal(scripts['bench:preprocess'], `GLIBC_TUNABLES=${GLIBC_MALLOC_TUNABLES} tsx bench/preprocess.ts`);
     assert.equal(allocatorStatus({ GLIBC_TUNABLES: dockerfile.env.GLIBC_TUNABLES }).tuned, true);
     assert.equal(allocatorStatus({}).tuned, false);
     assert.equal(allocatorStatus({ GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=33554432' }).tuned, false);

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { planResizeCrop } from '../../src/images/geometry.js';
-import { bicubicAxis, resampleRgb } from '../../src/images/resample.js';
+import { bicubicAxis, resampleRgb, resampleScalar, simdResampleAvailable } from '../../src/images/resample.js';
+import { generatedKernelsModule } from '../../scripts/build-wasm.js';
 
 function constantRegion(width: number, height: number, rgb: [number, number, number]): Uint8Array {
   const out = new Uint8Array(width * height * 3);
@@ -152,9 +154,20 @@ test('property: resampleRgb equals the plain tap-by-tap Pillow passes at every s
           // Hard edges and flat runs, so that both passes overshoot and clip.
           region[i] = (s >>> 29) < 2 ? ((s >>> 28) & 1) * 255 : (s >>> 16) & 0xff;
         }
-        assert.deepEqual(resampleRgb(region, regionWidth, x, y), referenceResample(region, regionWidth, x, y));
+        const reference = referenceResample(region, regionWidth, x, y);
+        assert.deepEqual(resampleRgb(region, regionWidth, x, y), reference);
+        assert.deepEqual(resampleScalar(region, regionWidth, x, y), reference);
       },
     ),
     { numRuns: 200 },
   );
+});
+
+test('the WebAssembly SIMD kernels load here, so the properties above test them', () => {
+  assert.equal(simdResampleAvailable(), true);
+});
+
+test('src/images/resample-kernels-wasm.ts is compiled from the current .wat (npm run build:wasm)', async () => {
+  const committed = readFileSync(new URL('../../src/images/resample-kernels-wasm.ts', import.meta.url), 'utf8');
+  assert.equal(committed, await generatedKernelsModule());
 });
