@@ -23,7 +23,11 @@ function parseJsonBody(request: FastifyRequest, body: string): unknown {
   }
   if (body.trim() === '') throw new ServiceError('bad_request', 'the JSON body is empty');
   try {
-    return sjson.parse(body, undefined, { protoAction: 'error', constructorAction: 'error' });
+    // secure-json-parse scans the whole text with two escape-aware patterns; a JSON key can
+    // spell __proto__ or constructor only literally or with \u escapes, so a body with none of
+    // those (a base64 image, most of all) needs no scan.
+    const suspect = body.includes('__proto__') || body.includes('constructor') || body.includes('\\u');
+    return suspect ? sjson.parse(body, undefined, { protoAction: 'error', constructorAction: 'error' }) : JSON.parse(body);
   } catch (error) {
     const message = (error as Error).message;
     const detail = /prototype/i.test(message)

@@ -128,6 +128,11 @@ function requestCases(t: CorpusTarget, image: string): CorpusCase[] {
       code: 'invalid_json',
       detail: /__proto__ or constructor.prototype key, which is refused/,
     });
+    add('prototype poisoning (__proto__ spelt with \\u escapes)', `{"\\u005f_proto\\u005F_": {"admin": true}, ${JSON.stringify(valid).slice(1)}`, JSON_TYPE, {
+      status: 400,
+      code: 'invalid_json',
+      detail: /__proto__ or constructor.prototype key, which is refused/,
+    });
     add('prototype poisoning (constructor.prototype)', `{"constructor": {"prototype": {"admin": true}}, ${JSON.stringify(valid).slice(1)}`, JSON_TYPE, {
       status: 400,
       code: 'invalid_json',
