@@ -68,6 +68,10 @@ export async function parseInput<B extends object, O extends object>(
   if (body === null || typeof body !== 'object') throw unsupported('this body', spec);
   const json = body as Record<string, unknown>;
   const images = Array.isArray(json.images) ? await readImageStrings(json.images as string[], spec.remote, spec.bodyLimitBytes) : undefined;
+  // The strings are consumed: drop them now rather than when the reply is sent, so that the
+  // garbage collector does not copy every waiting request's base64 text from scavenge to
+  // scavenge (and promote it) while its images wait for the workers.
+  if (images !== undefined) (json.images as string[]).fill('');
   const options = mergeOptions<O>(query, pick(json, spec.optionKeys) as Partial<O>);
   return { input: { form: 'json', body: json as Partial<B>, images }, options };
 }
