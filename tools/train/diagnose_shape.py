@@ -3,7 +3,8 @@
 
     python3 tools/train/diagnose_shape.py --checkpoint RUN/toklip.pt [--steps 400] [--json OUT]
 
-1. Zero-shot confusion of the trained model ("a {colour} {shape}" prompts), and accuracy by size.
+1. Zero-shot confusion of the trained model ("a {colour} {shape}" prompts), and accuracy by size,
+   on the held-out scenes and on the single-shape training scenes (memorised or not learnt).
 2. Linear probe: logistic regression from the trained image embeddings to the shape (fitted on
    the single-shape training scenes). Low: the embedding itself holds little shape.
 3. A 3-layer CNN on the 8x8 grid of VQ code vectors, trained on shape labels: do the codes
@@ -165,6 +166,11 @@ def main(argv=None) -> int:
                               "heldout_scenes": len(held), "steps": args.steps}
     out["zero_shot"] = confusion(model, test_ids, held)
     log(f"zero-shot shape accuracy {out['zero_shot']['shape_acc']:.3f}; by size {out['zero_shot']['acc_by_size']}")
+    # The same prompts on the single-shape scenes the model trained on: a gap to the held-out
+    # figure means it memorised; no gap means it has not learnt shape even where it was taught.
+    out["zero_shot_train"] = confusion(model, train_ids, [scenes[i] for i in single])
+    log(f"zero-shot shape accuracy on the training scenes {out['zero_shot_train']['shape_acc']:.3f}; "
+        f"by size {out['zero_shot_train']['acc_by_size']}")
     log("confusion (rows: true, columns: predicted " + ", ".join(SHAPES) + ")")
     for shape, row in out["zero_shot"]["confusion"].items():
         log(f"  {shape:9s} {row}")

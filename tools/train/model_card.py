@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Optional
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -62,7 +63,21 @@ def _times_paragraph(run: dict) -> list:
             "wall time is inflated by other jobs on the machine)."]
 
 
-def render_card(run: dict, report: dict, manifest: dict, export_command: str) -> str:
+def _left_to_try(diagnosis: Optional[dict]) -> str:
+    """What the next run should change, informed by diagnose_shape.py's train vs held-out figures."""
+    if diagnosis and "zero_shot_train" in diagnosis:
+        train, held = diagnosis["zero_shot_train"]["shape_acc"], diagnosis["zero_shot"]["shape_acc"]
+        if train - held < 0.1:
+            return ("On its own single-shape training scenes the zero-shot shape accuracy is no better "
+                    f"({_pct(train)} against {_pct(held)} held-out, `diagnose_shape.py`): the model has not "
+                    "learnt shape, rather than memorised it, so more training scenes alone would not help. "
+                    "What is left to try: many more stage-B steps (the loss still falls at the end), a longer "
+                    "stage B0, a wider ViT.")
+    return ("What is left to try: more training scenes (encoding 10k costs about 20 CPU-minutes), many more "
+            "stage-B steps (the loss still falls at the end), a longer stage B0, a wider ViT.")
+
+
+def render_card(run: dict, report: dict, manifest: dict, export_command: str, diagnosis: Optional[dict] = None) -> str:
     b, c = report["bundle"], report.get("checkpoint", {})
     agree = report.get("bundle_vs_checkpoint", {})
     arch = manifest["architecture"]
@@ -192,13 +207,11 @@ def render_card(run: dict, report: dict, manifest: dict, export_command: str) ->
                   "the time, triangles less often and squares rarely (taken for circles or stars); small shapes "
                   "(about 22 px across, under two 16 px patches) hardly ever. Why: the VQ codes do carry shape "
                   "(a small CNN on the 8x8 code vectors learns it, `tools/train/diagnose_shape.py`), but the token "
-                  "ViT learns relations between tokens slowly from 10k scenes: trained on shape labels alone from "
+                  "ViT learns relations between tokens slowly: trained on shape labels alone from "
                   "scratch it stays at chance for hundreds of steps, while colour, a property of single tokens, "
                   "comes early. Hard-negative captions and next-token pretraining (stage B0) each moved shape "
                   f"accuracy a few points (39.0 %, then 41.6 %, then {_pct(b['zero_shot_shape_acc'])} in this "
-                  "run), not to the floor. What is left to try: "
-                  "more training scenes (encoding 10k costs about 20 CPU-minutes), many more stage-B steps (the "
-                  "loss still falls at the end), a longer stage B0, a wider ViT. Retrieval "
+                  "run), not to the floor. " + _left_to_try(diagnosis) + " Retrieval "
                   "counts ties "
                   f"against the model and {duplicate_captions()} of the {RETRIEVAL_SCENES} held-out captions "
 "are duplicates, so R@1 moves by several points between the bundle and PyTorch although "
@@ -221,6 +234,7 @@ def main(argv=None) -> int:
     p.add_argument("--report", required=True, help="tools/train/evaluate.py --json output")
     p.add_argument("--bundle", required=True)
     p.add_argument("--export-command", required=True, help="the exporter command line used")
+    p.add_argument("--diagnosis", help="tools/train/diagnose_shape.py --json output (optional)")
     args = p.parse_args(argv)
     metrics = json.loads((Path(args.run) / "metrics.json").read_text())
     ckpt_cfg = metrics.get("config")
@@ -235,7 +249,8 @@ def main(argv=None) -> int:
                                      "times": json.loads((source / "metrics.json").read_text())["times"]}
     report = json.loads(Path(args.report).read_text())
     manifest = json.loads((Path(args.bundle) / "manifest.json").read_text())
-    card = render_card(metrics, report, manifest, args.export_command)
+    diagnosis = json.loads(Path(args.diagnosis).read_text()) if args.diagnosis else None
+    card = render_card(metrics, report, manifest, args.export_command, diagnosis)
     bundle = Path(args.bundle)
     (bundle / "MODEL_CARD.md").write_text(card)
     manifest["files"] = list_files(str(bundle))  # the exporter's own listing, now with the card

@@ -8,7 +8,7 @@ from toklip_train.networks import REPO_ROOT
 from toklip_train.recipe import MODEL_NAME
 
 BUNDLE = REPO_ROOT / "models" / MODEL_NAME
-MANIFEST_SHA256 = "56b51203f2ff2e59167b8a6e28fe60deac5bb0fc066effbba5fb3d7e3286a903"
+MANIFEST_SHA256 = "f82a2139c2c675ad7a253081c83d1eba3d962e05ce06dbe39387c337381e17fc"
 MAX_BUNDLE_BYTES = 25_000_000
 
 
