@@ -20,7 +20,7 @@ import { DEFAULT_OUT, MiB, Run, fmt, formatTable, intList, mean, percentile, rea
 import { type BenchBundle, type GraphName, defaultBundleDirs, idInput, readBundle } from './lib/bundle.js';
 import { picture } from './lib/images.js';
 import { closedLoop } from './lib/load.js';
-import { type ServerSettings, metricSum, scrape, startService } from './lib/server.js';
+import { type ServerSettings, eventLoopLagMs, metricSum, scrape, startService } from './lib/server.js';
 import type { OrtResults } from './ort.js';
 import { EVENT_LOOP_SAMPLING_MS } from '../src/metrics.js';
 
@@ -257,7 +257,6 @@ export async function runHttpBench(options: HttpOptions): Promise<HttpResults> {
           };
         }
         const lag = (q: string) => 1000 * metricSum(after, `toklip_nodejs_eventloop_lag_${q}_seconds`);
-        const delay = (q: string) => Math.max(0, lag(q) - EVENT_LOOP_SAMPLING_MS);
         const atFormed = ortEquivalent(route, ort, (g) => graphs[g]?.meanBatch || 1);
         const atBest = ortEquivalent(route, ort, () => 'best');
         const cpuMsPerRequest = (cpuEnd - cpuStart) / load.seconds / load.requestsPerSecond;
@@ -275,7 +274,7 @@ export async function runHttpBench(options: HttpOptions): Promise<HttpResults> {
           errors: load.errors,
           graphs,
           eventLoopLagMs: { p50: lag('p50'), p99: lag('p99'), max: lag('max') },
-          eventLoopDelayMs: { p50: delay('p50'), p99: delay('p99'), max: delay('max') },
+          eventLoopDelayMs: { p50: eventLoopLagMs(after, 'p50'), p99: eventLoopLagMs(after, 'p99'), max: eventLoopLagMs(after, 'max') },
           eventLoopSamplingMs: EVENT_LOOP_SAMPLING_MS,
           serverRssMiB: rssPeak / MiB,
           cpuMsPerRequest,

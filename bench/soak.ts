@@ -23,7 +23,7 @@ import { parseArgs } from 'node:util';
 import { type BenchBundle, bundleLabel, idInput, readBundle } from './lib/bundle.js';
 import { DEFAULT_OUT, MiB, Run, fmt, formatTable, percentile } from './lib/common.js';
 import { picture } from './lib/images.js';
-import { type RunningService, scrape, startService } from './lib/server.js';
+import { type RunningService, eventLoopLagMs, scrape, startService } from './lib/server.js';
 import { EVENT_LOOP_SAMPLING_MS } from '../src/metrics.js';
 
 interface Call {
@@ -211,9 +211,8 @@ async function sample(service: RunningService, t0: number, inFlight: number): Pr
   return {
     t: Math.round((performance.now() - t0) / 100) / 10,
     rssMiB: service.rss() / MiB,
-    // The gauges are intervals of a timer ticking every EVENT_LOOP_SAMPLING_MS: the lag is the excess.
-    lagP99Ms: Math.max(0, (m.get('toklip_nodejs_eventloop_lag_p99_seconds') ?? Number.NaN) * 1000 - EVENT_LOOP_SAMPLING_MS),
-    lagMaxMs: Math.max(0, (m.get('toklip_nodejs_eventloop_lag_max_seconds') ?? Number.NaN) * 1000 - EVENT_LOOP_SAMPLING_MS),
+    lagP99Ms: eventLoopLagMs(m, 'p99'),
+    lagMaxMs: eventLoopLagMs(m, 'max'),
     inFlight,
   };
 }

@@ -10,6 +10,7 @@ import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { REPO_ROOT } from './common.js';
 import { withMallocTunables } from '../../src/images/allocator.js';
+import { EVENT_LOOP_SAMPLING_MS } from '../../src/metrics.js';
 
 const CLOCK_TICKS = (() => {
   try {
@@ -141,6 +142,14 @@ export function parseMetrics(text: string): Map<string, number> {
 export async function scrape(url: string): Promise<Map<string, number>> {
   const response = await fetch(`${url}/metrics`);
   return parseMetrics(await response.text());
+}
+
+/**
+ * The event loop's lag at a quantile (p50, p99, max, ...) in ms: prom-client's gauge, an
+ * interval of a timer that ticks every EVENT_LOOP_SAMPLING_MS, minus that interval.
+ */
+export function eventLoopLagMs(metrics: Map<string, number>, quantile: string): number {
+  return Math.max(0, 1000 * metricSum(metrics, `toklip_nodejs_eventloop_lag_${quantile}_seconds`) - EVENT_LOOP_SAMPLING_MS);
 }
 
 /** Sum of every series of a metric whose labels include all of `labels`. */
