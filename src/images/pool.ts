@@ -76,9 +76,10 @@ export function createImagePreprocessor(options: ImagePreprocessorOptions = {}):
   }
   const problems = validateImageLimits(limits);
   if (problems.length > 0) throw new RangeError(problems.join('; '));
+  // Hardens the decoders here, before any worker starts; the workers adopt it.
   configureImageRuntime({ threads: vipsThreads });
 
-  const init: WorkerInit = { vipsThreads, nice: options.nice ?? 0 };
+  const init: WorkerInit = { vipsThreads, nice: options.nice ?? 0, decodersHardened: true };
   const pool = new Piscina<PreprocessTask, PreprocessOutcome>({
     filename: workerFilename(),
     minThreads: threads,

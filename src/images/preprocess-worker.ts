@@ -10,7 +10,7 @@ import { configureImageRuntime } from './runtime.js';
 import type { PreprocessOutcome, PreprocessTask, WorkerInit } from './worker-protocol.js';
 
 const init = workerData as WorkerInit | undefined;
-configureImageRuntime({ threads: init?.vipsThreads ?? 1 });
+configureImageRuntime({ threads: init?.vipsThreads ?? 1, decodersHardenedByParent: init?.decodersHardened === true });
 lowerThreadPriority(init?.nice ?? 0);
 
 export default async function runPreprocessTask(task: PreprocessTask): Promise<PreprocessOutcome> {

@@ -25,7 +25,13 @@ const ALLOWED_LOADERS = [
 
 let hardened = false;
 
-/** Blocks every libvips loader but the accepted ones (idempotent, process-wide). */
+/**
+ * Blocks every libvips loader but the accepted ones (process-wide; idempotent per thread).
+ * libvips keeps one block list for the whole process, and applying it (block all,
+ * then unblock the accepted) briefly blocks every loader: a decode that another thread starts in
+ * that window fails ("Input buffer has corrupt header"). So it runs on the main thread only, before
+ * any worker starts, and the preprocessing workers adopt it (adoptHardenedDecoders).
+ */
 export function hardenDecoders(): void {
   if (hardened) return;
   sharp.block({ operation: ['VipsForeignLoad'] });
@@ -34,9 +40,19 @@ export function hardenDecoders(): void {
   hardened = true;
 }
 
+/** For a worker thread whose parent hardened the decoders before starting it. */
+export function adoptHardenedDecoders(): void {
+  hardened = true;
+}
+
 export interface ImageRuntimeOptions {
   /** libvips threads per image pipeline (sharp.concurrency). Default 1. */
   readonly threads?: number;
+  /**
+   * The thread that started this worker has already hardened the decoders of this process:
+   * adopt that instead of re-applying it while other threads decode (see hardenDecoders).
+   */
+  readonly decodersHardenedByParent?: boolean;
 }
 
 export interface ImageRuntimeSettings {
@@ -53,7 +69,8 @@ export function configureImageRuntime(options: ImageRuntimeOptions = {}): ImageR
   if (!Number.isInteger(threads) || threads < 1 || threads > 64) {
     throw new RangeError(`image threads must be an integer in 1..64, got ${threads}`);
   }
-  hardenDecoders();
+  if (options.decodersHardenedByParent) adoptHardenedDecoders();
+  else hardenDecoders();
   sharp.concurrency(threads);
   return {
     threads: sharp.concurrency(),

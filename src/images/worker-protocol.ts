@@ -23,4 +23,6 @@ export interface WorkerInit {
   readonly vipsThreads: number;
   /** Niceness each worker adds to its own thread (src/thread-priority.ts). */
   readonly nice: number;
+  /** The pool's thread hardened the decoders before starting the workers (runtime.ts). */
+  readonly decodersHardened: boolean;
 }

@@ -13,13 +13,17 @@ after(async () => {
 });
 
 test('worker results equal in-thread results for every fixture', async () => {
-  const jobs = fixtureCases().map(async (entry) => {
-    const bytes = readFixture(entry.input);
-    const [fromPool, inline] = await Promise.all([pool.preprocess(bytes, specFor(128)), preprocessImage(bytes, specFor(128))]);
-    assert.deepEqual(fromPool.rgb, inline.rgb, entry.name);
-    assert.deepEqual(fromPool.source, inline.source, entry.name);
-  });
-  await Promise.all(jobs);
+  // Runs while the pool's workers start: a worker's start-up must not disturb decodes here.
+  const outcomes = await Promise.allSettled(
+    fixtureCases().map(async (entry) => {
+      const bytes = readFixture(entry.input);
+      const [fromPool, inline] = await Promise.all([pool.preprocess(bytes, specFor(128)), preprocessImage(bytes, specFor(128))]);
+      assert.deepEqual(fromPool.rgb, inline.rgb, entry.name);
+      assert.deepEqual(fromPool.source, inline.source, entry.name);
+    }),
+  );
+  const failures = outcomes.flatMap((o, i) => (o.status === 'rejected' ? [`${fixtureCases()[i]!.name}: ${String(o.reason)}`] : []));
+  assert.deepEqual(failures, []);
 });
 
 test('refusals come back as ServiceErrors with code, detail and extensions', async () => {
