@@ -53,8 +53,11 @@ def scale_at(step: int, cfg: ContrastiveConfig) -> float:
 
 @torch.no_grad()
 def init_towers(model: TokLIP, seed: int) -> TokLIP:
-    """timm / open_clip style initialisation of the ViT (without its VQ) and the text tower."""
+    """timm / open_clip style initialisation of the ViT (without its VQ and its token MLP) and the
+    text tower."""
     torch.manual_seed(seed)
+    # The prefix also matches the token MLP (visual.trunk.vq_table, visual.trunk.vq_mapping): it
+    # keeps PyTorch's default initialisation, as in the run that produced the shipped model.
     towers: List[nn.Module] = [m for n, m in model.named_modules()
                                if not n.startswith("visual.trunk.vq") and n != ""]
     for m in towers:
