@@ -29,8 +29,8 @@ let hardened = false;
  * Blocks every libvips loader but the accepted ones (process-wide; idempotent per thread).
  * libvips keeps one block list for the whole process, and applying it (block all,
  * then unblock the accepted) briefly blocks every loader: a decode that another thread starts in
- * that window fails ("Input buffer has corrupt header"). So it runs on the main thread only, before
- * any worker starts, and the preprocessing workers adopt it (adoptHardenedDecoders).
+ * that window fails ("Input buffer has corrupt header"). So it runs once, on the thread that creates
+ * the preprocessing pool and before its workers start; the workers adopt it (adoptHardenedDecoders).
  */
 export function hardenDecoders(): void {
   if (hardened) return;
