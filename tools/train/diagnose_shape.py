@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """Where the shipped model loses shape: four measurements on the held-out single-shape scenes.
 
-    python3 tools/train/diagnose_shape.py --checkpoint RUN/toklip.pt [--steps 400] [--json OUT]
+    python3 tools/train/diagnose_shape.py --checkpoint RUN/toklip.pt [--steps 400] [--vit-steps N] [--json OUT]
 
 1. Zero-shot confusion of the trained model ("a {colour} {shape}" prompts), and accuracy by size,
    on the held-out scenes and on the single-shape training scenes (memorised or not learnt).
 2. Linear probe: logistic regression from the trained image embeddings to the shape (fitted on
    the single-shape training scenes). Low: the embedding itself holds little shape.
 3. A 3-layer CNN on the 8x8 grid of VQ code vectors, trained on shape labels: do the codes
-   carry shape at all?
+   carry shape at all, and at which sizes (held-out accuracy by size, and on its own training
+   scenes: a CNN that fits those but not the held-out ones is bounded by the codes and data)?
 4. A fresh token ViT of the recipe's size (same initialisation as stage B) trained on the same
    shape labels for the same steps: how fast does the architecture pick it up?
 
@@ -63,13 +64,17 @@ def confusion(model: TokLIP, ids: torch.Tensor, scenes) -> Dict[str, object]:
     pred = [prompts[int(i)][2] for i in (img @ txt.t()).argmax(1)]
     truth = [s.shapes[0].shape for s in scenes]
     matrix = {t: [sum(1 for p, q in zip(pred, truth) if q == t and p == s) for s in SHAPES] for t in SHAPES}
-    by_size: Counter = Counter()
-    total: Counter = Counter()
-    for p, s in zip(pred, scenes):
-        total[s.shapes[0].size] += 1
-        by_size[s.shapes[0].size] += p == s.shapes[0].shape
     return {"shape_acc": float(np.mean([p == t for p, t in zip(pred, truth)])), "confusion": matrix,
-            "acc_by_size": {k: by_size[k] / total[k] for k in sorted(total)}}
+            "acc_by_size": accuracy_by_size(pred, scenes)}
+
+
+def accuracy_by_size(predicted_shapes, scenes) -> Dict[str, float]:
+    right: Counter = Counter()
+    total: Counter = Counter()
+    for p, s in zip(predicted_shapes, scenes):
+        total[s.shapes[0].size] += 1
+        right[s.shapes[0].size] += p == s.shapes[0].shape
+    return {k: right[k] / total[k] for k in sorted(total)}
 
 
 def linear_probe(model: TokLIP, train_ids, train_y, test_ids, test_y) -> float:
@@ -145,6 +150,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--steps", type=int, default=400, help="training steps of the CNN and of the fresh ViT")
+    p.add_argument("--vit-steps", type=int, help="training steps of the fresh ViT (default --steps; 0 skips it)")
     p.add_argument("--ids-cache", default=str(Path(__file__).resolve().parent / "runs" / ".ids-cache"))
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", help="write the results here")
@@ -163,7 +169,8 @@ def main(argv=None) -> int:
     test_y = torch.tensor([SHAPES.index(s.shapes[0].shape) for s in held])
 
     out: Dict[str, object] = {"checkpoint": args.checkpoint, "train_single_shape_scenes": len(single),
-                              "heldout_scenes": len(held), "steps": args.steps}
+                              "heldout_scenes": len(held), "steps": args.steps,
+                              "vit_steps": args.steps if args.vit_steps is None else args.vit_steps}
     out["zero_shot"] = confusion(model, test_ids, held)
     log(f"zero-shot shape accuracy {out['zero_shot']['shape_acc']:.3f}; by size {out['zero_shot']['acc_by_size']}")
     # The same prompts on the single-shape scenes the model trained on: a gap to the held-out
@@ -178,10 +185,18 @@ def main(argv=None) -> int:
     log(f"linear probe on the trained image embeddings: {out['linear_probe_on_embeddings']:.3f}")
     torch.manual_seed(0)
     codebook = model.trunk.vq.quantize.normalized_codebook().detach()
-    out["cnn_on_codes"] = supervised(CodeCNN(codebook, FULL.model.grid), train_ids, train_y, test_ids, test_y,
-                                     args.steps, 1e-3, log, "CNN on code vectors")
+    cnn = CodeCNN(codebook, FULL.model.grid)
+    out["cnn_on_codes"] = supervised(cnn, train_ids, train_y, test_ids, test_y, args.steps, 1e-3, log,
+                                     "CNN on code vectors")
+    # How far the codes themselves carry shape, by size, and whether the CNN only memorised.
+    with torch.no_grad():
+        out["cnn_on_codes_by_size"] = accuracy_by_size([SHAPES[int(i)] for i in cnn(test_ids).argmax(1)], held)
+        out["cnn_on_codes_train_acc"] = float((cnn(train_ids).argmax(1) == train_y).float().mean())
+    log(f"CNN on code vectors: held-out by size {out['cnn_on_codes_by_size']}, "
+        f"on its training scenes {out['cnn_on_codes_train_acc']:.3f}")
+    vit_steps = args.steps if args.vit_steps is None else args.vit_steps
     out["fresh_vit"] = supervised(FreshViT(model.trunk.vq.state_dict(), seed=1), train_ids, train_y, test_ids,
-                                  test_y, args.steps, 1e-3, log, "fresh token ViT")
+                                  test_y, vit_steps, 1e-3, log, "fresh token ViT")
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
     return 0

@@ -8,7 +8,7 @@ from toklip_train.networks import REPO_ROOT
 from toklip_train.recipe import MODEL_NAME
 
 BUNDLE = REPO_ROOT / "models" / MODEL_NAME
-MANIFEST_SHA256 = "f82a2139c2c675ad7a253081c83d1eba3d962e05ce06dbe39387c337381e17fc"
+MANIFEST_SHA256 = "7e2be81c4c4a0a179c14b0f1a8b5924e1f917c77b15d9d32f7d43170f335de23"
 MAX_BUNDLE_BYTES = 25_000_000
 
 
