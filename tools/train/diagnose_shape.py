@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Where the shipped model loses shape: four measurements on the held-out single-shape scenes.
 
-    python3 tools/train/diagnose_shape.py --checkpoint RUN/toklip.pt [--steps 400] [--vit-steps N] [--json OUT]
+    python3 tools/train/diagnose_shape.py --checkpoint RUN/toklip.pt [--steps 400] [--vit-steps N] [--pixel-steps N] [--json OUT]
 
 1. Zero-shot confusion of the trained model ("a {colour} {shape}" prompts), and accuracy by size,
    on the held-out scenes and on the single-shape training scenes (memorised or not learnt).
@@ -10,6 +10,8 @@
 3. A 3-layer CNN on the 8x8 grid of VQ code vectors, trained on shape labels: do the codes
    carry shape at all, and at which sizes (held-out accuracy by size, and on its own training
    scenes: a CNN that fits those but not the held-out ones is bounded by the codes and data)?
+   With --pixel-steps, the same question of a CNN on the rendered pixels and on the VQ's
+   reconstructions: what the data allow, and what the VQ discards.
 4. A fresh token ViT of the recipe's size (same initialisation as stage B) trained on the same
    shape labels for the same steps: how fast does the architecture pick it up?
 
@@ -38,7 +40,7 @@ import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
 from toklip_train.contrastive import init_towers  # noqa: E402
-from toklip_train.data import scene_batch  # noqa: E402
+from toklip_train.data import render, scene_batch  # noqa: E402
 from toklip_train.evaluation import EVAL_SEED, held_out_sets, zero_shot_prompts  # noqa: E402
 from toklip_train.networks import TokLIP, l2_normalize  # noqa: E402  (puts tools/export on sys.path)
 from toklip_train.pipeline import cached_ids, encode_ids, image_embeddings, text_embeddings  # noqa: E402
@@ -111,6 +113,27 @@ class CodeCNN(nn.Module):
         return self.convs(x.transpose(1, 2).reshape(len(ids), 64, self.grid, self.grid))
 
 
+class PixelCNN(nn.Module):
+    """Three convolutions on images at half size (64 px): the CNN question asked of pixels."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.AvgPool2d(2), nn.Conv2d(3, 32, 3, padding=1), nn.GELU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.GELU(), nn.MaxPool2d(2),
+            nn.Conv2d(64, 128, 3, padding=1), nn.GELU(), nn.AdaptiveMaxPool2d(1), nn.Flatten(),
+            nn.Linear(128, len(SHAPES)))
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.net(pixels)
+
+
+@torch.no_grad()
+def reconstructions(model: TokLIP, ids: torch.Tensor) -> torch.Tensor:
+    """The VQ decoder's images of the codes (B,3,R,R) in [-1,1], as the service's decode returns."""
+    return torch.cat([model.trunk.vq.decode_ids(ids[k:k + 256], FULL.model.grid) for k in range(0, len(ids), 256)])
+
+
 class FreshViT(nn.Module):
     """The recipe's token ViT, initialised as stage B initialises it, with a linear shape head."""
 
@@ -151,6 +174,9 @@ def main(argv=None) -> int:
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--steps", type=int, default=400, help="training steps of the CNN and of the fresh ViT")
     p.add_argument("--vit-steps", type=int, help="training steps of the fresh ViT (default --steps; 0 skips it)")
+    p.add_argument("--pixel-steps", type=int, default=0,
+                   help="training steps of a CNN on the rendered pixels and on the VQ's reconstructions "
+                        "(0, the default, skips both; decoding the reconstructions takes about 4 minutes)")
     p.add_argument("--ids-cache", default=str(Path(__file__).resolve().parent / "runs" / ".ids-cache"))
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", help="write the results here")
@@ -197,6 +223,22 @@ def main(argv=None) -> int:
     vit_steps = args.steps if args.vit_steps is None else args.vit_steps
     out["fresh_vit"] = supervised(FreshViT(model.trunk.vq.state_dict(), seed=1), train_ids, train_y, test_ids,
                                   test_y, vit_steps, 1e-3, log, "fresh token ViT")
+    if args.pixel_steps > 0:
+        # The same CNN on the rendered scenes and on the VQ's reconstructions of their codes: the
+        # first says what the data allow, the gap to the second what the VQ discards.
+        train_scenes = [scenes[i] for i in single]
+        inputs = {"pixels": lambda: (render(train_scenes), render(held)),
+                  "reconstructions": lambda: (reconstructions(model, train_ids), reconstructions(model, test_ids))}
+        for name, make in inputs.items():
+            train_x, test_x = make()
+            torch.manual_seed(0)
+            cnn_px = PixelCNN()
+            out[f"cnn_on_{name}"] = supervised(cnn_px, train_x, train_y, test_x, test_y, args.pixel_steps, 1e-3,
+                                               log, f"CNN on {name}")
+            with torch.no_grad():
+                out[f"cnn_on_{name}_by_size"] = accuracy_by_size([SHAPES[int(i)] for i in cnn_px(test_x).argmax(1)],
+                                                                 held)
+            log(f"CNN on {name}: held-out by size {out[f'cnn_on_{name}_by_size']}")
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
     return 0
