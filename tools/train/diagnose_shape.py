@@ -79,6 +79,10 @@ def accuracy_by_size(predicted_shapes, scenes) -> Dict[str, float]:
     return {k: right[k] / total[k] for k in sorted(total)}
 
 
+def predicted_shapes(classifier: nn.Module, inputs: torch.Tensor) -> list:
+    return [SHAPES[int(i)] for i in classifier(inputs).argmax(1)]
+
+
 def linear_probe(model: TokLIP, train_ids, train_y, test_ids, test_y) -> float:
     x, xt = (torch.from_numpy(image_embeddings(model, i)) for i in (train_ids, test_ids))
     mean, std = x.mean(0), x.std(0) + 1e-6
@@ -194,9 +198,9 @@ def main(argv=None) -> int:
     test_ids = encode_ids(model, held)
     test_y = torch.tensor([SHAPES.index(s.shapes[0].shape) for s in held])
 
+    vit_steps = args.steps if args.vit_steps is None else args.vit_steps
     out: Dict[str, object] = {"checkpoint": args.checkpoint, "train_single_shape_scenes": len(single),
-                              "heldout_scenes": len(held), "steps": args.steps,
-                              "vit_steps": args.steps if args.vit_steps is None else args.vit_steps}
+                              "heldout_scenes": len(held), "steps": args.steps, "vit_steps": vit_steps}
     out["zero_shot"] = confusion(model, test_ids, held)
     log(f"zero-shot shape accuracy {out['zero_shot']['shape_acc']:.3f}; by size {out['zero_shot']['acc_by_size']}")
     # The same prompts on the single-shape scenes the model trained on: a gap to the held-out
@@ -216,11 +220,10 @@ def main(argv=None) -> int:
                                      "CNN on code vectors")
     # How far the codes themselves carry shape, by size, and whether the CNN only memorised.
     with torch.no_grad():
-        out["cnn_on_codes_by_size"] = accuracy_by_size([SHAPES[int(i)] for i in cnn(test_ids).argmax(1)], held)
+        out["cnn_on_codes_by_size"] = accuracy_by_size(predicted_shapes(cnn, test_ids), held)
         out["cnn_on_codes_train_acc"] = float((cnn(train_ids).argmax(1) == train_y).float().mean())
     log(f"CNN on code vectors: held-out by size {out['cnn_on_codes_by_size']}, "
         f"on its training scenes {out['cnn_on_codes_train_acc']:.3f}")
-    vit_steps = args.steps if args.vit_steps is None else args.vit_steps
     out["fresh_vit"] = supervised(FreshViT(model.trunk.vq.state_dict(), seed=1), train_ids, train_y, test_ids,
                                   test_y, vit_steps, 1e-3, log, "fresh token ViT")
     if args.pixel_steps > 0:
@@ -236,8 +239,7 @@ def main(argv=None) -> int:
             out[f"cnn_on_{name}"] = supervised(cnn_px, train_x, train_y, test_x, test_y, args.pixel_steps, 1e-3,
                                                log, f"CNN on {name}")
             with torch.no_grad():
-                out[f"cnn_on_{name}_by_size"] = accuracy_by_size([SHAPES[int(i)] for i in cnn_px(test_x).argmax(1)],
-                                                                 held)
+                out[f"cnn_on_{name}_by_size"] = accuracy_by_size(predicted_shapes(cnn_px, test_x), held)
             log(f"CNN on {name}: held-out by size {out[f'cnn_on_{name}_by_size']}")
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
