@@ -63,6 +63,22 @@ def _times_paragraph(run: dict) -> list:
             "wall time is inflated by other jobs on the machine)."]
 
 
+# Held-out zero-shot shape accuracy of the earlier shipped runs, each adding one change to the recipe
+# (same VQ, same seed), and the change this run adds.
+RECIPE_HISTORY = (
+    ("contrastive stage B alone", 0.390),
+    ("+ hard-negative captions", 0.416),
+    ("+ next-token pretraining, stage B0", 0.454),
+)
+LATEST_CHANGE = "+ 5000 stage-B steps instead of 3000"
+
+
+def _recipe_history(shape_acc: float) -> str:
+    earlier = ", ".join(f"{_pct(acc)} ({change})" for change, acc in RECIPE_HISTORY)
+    return (f"Shape accuracy over the recipe's versions, each adding one change: {earlier}, then "
+            f"{_pct(shape_acc)} in this run ({LATEST_CHANGE}); none reaches the floor.")
+
+
 def _codes_bound(diagnosis: dict) -> Optional[str]:
     """The CNN-on-codes probe, when diagnose_shape.py measured it by size: what the codes allow."""
     by_size = diagnosis.get("cnn_on_codes_by_size")
@@ -80,21 +96,41 @@ def _codes_bound(diagnosis: dict) -> Optional[str]:
             "stage B0, a wider ViT).")
 
 
+def _per_shape(diagnosis: Optional[dict]) -> str:
+    """Zero-shot shape accuracy per shape and per size, from diagnose_shape.py's confusion matrix."""
+    zs = (diagnosis or {}).get("zero_shot") or {}
+    if "confusion" not in zs or "acc_by_size" not in zs:
+        return "On the zero-shot scenes small shapes (about 22 px across, under two 16 px patches) fare worst."
+    names = list(zs["confusion"])
+    per_shape = {n: row[i] / max(1, sum(row)) for i, (n, row) in enumerate(zs["confusion"].items())}
+    worst = min(per_shape, key=per_shape.get)
+    row = zs["confusion"][worst]
+    taken_for = sorted((n for n in names if n != worst), key=lambda n: -row[names.index(n)])[:2]
+    shapes = ", ".join(f"{n} {_pct(a)}" for n, a in sorted(per_shape.items(), key=lambda kv: -kv[1]))
+    sizes = ", ".join(f"{k} {_pct(v)}" for k, v in sorted(zs["acc_by_size"].items(), key=lambda kv: -kv[1]))
+    return (f"On the zero-shot scenes, by shape: {shapes} ({worst}s mostly taken for {taken_for[0]}s or "
+            f"{taken_for[1]}s); by size: {sizes} (small shapes are about 22 px across, under two 16 px patches).")
+
+
 def _left_to_try(diagnosis: Optional[dict]) -> str:
     """What the next run should change, informed by diagnose_shape.py's figures."""
-    if diagnosis and "zero_shot_train" in diagnosis:
-        train, held = diagnosis["zero_shot_train"]["shape_acc"], diagnosis["zero_shot"]["shape_acc"]
-        if train - held < 0.1:
-            fit = ("On its own single-shape training scenes the zero-shot shape accuracy is no better "
-                   f"({_pct(train)} against {_pct(held)} held-out, `diagnose_shape.py`): the model has not "
-                   "learnt shape, rather than memorised it. ")
-            bound = _codes_bound(diagnosis)
-            if bound:
-                return fit + bound
-            return (fit + "More training scenes alone would not help. What is left to try: many more "
+    general = ("What is left to try: more training scenes (encoding 10k costs about 20 CPU-minutes), many more "
+               "stage-B steps (the loss still falls at the end), a longer stage B0, a wider ViT.")
+    if not diagnosis or "zero_shot_train" not in diagnosis:
+        return general
+    train, held = diagnosis["zero_shot_train"]["shape_acc"], diagnosis["zero_shot"]["shape_acc"]
+    if train - held < 0.1:
+        fit = ("On its own single-shape training scenes the zero-shot shape accuracy is no better "
+               f"({_pct(train)} against {_pct(held)} held-out, `diagnose_shape.py`): the model has not "
+               "learnt shape, rather than memorised it. ")
+        no_bound = ("More training scenes alone would not help. What is left to try: many more "
                     "stage-B steps (the loss still falls at the end), a longer stage B0, a wider ViT.")
-    return ("What is left to try: more training scenes (encoding 10k costs about 20 CPU-minutes), many more "
-            "stage-B steps (the loss still falls at the end), a longer stage B0, a wider ViT.")
+    else:
+        fit = ("On its own single-shape training scenes the zero-shot shape accuracy is higher "
+               f"({_pct(train)} against {_pct(held)} held-out, `diagnose_shape.py`): part of what it learnt of "
+               "shape does not carry over to the held-out scenes. ")
+        no_bound = general
+    return fit + (_codes_bound(diagnosis) or no_bound)
 
 
 def render_card(run: dict, report: dict, manifest: dict, export_command: str, diagnosis: Optional[dict] = None) -> str:
@@ -223,16 +259,13 @@ def render_card(run: dict, report: dict, manifest: dict, export_command: str, di
     if missed:
         lines += ["## Known gaps", "",
                   "Floors of issue 4 that this run misses: " + ", ".join(missed) + ". Shape is the weak "
-                  "attribute. On the zero-shot scenes rings are recognised well, circles and stars about half "
-                  "the time, triangles less often and squares rarely (taken for circles or stars); small shapes "
-                  "(about 22 px across, under two 16 px patches) hardly ever. Why: the VQ codes carry much of the "
+                  "attribute. " + _per_shape(diagnosis) + " Why: the VQ codes carry much of the "
                   "shape (a small CNN on the 8x8 code vectors learns most of it, `tools/train/diagnose_shape.py`), "
                   "but the token "
                   "ViT learns relations between tokens slowly: trained on shape labels alone from "
                   "scratch it stays at chance for hundreds of steps, while colour, a property of single tokens, "
-                  "comes early. Hard-negative captions and next-token pretraining (stage B0) each moved shape "
-                  f"accuracy a few points (39.0 %, then 41.6 %, then {_pct(b['zero_shot_shape_acc'])} in this "
-                  "run), not to the floor. " + _left_to_try(diagnosis) + " Retrieval "
+                  "comes early. " + _recipe_history(b["zero_shot_shape_acc"]) + " " + _left_to_try(diagnosis)
+                  + " Retrieval "
                   "counts ties "
                   f"against the model and {duplicate_captions()} of the {RETRIEVAL_SCENES} held-out captions "
 "are duplicates, so R@1 moves by several points between the bundle and PyTorch although "
