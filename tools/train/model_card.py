@@ -20,6 +20,7 @@ from toklip_train import scenes as S  # noqa: E402
 from toklip_train.networks import REPO_ROOT  # noqa: E402,F401  (puts tools/export on sys.path)
 from toklip_export.bundle import list_files, write_json  # noqa: E402
 from toklip_train.evaluation import RETRIEVAL_SCENES, ZERO_SHOT_SCENES, held_out_sets  # noqa: E402
+from toklip_train.recipe import FULL  # noqa: E402
 from toklip_train.tokenizer import CONTEXT_LENGTH, VOCAB  # noqa: E402
 
 TRAIN_COMMAND = "python3 tools/train/train.py --out tools/train/runs/scenes128 --seed 0"
@@ -63,6 +64,12 @@ def _times_paragraph(run: dict) -> list:
             "wall time is inflated by other jobs on the machine)."]
 
 
+VIT_CHANGES = "many more stage-B steps, a longer stage B0, a wider ViT"
+# Small shapes against the token cells: the generator's radius, doubled, and the VQ's down-sampling.
+SMALL_SHAPES = (f"small shapes are about {2 * S.SIZES['small']:.0f} px across, under two "
+                f"{FULL.model.vq.downsample_factor} px patches")
+
+
 # Held-out zero-shot shape accuracy of the earlier shipped runs, each adding one change to the recipe
 # (same VQ, same seed), and the change this run adds.
 RECIPE_HISTORY = (
@@ -70,13 +77,14 @@ RECIPE_HISTORY = (
     ("+ hard-negative captions", 0.416),
     ("+ next-token pretraining, stage B0", 0.454),
 )
-LATEST_CHANGE = "+ 5000 stage-B steps instead of 3000"
+PREVIOUS_STAGE_B_STEPS = 3000  # the last of RECIPE_HISTORY; this run's change is its stage-B length
 
 
-def _recipe_history(shape_acc: float) -> str:
+def _recipe_history(shape_acc: float, stage_b_steps: int) -> str:
     earlier = ", ".join(f"{_pct(acc)} ({change})" for change, acc in RECIPE_HISTORY)
     return (f"Shape accuracy over the recipe's versions, each adding one change: {earlier}, then "
-            f"{_pct(shape_acc)} in this run ({LATEST_CHANGE}); none reaches the floor.")
+            f"{_pct(shape_acc)} in this run (+ {stage_b_steps} stage-B steps instead of "
+            f"{PREVIOUS_STAGE_B_STEPS}); none reaches the floor.")
 
 
 def _codes_bound(diagnosis: dict) -> Optional[str]:
@@ -92,15 +100,14 @@ def _codes_bound(diagnosis: dict) -> Optional[str]:
             f"of its {diagnosis['train_single_shape_scenes']} training scenes: even with a convolutional prior, "
             "these codes and this much data give well under the 90 % floor, and small shapes are where shape "
             "is lost. The floor needs a VQ that keeps small-shape detail (a larger codebook, or more tokens per "
-            "shape) and more training scenes first; then the ViT changes (many more stage-B steps, a longer "
-            "stage B0, a wider ViT).")
+            f"shape) and more training scenes first; then the ViT changes ({VIT_CHANGES}).")
 
 
 def _per_shape(diagnosis: Optional[dict]) -> str:
     """Zero-shot shape accuracy per shape and per size, from diagnose_shape.py's confusion matrix."""
     zs = (diagnosis or {}).get("zero_shot") or {}
     if "confusion" not in zs or "acc_by_size" not in zs:
-        return "On the zero-shot scenes small shapes (about 22 px across, under two 16 px patches) fare worst."
+        return f"On the zero-shot scenes small shapes fare worst ({SMALL_SHAPES})."
     names = list(zs["confusion"])
     per_shape = {n: row[i] / max(1, sum(row)) for i, (n, row) in enumerate(zs["confusion"].items())}
     worst = min(per_shape, key=per_shape.get)
@@ -109,13 +116,12 @@ def _per_shape(diagnosis: Optional[dict]) -> str:
     shapes = ", ".join(f"{n} {_pct(a)}" for n, a in sorted(per_shape.items(), key=lambda kv: -kv[1]))
     sizes = ", ".join(f"{k} {_pct(v)}" for k, v in sorted(zs["acc_by_size"].items(), key=lambda kv: -kv[1]))
     return (f"On the zero-shot scenes, by shape: {shapes} ({worst}s mostly taken for {taken_for[0]}s or "
-            f"{taken_for[1]}s); by size: {sizes} (small shapes are about 22 px across, under two 16 px patches).")
+            f"{taken_for[1]}s); by size: {sizes} ({SMALL_SHAPES}).")
 
 
 def _left_to_try(diagnosis: Optional[dict]) -> str:
     """What the next run should change, informed by diagnose_shape.py's figures."""
-    general = ("What is left to try: more training scenes (encoding 10k costs about 20 CPU-minutes), many more "
-               "stage-B steps (the loss still falls at the end), a longer stage B0, a wider ViT.")
+    general = f"What is left to try: more training scenes (encoding 10k costs about 20 CPU-minutes), {VIT_CHANGES}."
     if not diagnosis or "zero_shot_train" not in diagnosis:
         return general
     train, held = diagnosis["zero_shot_train"]["shape_acc"], diagnosis["zero_shot"]["shape_acc"]
@@ -123,8 +129,7 @@ def _left_to_try(diagnosis: Optional[dict]) -> str:
         fit = ("On its own single-shape training scenes the zero-shot shape accuracy is no better "
                f"({_pct(train)} against {_pct(held)} held-out, `diagnose_shape.py`): the model has not "
                "learnt shape, rather than memorised it. ")
-        no_bound = ("More training scenes alone would not help. What is left to try: many more "
-                    "stage-B steps (the loss still falls at the end), a longer stage B0, a wider ViT.")
+        no_bound = f"More training scenes alone would not help. What is left to try: {VIT_CHANGES}."
     else:
         fit = ("On its own single-shape training scenes the zero-shot shape accuracy is higher "
                f"({_pct(train)} against {_pct(held)} held-out, `diagnose_shape.py`): part of what it learnt of "
@@ -264,7 +269,7 @@ def render_card(run: dict, report: dict, manifest: dict, export_command: str, di
                   "but the token "
                   "ViT learns relations between tokens slowly: trained on shape labels alone from "
                   "scratch it stays at chance for hundreds of steps, while colour, a property of single tokens, "
-                  "comes early. " + _recipe_history(b["zero_shot_shape_acc"]) + " " + _left_to_try(diagnosis)
+                  "comes early. " + _recipe_history(b["zero_shot_shape_acc"], cfg["contrastive"]["steps"]) + " " + _left_to_try(diagnosis)
                   + f" Retrieval counts ties against the model and {duplicate_captions()} of the "
                   f"{RETRIEVAL_SCENES} held-out captions are duplicates, so R@1 moves by several points between "
                   "the bundle and PyTorch although their embeddings agree to "

@@ -41,7 +41,7 @@ class LeftToTry(unittest.TestCase):
 
 class RecipeHistory(unittest.TestCase):
     def test_every_earlier_version_then_this_run(self):
-        text = model_card._recipe_history(0.512)
+        text = model_card._recipe_history(0.512, 5000)
         self.assertIn("39.0 % (contrastive stage B alone), 41.6 % (+ hard-negative captions), ", text)
         self.assertIn("45.4 % (+ next-token pretraining, stage B0), then 51.2 % in this run (+ ", text)
         self.assertIn("none reaches the floor", text)
