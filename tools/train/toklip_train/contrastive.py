@@ -21,7 +21,8 @@ from torch import nn
 
 from .captions import positives, swap_attribute
 from .networks import TokLIP, l2_normalize
-from .scenes import Scene
+from .scenes import SHAPES, Scene
+from .token_labels import IGNORE, token_shape_labels
 from .tokenizer import encode_batch
 from .vq_training import lr_at
 
@@ -44,6 +45,9 @@ class ContrastiveConfig:
     # ("a red ring" for a red circle). They join the image->text softmax as negatives only, so
     # the towers cannot match captions on colour and position alone.
     hard_negatives: Tuple[str, ...] = ()
+    # Weight of an auxiliary loss: a linear head on each token's feature names the shape that
+    # covers the token's patch (token_labels.py). The head is thrown away after training.
+    token_shape_weight: float = 0.0
 
 
 def scale_at(step: int, cfg: ContrastiveConfig) -> float:
@@ -102,16 +106,19 @@ class ContrastiveTrainer:
             p.requires_grad_(False)
         model.logit_scale.requires_grad_(False)
         named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        self.token_head: Optional[nn.Linear] = None
+        if cfg.token_shape_weight > 0:
+            torch.manual_seed(seed)
+            self.token_labels = token_shape_labels(self.scenes, model.config.grid)
+            self.token_head = nn.Linear(model.config.vision.width, len(SHAPES))
+            named += [("token_head." + n, p) for n, p in self.token_head.named_parameters()]
+        self.params = [p for _, p in named]
         self.opt = torch.optim.AdamW(
             [{"params": [p for n, p in named if _decay(n, p)], "weight_decay": cfg.weight_decay},
              {"params": [p for n, p in named if not _decay(n, p)], "weight_decay": 0.0}],
             lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6)
         self.rng = np.random.default_rng(seed)
         self.history: List[Dict[str, float]] = []
-
-    def image_embeddings(self, ids: torch.Tensor) -> torch.Tensor:
-        _, emb = self.model.trunk.encode_ids(ids)
-        return l2_normalize(emb)
 
     def text_embeddings(self, input_ids: torch.Tensor) -> torch.Tensor:
         return l2_normalize(self.model.text(input_ids))
@@ -127,7 +134,9 @@ class ContrastiveTrainer:
         negatives = [swap_attribute(c, attribute, self.rng) for attribute in cfg.hard_negatives for c in captions]
         # (B, B + len(negatives)): a swapped caption may still describe another scene of the batch
         pos = torch.from_numpy(positives(captions + negatives, scenes)).float()
-        img = self.image_embeddings(self.ids[torch.from_numpy(batch)])
+        index = torch.from_numpy(batch)
+        features, img = self.model.trunk.encode_ids(self.ids[index])
+        img = l2_normalize(img)
         txt = self.text_embeddings(torch.tensor(encode_batch(captions + negatives)))
         scale = scale_at(step, cfg)
         logits = scale * img @ txt.t()
@@ -137,13 +146,19 @@ class ContrastiveTrainer:
         pos_t, logits_t = pos[:, :n].t(), logits[:, :n].t()
         loss_t = -(F.log_softmax(logits_t, dim=1) * (pos_t / pos_t.sum(1, keepdim=True))).sum(1).mean()
         loss = 0.5 * (loss_i + loss_t)
+        out = {}
+        if self.token_head is not None:
+            token_loss = F.cross_entropy(self.token_head(features).flatten(0, 1),
+                                         self.token_labels[index].flatten(), ignore_index=IGNORE)
+            loss = loss + cfg.token_shape_weight * token_loss
+            out["token_loss"] = float(token_loss)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(trainable_parameters(self.model), cfg.grad_clip)
+        torch.nn.utils.clip_grad_norm_(self.params, cfg.grad_clip)
         self.opt.step()
         with torch.no_grad():
             hit = pos[torch.arange(len(batch)), logits.argmax(1)].mean()
-        return {"loss": float(loss), "acc": float(hit), "scale": scale, "lr": lr}
+        return {"loss": float(loss), "acc": float(hit), "scale": scale, "lr": lr, **out}
 
     def train(self, evaluate: Optional[Callable[[], Dict[str, float]]] = None) -> TokLIP:
         cfg = self.cfg
@@ -163,7 +178,8 @@ class ContrastiveTrainer:
             if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
                 mean = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
                 self.log(f"B {step + 1:5d}/{cfg.steps} loss {mean['loss']:.4f} batch i->t acc "
-                         f"{mean['acc']:.3f} scale {window[-1]['scale']:.1f} lr {window[-1]['lr']:.2e} "
+                         f"{mean['acc']:.3f}" + (f" token loss {mean['token_loss']:.4f}" if "token_loss" in mean else "")
+                         + f" scale {window[-1]['scale']:.1f} lr {window[-1]['lr']:.2e} "
                          f"wall {time.time() - t0:.0f}s cpu {time.process_time() - c0:.0f}s")
                 self.history.append({"step": step + 1, **mean})
                 window = []

@@ -46,6 +46,7 @@ FULL = Recipe(
                  width=128, depth=4, heads=4, text_depth=2),
     vq=VQTrainConfig(steps=8000, batch_size=4, lr=7e-4, warmup=100, gradient_weight=0.0,
                      continuous_steps=600, eval_every=250, log_every=50),
+    # token_shape_weight stays 0 here: see tools/train/README.md, "Per-token shape loss".
     contrastive=ContrastiveConfig(steps=5000, batch_size=64, hard_negatives=("shape", "colour")),
     train_scenes=10_000,
     next_token=NextTokenConfig(steps=500),
@@ -60,7 +61,7 @@ SMOKE = Recipe(
     vq=VQTrainConfig(steps=4, batch_size=2, warmup=2, crop=64, crop_steps=1, continuous_steps=2, kmeans_vectors=256,
                      kmeans_iters=2, restart_every=2, log_every=2, eval_every=4),
     contrastive=ContrastiveConfig(steps=4, batch_size=8, warmup=2, log_every=2, eval_every=4,
-                                  hard_negatives=("shape", "colour")),
+                                  hard_negatives=("shape", "colour"), token_shape_weight=1.0),
     train_scenes=16,
     next_token=NextTokenConfig(steps=3, batch_size=4, warmup=1, log_every=1),
 )
