@@ -46,8 +46,9 @@ FULL = Recipe(
                  width=128, depth=4, heads=4, text_depth=2),
     vq=VQTrainConfig(steps=8000, batch_size=4, lr=7e-4, warmup=100, gradient_weight=0.0,
                      continuous_steps=600, eval_every=250, log_every=50),
-    # token_shape_weight stays 0 here: see tools/train/README.md, "Per-token shape loss".
-    contrastive=ContrastiveConfig(steps=5000, batch_size=64, hard_negatives=("shape", "colour")),
+    # token_shape_weight 0.5, not 1: see tools/train/README.md, "Per-token shape loss".
+    contrastive=ContrastiveConfig(steps=5000, batch_size=64, hard_negatives=("shape", "colour"),
+                                  token_shape_weight=0.5),
     train_scenes=10_000,
     next_token=NextTokenConfig(steps=500),
 )
