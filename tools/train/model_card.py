@@ -21,6 +21,7 @@ from toklip_train.networks import REPO_ROOT  # noqa: E402,F401  (puts tools/expo
 from toklip_export.bundle import list_files, write_json  # noqa: E402
 from toklip_train.evaluation import RETRIEVAL_SCENES, ZERO_SHOT_SCENES, held_out_sets  # noqa: E402
 from toklip_train.recipe import FULL  # noqa: E402
+from toklip_train.token_labels import MIN_COVERAGE  # noqa: E402
 from toklip_train.tokenizer import CONTEXT_LENGTH, VOCAB  # noqa: E402
 
 TRAIN_COMMAND = "python3 tools/train/train.py --out tools/train/runs/scenes128 --seed 0"
@@ -236,7 +237,7 @@ def render_card(run: dict, report: dict, manifest: dict, export_command: str, di
            + ", with that attribute of one of its shapes swapped: \"a red ring\" against a red circle)"
            if cfg['contrastive'].get('hard_negatives') else "")
         + (", plus an auxiliary loss (weight " f"{cfg['contrastive']['token_shape_weight']:g}): a linear head on "
-           "each token's feature names the shape that covers at least 20 % of the token's patch (the generator's "
+           f"each token's feature names the shape that covers at least {100 * MIN_COVERAGE:.0f} % of the token's patch (the generator's "
            "masks; background tokens unlabelled; the head is discarded), so the ViT is taught shape where it "
            "is drawn and not only through one caption word per image"
            if cfg['contrastive'].get('token_shape_weight') else "")

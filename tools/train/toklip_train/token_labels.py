@@ -16,9 +16,10 @@ import torch
 from .scenes import IMAGE_SIZE, SHAPES, Scene, _shape_mask
 
 IGNORE = -100  # background tokens: no label (cross_entropy's ignore_index)
+MIN_COVERAGE = 0.2  # a patch gets a shape's label when the shape covers at least this much of it
 
 
-def token_shape_labels(scenes: Sequence[Scene], grid: int, min_coverage: float = 0.2) -> torch.Tensor:
+def token_shape_labels(scenes: Sequence[Scene], grid: int, min_coverage: float = MIN_COVERAGE) -> torch.Tensor:
     """(len(scenes), grid*grid) int64 in raster order: the index in SHAPES of the shape covering
     the most of each patch when it covers at least `min_coverage` of it, else IGNORE."""
     patch = IMAGE_SIZE // grid
