@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import math
 import tempfile
@@ -12,10 +13,11 @@ from toklip_train.captions import describes, format_caption, parse_caption, posi
 from toklip_train.contrastive import scale_at
 from toklip_train.networks import REPO_ROOT  # noqa: F401  (puts tools/export on sys.path)
 from toklip_train.networks import TokLIP
-from toklip_train.pipeline import cached_ids, encode_ids, run
+from toklip_train.onnx_ids import encode_ids_onnx
+from toklip_train.pipeline import encode_ids, run, training_ids
 from toklip_train.next_token import NextTokenConfig, pretrain_next_token
 from toklip_train.recipe import FULL, SMOKE
-from toklip_train.vq_training import VQTrainer, lr_at
+from toklip_train.vq_training import VQTrainer, lr_at, object_weights, weighted_mean
 from toklip_export.convert import infer_config, load_toklip
 
 torch.set_num_threads(2)
@@ -118,22 +120,67 @@ class VQTrainerTest(unittest.TestCase):
         self.assertGreater(float((w[1:] @ data.t()).max(dim=1).values.min()), 0.99)
 
 
-class IdsCacheTest(unittest.TestCase):
+    def test_object_weights_cover_the_shapes_and_their_margin(self):
+        sc = next(sc for sc in (S.scene("train", i, 0, num_shapes=1) for i in range(50))
+                  if sc.shapes[0].shape == "circle")
+        shape = sc.shapes[0]
+        w = object_weights([sc], 9.0, margin=0)[0, 0]
+        cy, cx = int(shape.cy), int(shape.cx)
+        self.assertAlmostEqual(float(w[cy, cx]), 10.0, places=4)  # inside the circle
+        far_y, far_x = (0 if shape.cy > 64 else 127), (0 if shape.cx > 64 else 127)
+        self.assertEqual(float(w[far_y, far_x]), 1.0)  # background
+        covered = int((w > 1).sum())
+        wider = object_weights([sc], 9.0, margin=3)[0, 0]
+        self.assertGreater(int((wider > 1).sum()), covered)
+        self.assertTrue(bool((wider >= w).all()))
+
+    def test_weighted_mean(self):
+        error = torch.rand(2, 3, 8, 8)
+        torch.testing.assert_close(weighted_mean(error, None), error.mean())
+        torch.testing.assert_close(weighted_mean(error, torch.full((2, 1, 8, 8), 5.0)), error.mean())
+        weight = torch.ones(2, 1, 8, 8)
+        weight[:, :, :4] = 1e6  # nearly all weight on the top half
+        torch.testing.assert_close(weighted_mean(error, weight), error[:, :, :4].mean(), rtol=1e-4, atol=1e-4)
+
+    def test_object_weighted_fine_tune_starts_from_the_given_vq(self):
+        first = VQTrainer(SMOKE.model.vq, SMOKE.vq, seed=3, data_seed=3, log=lambda m: None).train()
+        cfg = dataclasses.replace(SMOKE.vq, object_weight=4.0, continuous_steps=0, crop_steps=2)
+        tuner = VQTrainer(SMOKE.model.vq, cfg, seed=5, data_seed=5, log=lambda m: None).start_from(first.state_dict())
+        for k, v in first.state_dict().items():
+            torch.testing.assert_close(tuner.model.state_dict()[k], v, rtol=0, atol=0, msg=k)
+        self.assertTrue(bool((tuner.usage == 1).all()))  # no code counts as dead at the start
+        tuned = tuner.train()
+        moved = [k for k, v in first.state_dict().items() if not torch.equal(tuned.state_dict()[k], v)]
+        self.assertIn("encoder.conv_in.weight", moved)
+        self.assertTrue(all(math.isfinite(h["loss"]) for h in tuner.history))
+
+
+class TrainingIdsTest(unittest.TestCase):
+    def test_onnxruntime_ids_match_pytorch(self):
+        """The exported vq_encoder run by onnxruntime-node gives PyTorch's ids (a near-tie may
+        flip one; a layout or preprocessing error would change most)."""
+        model = TokLIP(FULL.model)
+        scenes = [S.scene("train", i, 0) for i in range(24)]
+        ids = encode_ids_onnx(model.trunk.vq.eval(), scenes)
+        self.assertEqual(tuple(ids.shape), (24, FULL.model.vision.num_tokens))
+        self.assertGreaterEqual(float((ids == encode_ids(model, scenes)).float().mean()), 0.99)
+
     def test_cache_returns_the_encoded_ids_and_follows_the_vq(self):
         model = TokLIP(SMOKE.model)
         scenes = [S.scene("train", i, 0) for i in range(4)]
         with tempfile.TemporaryDirectory() as tmp:
-            first = cached_ids(model, scenes, Path(tmp), log=lambda m: None)
-            torch.testing.assert_close(first, encode_ids(model, scenes), rtol=0, atol=0)
-            hits = []
-            again = cached_ids(model, scenes, Path(tmp), log=hits.append)
-            self.assertEqual(len(hits), 1)
+            first = training_ids(model, scenes, Path(tmp), log=lambda m: None)
+            torch.testing.assert_close(first, encode_ids_onnx(model.trunk.vq, scenes), rtol=0, atol=0)
+            logged = []
+            again = training_ids(model, scenes, Path(tmp), log=logged.append)
+            self.assertEqual(len(logged), 1)
+            self.assertIn("from the cache", logged[0])
             torch.testing.assert_close(again, first, rtol=0, atol=0)
             with torch.no_grad():
                 model.trunk.vq.quantize.embedding.weight.mul_(-1.0)
-            hits.clear()
-            cached_ids(model, scenes, Path(tmp), log=hits.append)
-            self.assertEqual(hits, [])  # other VQ weights: a new entry, not the old ids
+            logged.clear()
+            training_ids(model, scenes, Path(tmp), log=logged.append)
+            self.assertEqual([m for m in logged if "cache" in m], [])  # other VQ weights: a new entry, not the old ids
             self.assertEqual(len(list(Path(tmp).iterdir())), 2)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from .data import psnr, render, scene_batch, to_uint8
 from .networks import VQConfig, VQModel, l2_normalize
+from .scenes import Scene, _shape_mask
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,11 @@ class VQTrainConfig:
     l1_weight: float = 1.0
     l2_weight: float = 1.0
     gradient_weight: float = 0.5
+    # > 0: pixels on and near a shape (the generator's masks, dilated by object_margin px) weigh
+    # 1 + object_weight in the reconstruction losses. Backgrounds fill most pixels, so a plain
+    # mean lets the codes spend their capacity there and blur small shapes into blobs.
+    object_weight: float = 0.0
+    object_margin: int = 2
     codebook_weight: float = 1.0
     commitment_weight: float = 0.25
     restart_every: int = 25
@@ -79,6 +85,23 @@ def image_gradient_l1(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return dx.abs().mean() + dy.abs().mean()
 
 
+def object_weights(scenes: Sequence[Scene], weight: float, margin: int) -> torch.Tensor:
+    """(B,1,H,W) per-pixel loss weights: 1 on background, 1 + weight on and within `margin` px
+    of a shape (antialiased coverage, dilated by a max filter)."""
+    cover = np.stack([np.max([_shape_mask(s) for s in sc.shapes], axis=0) for sc in scenes])
+    cover = torch.from_numpy(cover)[:, None]
+    if margin > 0:
+        cover = F.max_pool2d(cover, 2 * margin + 1, stride=1, padding=margin)
+    return 1.0 + weight * cover
+
+
+def weighted_mean(error: torch.Tensor, weight: Optional[torch.Tensor]) -> torch.Tensor:
+    """Mean of error (B,C,H,W) with per-pixel weights (B,1,H,W), normalised by the weights."""
+    if weight is None:
+        return error.mean()
+    return (error * weight).sum() / (weight.sum() * error.shape[1])
+
+
 class VQTrainer:
     def __init__(self, vq_cfg: VQConfig, cfg: VQTrainConfig, *, seed: int, data_seed: int,
                  log: Callable[[str], None] = print):
@@ -92,6 +115,13 @@ class VQTrainer:
         self.usage = torch.zeros(vq_cfg.codebook_size)
         self.gen = torch.Generator().manual_seed(seed + 1)
         self.history: List[Dict[str, float]] = []
+
+    def start_from(self, state_dict: dict) -> "VQTrainer":
+        """Fine-tune a trained VQ: its weights, every code counted as in use (no k-means; a code
+        is restarted only after it goes unused for a while)."""
+        self.model.load_state_dict(state_dict)
+        self.usage.fill_(1.0)
+        return self
 
     def quantize(self, x: torch.Tensor, continuous: bool = False):
         """-> (straight-through quant (B,C,g,g), ids (B*N,), codebook loss, commitment loss, flat zn)."""
@@ -113,9 +143,15 @@ class VQTrainer:
         cfg = self.cfg
         for group in self.opt.param_groups:
             group["lr"] = lr_at(step, cfg)
-        x = render(scene_batch("train", step * cfg.batch_size, cfg.batch_size, self.data_seed))
+        batch = scene_batch("train", step * cfg.batch_size, cfg.batch_size, self.data_seed)
+        x = render(batch)
+        weight = object_weights(batch, cfg.object_weight, cfg.object_margin) if cfg.object_weight > 0 else None
         if cfg.crop and step < cfg.crop_steps:
-            x = self.random_crops(x, cfg.crop)
+            if weight is not None:  # the same crops of pixels and weights
+                both = self.random_crops(torch.cat([x, weight], dim=1), cfg.crop)
+                x, weight = both[:, :3], both[:, 3:]
+            else:
+                x = self.random_crops(x, cfg.crop)
         continuous = step < cfg.continuous_steps
         if step == cfg.continuous_steps and step > 0:
             self.init_codebook_kmeans()
@@ -123,8 +159,8 @@ class VQTrainer:
         if continuous:
             self.remember(flat)
         rec = self.model.decode(quant)
-        l1 = (rec - x).abs().mean()
-        l2 = F.mse_loss(rec, x)
+        l1 = weighted_mean((rec - x).abs(), weight)
+        l2 = weighted_mean((rec - x).pow(2), weight)
         grad = image_gradient_l1(rec, x)
         loss = (cfg.l1_weight * l1 + cfg.l2_weight * l2 + cfg.gradient_weight * grad
                 + cfg.codebook_weight * cb_loss + cfg.commitment_weight * commit_loss)
