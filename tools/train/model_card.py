@@ -61,7 +61,7 @@ def _times_paragraph(run: dict) -> list:
             f"{_minutes(times['token_ids'])}, from the ids cache when it holds them; "
             f"{_stage_b_times(times)}). The single command above runs both stages in one go "
             f"(about {total['wall_s'] / 60:.0f} min wall, {total['cpu_s'] / 60:.0f} min CPU on the shared 2-core "
-            "build machine, plus about 20 CPU-minutes to encode the training ids when the cache is empty; "
+            "build machine, plus about 4 minutes to encode the training ids when the cache is empty; "
             "wall time is inflated by other jobs on the machine)."]
 
 
@@ -78,21 +78,23 @@ RECIPE_HISTORY = (
     ("+ hard-negative captions", 0.416),
     ("+ next-token pretraining, stage B0", 0.454),
     ("+ 5000 stage-B steps instead of 3000", 0.544),
+    ("+ per-token shape labels, an auxiliary loss of weight 0.5", 0.642),
 )
+PREVIOUS_TRAIN_SCENES = 10_000  # what the last of RECIPE_HISTORY trained stage B on
 
 
-def _this_run_change(contrastive: dict) -> str:
-    """The change this run adds to the last of RECIPE_HISTORY, read from its stage-B config."""
-    weight = contrastive.get("token_shape_weight", 0.0)
-    if not weight:
+def _this_run_change(recipe: dict) -> str:
+    """The change this run adds to the last of RECIPE_HISTORY, read from its recipe."""
+    scenes = recipe.get("train_scenes", PREVIOUS_TRAIN_SCENES)
+    if scenes <= PREVIOUS_TRAIN_SCENES:
         raise ValueError("RECIPE_HISTORY ends with this recipe's predecessor: add this run's change to it")
-    return f"+ per-token shape labels, an auxiliary loss of weight {weight:g}"
+    return f"+ {scenes // 1000}k training scenes instead of {PREVIOUS_TRAIN_SCENES // 1000}k"
 
 
-def _recipe_history(shape_acc: float, contrastive: dict) -> str:
+def _recipe_history(shape_acc: float, recipe: dict) -> str:
     earlier = ", ".join(f"{_pct(acc)} ({change})" for change, acc in RECIPE_HISTORY)
     return (f"Shape accuracy over the recipe's versions, each adding one change: {earlier}, then "
-            f"{_pct(shape_acc)} in this run ({_this_run_change(contrastive)}); none reaches the floor.")
+            f"{_pct(shape_acc)} in this run ({_this_run_change(recipe)}); none reaches the floor.")
 
 
 def _codes_bound(diagnosis: dict) -> Optional[str]:
@@ -107,8 +109,9 @@ def _codes_bound(diagnosis: dict) -> Optional[str]:
             f"held-out after {steps} steps ({sizes}) while fitting {_pct(diagnosis['cnn_on_codes_train_acc'])} "
             f"of its {diagnosis['train_single_shape_scenes']} training scenes: even with a convolutional prior, "
             "these codes and this much data give well under the 90 % floor, and small shapes are where shape "
-            "is lost. The floor needs a VQ that keeps small-shape detail (a larger codebook, or more tokens per "
-            f"shape) and more training scenes first; then the ViT changes ({VIT_CHANGES}).")
+            "is lost. The floor needs a VQ that keeps small-shape detail first (an object-weighted fine-tune, "
+            "`tools/train/finetune_vq.py`, measured in tools/train/README.md; a larger codebook; or more tokens "
+            f"per shape), then the ViT changes ({VIT_CHANGES}).")
 
 
 def _per_shape(diagnosis: Optional[dict]) -> str:
@@ -129,14 +132,14 @@ def _per_shape(diagnosis: Optional[dict]) -> str:
 
 def _left_to_try(diagnosis: Optional[dict]) -> str:
     """What the next run should change, informed by diagnose_shape.py's figures."""
-    general = f"What is left to try: more training scenes (encoding 10k costs about 20 CPU-minutes), {VIT_CHANGES}."
+    general = f"What is left to try: more training scenes (encoding 10k costs about a minute), {VIT_CHANGES}."
     if not diagnosis or "zero_shot_train" not in diagnosis:
         return general
     train, held = diagnosis["zero_shot_train"]["shape_acc"], diagnosis["zero_shot"]["shape_acc"]
     if train - held < 0.1:
-        fit = ("On its own single-shape training scenes the zero-shot shape accuracy is no better "
+        fit = ("On its own single-shape training scenes the zero-shot shape accuracy is not much better "
                f"({_pct(train)} against {_pct(held)} held-out, `diagnose_shape.py`): the model has not "
-               "learnt shape, rather than memorised it. ")
+               "learnt enough shape, rather than memorised it. ")
         no_bound = f"More training scenes alone would not help. What is left to try: {VIT_CHANGES}."
     else:
         fit = ("On its own single-shape training scenes the zero-shot shape accuracy is higher "
@@ -282,7 +285,7 @@ def render_card(run: dict, report: dict, manifest: dict, export_command: str, di
                   "but the token "
                   "ViT learns relations between tokens slowly: trained on shape labels alone from "
                   "scratch it stays at chance for hundreds of steps, while colour, a property of single tokens, "
-                  "comes early. " + _recipe_history(b["zero_shot_shape_acc"], cfg["contrastive"]) + " " + _left_to_try(diagnosis)
+                  "comes early. " + _recipe_history(b["zero_shot_shape_acc"], cfg) + " " + _left_to_try(diagnosis)
                   + f" Retrieval counts ties against the model and {duplicate_captions()} of the "
                   f"{RETRIEVAL_SCENES} held-out captions are duplicates, so R@1 moves by several points between "
                   "the bundle and PyTorch although their embeddings agree to "
@@ -293,7 +296,7 @@ def render_card(run: dict, report: dict, manifest: dict, export_command: str, di
         "- Only the caption vocabulary is known; other words map to <unk>. Photos and other pictures are "
         "out of distribution: tokens and reconstructions still work somewhat, embeddings mean little.",
         f"- {manifest['image_size']} px only; the service resizes and centre-crops other sizes.",
-        "- Trained on a 2-core CPU in about two hours: a proof of function, not a benchmark of TokLIP.",
+        "- Trained on a 2-core CPU in two to three hours: a proof of function, not a benchmark of TokLIP.",
         "",
     ]
     return "\n".join(lines)

@@ -41,15 +41,16 @@ class LeftToTry(unittest.TestCase):
 
 class RecipeHistory(unittest.TestCase):
     def test_every_earlier_version_then_this_run(self):
-        text = model_card._recipe_history(0.612, {"steps": 5000, "token_shape_weight": 1.0})
+        text = model_card._recipe_history(0.712, {"train_scenes": 40_000})
         self.assertIn("39.0 % (contrastive stage B alone), 41.6 % (+ hard-negative captions), ", text)
-        self.assertIn("45.4 % (+ next-token pretraining, stage B0), 54.4 % (+ 5000 stage-B steps instead of "
-                      "3000), then 61.2 % in this run (+ per-token shape labels, an auxiliary loss of weight 1)", text)
+        self.assertIn("54.4 % (+ 5000 stage-B steps instead of 3000), 64.2 % (+ per-token shape labels, an "
+                      "auxiliary loss of weight 0.5), then 71.2 % in this run (+ 40k training scenes instead "
+                      "of 10k)", text)
         self.assertIn("none reaches the floor", text)
 
     def test_a_run_without_a_new_change_is_refused(self):
         with self.assertRaises(ValueError):
-            model_card._recipe_history(0.5, {"steps": 5000})
+            model_card._recipe_history(0.5, {"train_scenes": 10_000})
 
 
 class PerShape(unittest.TestCase):

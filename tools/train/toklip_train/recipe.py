@@ -49,7 +49,7 @@ FULL = Recipe(
     # token_shape_weight 0.5, not 1: see tools/train/README.md, "Per-token shape loss".
     contrastive=ContrastiveConfig(steps=5000, batch_size=64, hard_negatives=("shape", "colour"),
                                   token_shape_weight=0.5),
-    train_scenes=10_000,
+    train_scenes=40_000,
     next_token=NextTokenConfig(steps=500),
 )
 
