@@ -18,7 +18,6 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import argparse  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
-import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -27,6 +26,7 @@ import torch  # noqa: E402
 
 from toklip_train.data import render  # noqa: E402
 from toklip_train.evaluation import held_out_sets  # noqa: E402
+from toklip_train.pipeline import Clock  # noqa: E402
 from toklip_train.recipe import FULL  # noqa: E402
 from toklip_train.vq_training import VQTrainConfig, VQTrainer  # noqa: E402
 
@@ -53,12 +53,12 @@ def main(argv=None) -> int:
     trainer.start_from(torch.load(args.vq_from, map_location="cpu")["state_dict"])
     held_out = render(held_out_sets().retrieval[:cfg.eval_images])
     before = trainer.evaluate(held_out)
-    wall, cpu = time.time(), time.process_time()
+    clock = Clock()
     vq = trainer.train(held_out)
-    times = {"wall_s": round(time.time() - wall, 1), "cpu_s": round(time.process_time() - cpu, 1)}
+    times = clock.read()
     torch.save({"step": args.steps, "state_dict": vq.state_dict()}, out / "vq.pt")
     metrics = {"vq_from": args.vq_from, "config": vars(args), "psnr_before": before["psnr"],
-               "psnr_after": trainer.evaluate(held_out)["psnr"], "times": {"stage_a_vq": times},
+               "psnr_after": trainer.history[-1]["eval_psnr"],  # train() evaluates its last step "times": {"stage_a_vq": times},
                "history": trainer.history}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     log(f"held-out PSNR {metrics['psnr_before']:.2f} -> {metrics['psnr_after']:.2f} dB; {times}")
