@@ -23,6 +23,7 @@ from toklip_train.evaluation import RETRIEVAL_SCENES, ZERO_SHOT_SCENES, held_out
 from toklip_train.recipe import FULL  # noqa: E402
 from toklip_train.token_labels import MIN_COVERAGE  # noqa: E402
 from toklip_train.tokenizer import CONTEXT_LENGTH, VOCAB  # noqa: E402
+from toklip_train.vq_stages import stages_of_run  # noqa: E402
 
 TRAIN_COMMAND = "python3 tools/train/train.py --out tools/train/runs/scenes128 --seed 0"
 
@@ -46,23 +47,53 @@ def _stage_b_times(times: dict) -> str:
             + f"stage B {_minutes(times['stage_b_contrastive'])}")
 
 
-def _times_paragraph(run: dict) -> list:
-    times = run["times"]
-    stage_a = run.get("stage_a_source")
-    if stage_a is None:
-        return [f"Time on the shared 2-core build machine: stage A {_minutes(times['stage_a_vq'])}; ids "
-                f"{_minutes(times['token_ids'])}; {_stage_b_times(times)}; total "
-                f"{_minutes(times['total'])} (wall time is inflated by other jobs on the machine; CPU time is "
-                "the fairer figure)."]
-    total = {k: stage_a["times"]["stage_a_vq"][k] + times["total"][k] for k in ("wall_s", "cpu_s")}
-    return [f"This model was trained in two invocations of the same recipe and seed: stage A in run "
-            f"`{stage_a['run']}` ({_minutes(stage_a['times']['stage_a_vq'])}), then stage B with "
-            f"`--vq-from {stage_a['vq']}` after the stage-B recipe changed (ids "
-            f"{_minutes(times['token_ids'])}, from the ids cache when it holds them; "
-            f"{_stage_b_times(times)}). The single command above runs both stages in one go "
-            f"(about {total['wall_s'] / 60:.0f} min wall, {total['cpu_s'] / 60:.0f} min CPU on the shared 2-core "
-            "build machine, plus about 4 minutes to encode the training ids when the cache is empty; "
-            "wall time is inflated by other jobs on the machine)."]
+VQ_STAGES = {"a": "stage A", "a2": "stage A2"}
+AFTER_VQ = ("token_ids", "stage_b0_next_token", "stage_b_contrastive", "evaluation")
+
+
+def _sum(times: list) -> dict:
+    return {k: sum(t[k] for t in times) for k in ("wall_s", "cpu_s")}
+
+
+def _vq_stage(name: str, record: dict, where: bool) -> str:
+    script = f", {record['script']}" if record.get("script") else ""
+    return (f"{VQ_STAGES[name]} " + (f"in run `{record['run']}` ({_minutes(record)}{script})" if where
+                                     else _minutes(record)))
+
+
+def _stage_a2_text(vq_stages: dict) -> str:
+    a2 = vq_stages.get("a2")
+    if not a2:
+        return ""
+    c = a2["config"]
+    return (f"Stage A2: {c['steps']} more steps of {c['batch_size']} scenes from stage A's VQ, lr {c['lr']:g}, "
+            f"with pixels on and within {c['object_margin']} px of a shape weighing {1 + c['object_weight']:g} "
+            "times as much in the reconstruction losses (the generator's masks), so that the codes spend their "
+            "capacity on shapes' outlines rather than on backgrounds. ")
+
+
+def recipe_time(run: dict) -> dict:
+    """What the single documented command costs: every VQ stage, wherever it ran, then the rest."""
+    return _sum(list(run["vq_stages"].values()) + [run["times"][k] for k in AFTER_VQ if k in run["times"]])
+
+
+def _times_paragraph(run: dict, run_dir: Path) -> list:
+    times, stages = run["times"], run["vq_stages"]
+    total = recipe_time(run)
+    elsewhere = [k for k, s in stages.items() if Path(s["run"]).resolve() != run_dir.resolve()]
+    if not elsewhere:
+        vq = "; ".join(_vq_stage(k, s, False) for k, s in stages.items())
+        return [f"Time on the shared 2-core build machine: {vq}; ids {_minutes(times['token_ids'])}; "
+                f"{_stage_b_times(times)}; total {_minutes(total)} (wall time is inflated by other jobs on the "
+                "machine; CPU time is the fairer figure)."]
+    vq = ", ".join(_vq_stage(k, s, True) for k, s in stages.items())
+    return [f"This model was trained in {len({s['run'] for s in stages.values()}) + 1} invocations of the same "
+            f"recipe and seed: {vq}, then the towers with `--vq-from {run['vq_from']}` (ids "
+            f"{_minutes(times['token_ids'])}, from the ids cache when it holds them; {_stage_b_times(times)}). "
+            f"The single command above runs every stage in one go (about {total['wall_s'] / 60:.0f} min wall, "
+            f"{total['cpu_s'] / 60:.0f} min CPU on the shared 2-core build machine, plus about 4 minutes to "
+            "encode the training ids when the cache is empty; wall time is inflated by other jobs on the "
+            "machine, and CPU time falls below wall time when they hold the cores)."]
 
 
 VIT_CHANGES = "many more stage-B steps, a longer stage B0, a wider ViT"
@@ -79,22 +110,21 @@ RECIPE_HISTORY = (
     ("+ next-token pretraining, stage B0", 0.454),
     ("+ 5000 stage-B steps instead of 3000", 0.544),
     ("+ per-token shape labels, an auxiliary loss of weight 0.5", 0.642),
+    ("+ 40k training scenes instead of 10k", 0.704),
 )
-PREVIOUS_TRAIN_SCENES = 10_000  # what the last of RECIPE_HISTORY trained stage B on
 
 
-def _this_run_change(recipe: dict) -> str:
-    """The change this run adds to the last of RECIPE_HISTORY, read from its recipe."""
-    scenes = recipe.get("train_scenes", PREVIOUS_TRAIN_SCENES)
-    if scenes <= PREVIOUS_TRAIN_SCENES:
+def _this_run_change(vq_stages: dict) -> str:
+    """The change this run adds to the last of RECIPE_HISTORY, read from its VQ's stage record."""
+    if "a2" not in vq_stages:
         raise ValueError("RECIPE_HISTORY ends with this recipe's predecessor: add this run's change to it")
-    return f"+ {scenes // 1000}k training scenes instead of {PREVIOUS_TRAIN_SCENES // 1000}k"
+    return f"+ an object-weighted VQ fine-tune, stage A2 (weight {vq_stages['a2']['config']['object_weight']:g})"
 
 
-def _recipe_history(shape_acc: float, recipe: dict) -> str:
+def _recipe_history(shape_acc: float, vq_stages: dict) -> str:
     earlier = ", ".join(f"{_pct(acc)} ({change})" for change, acc in RECIPE_HISTORY)
     return (f"Shape accuracy over the recipe's versions, each adding one change: {earlier}, then "
-            f"{_pct(shape_acc)} in this run ({_this_run_change(recipe)}); none reaches the floor.")
+            f"{_pct(shape_acc)} in this run ({_this_run_change(vq_stages)}); none reaches the floor.")
 
 
 def _codes_bound(diagnosis: dict) -> Optional[str]:
@@ -108,10 +138,10 @@ def _codes_bound(diagnosis: dict) -> Optional[str]:
     return (f"A small CNN trained on shape labels over the same 8x8 code vectors reaches {_pct(curve[steps])} "
             f"held-out after {steps} steps ({sizes}) while fitting {_pct(diagnosis['cnn_on_codes_train_acc'])} "
             f"of its {diagnosis['train_single_shape_scenes']} training scenes: even with a convolutional prior, "
-            "these codes and this much data give well under the 90 % floor, and small shapes are where shape "
-            "is lost. The floor needs a VQ that keeps small-shape detail first (an object-weighted fine-tune, "
-            "`tools/train/finetune_vq.py`, measured in tools/train/README.md; a larger codebook; or more tokens "
-            f"per shape), then the ViT changes ({VIT_CHANGES}).")
+            "these codes and this much data stay under the 90 % floor, and small shapes are where shape "
+            "is lost. The floor needs a VQ that keeps more small-shape detail first (a stronger object "
+            "weighting than stage A2's, a larger codebook, or more tokens per shape), then the ViT changes "
+            f"({VIT_CHANGES}).")
 
 
 def _per_shape(diagnosis: Optional[dict]) -> str:
@@ -149,7 +179,8 @@ def _left_to_try(diagnosis: Optional[dict]) -> str:
     return fit + (_codes_bound(diagnosis) or no_bound)
 
 
-def render_card(run: dict, report: dict, manifest: dict, export_command: str, diagnosis: Optional[dict] = None) -> str:
+def render_card(run: dict, run_dir: Path, report: dict, manifest: dict, export_command: str,
+                diagnosis: Optional[dict] = None) -> str:
     b, c = report["bundle"], report.get("checkpoint", {})
     agree = report.get("bundle_vs_checkpoint", {})
     arch = manifest["architecture"]
@@ -169,7 +200,8 @@ def render_card(run: dict, report: dict, manifest: dict, export_command: str, di
         "",
         "**This is a demonstration model, not the released TokLIP.** It has the TokLIP architecture "
         "(LlamaGen-style VQ tokenizer, causal token ViT with MAP pooling, text tower, softmax(100·cos) "
-        "scores) at a small scale, trained from scratch in about two CPU-hours on synthetic pictures "
+        f"scores) at a small scale, trained from scratch in about {recipe_time(run)['cpu_s'] / 3600:.0f} "
+        "CPU-hours on synthetic pictures "
         "of coloured shapes. It knows nothing about natural images or open vocabulary; it exists so "
         "that the service tokenizes, reconstructs and embeds for real out of the box, and so that "
         "tests can assert meaning. For real use, export the released checkpoints (docs/export.md).",
@@ -226,7 +258,7 @@ def render_card(run: dict, report: dict, manifest: dict, export_command: str, di
         + f"the first {cfg['vq']['continuous_steps']} without the quantiser, then the codebook from k-means on the encoder "
         "outputs), AdamW lr "
         f"{cfg['vq']['lr']:g} cosine, L1 + L2 reconstruction, codebook and commitment (0.25) losses, dead-code "
-        f"restarts. Stage B: VQ frozen, {cfg['train_scenes']} training scenes encoded to ids once; "
+        f"restarts. " + _stage_a2_text(run["vq_stages"]) + "Stage B: VQ frozen, {cfg['train_scenes']} training scenes encoded to ids once; "
         + (f"first (stage B0) the ViT trunk alone for {cfg['next_token']['steps']} steps of "
            f"{cfg['next_token']['batch_size']} predicting each token id from the ones before it (next-token "
            "cross-entropy through the causal mask; the prediction head is discarded), so that attention learns "
@@ -248,7 +280,7 @@ def render_card(run: dict, report: dict, manifest: dict, export_command: str, di
         f"{cfg['contrastive']['scale_start']:g} to 100, stored logit_scale = ln 100. Seed {run['seed']}, "
         f"torch {run['torch']}, {run['threads']} threads.",
         "",
-        *_times_paragraph(run),
+        *_times_paragraph(run, run_dir),
         "",
         "## Quality (held-out scenes)",
         "",
@@ -285,7 +317,7 @@ def render_card(run: dict, report: dict, manifest: dict, export_command: str, di
                   "but the token "
                   "ViT learns relations between tokens slowly: trained on shape labels alone from "
                   "scratch it stays at chance for hundreds of steps, while colour, a property of single tokens, "
-                  "comes early. " + _recipe_history(b["zero_shot_shape_acc"], cfg) + " " + _left_to_try(diagnosis)
+                  "comes early. " + _recipe_history(b["zero_shot_shape_acc"], run["vq_stages"]) + " " + _left_to_try(diagnosis)
                   + f" Retrieval counts ties against the model and {duplicate_captions()} of the "
                   f"{RETRIEVAL_SCENES} held-out captions are duplicates, so R@1 moves by several points between "
                   "the bundle and PyTorch although their embeddings agree to "
@@ -296,7 +328,8 @@ def render_card(run: dict, report: dict, manifest: dict, export_command: str, di
         "- Only the caption vocabulary is known; other words map to <unk>. Photos and other pictures are "
         "out of distribution: tokens and reconstructions still work somewhat, embeddings mean little.",
         f"- {manifest['image_size']} px only; the service resizes and centre-crops other sizes.",
-        "- Trained on a 2-core CPU in two to three hours: a proof of function, not a benchmark of TokLIP.",
+        f"- Trained on a 2-core CPU in about {recipe_time(run)['wall_s'] / 3600:.1f} hours: a proof of function, "
+        "not a benchmark of TokLIP.",
         "",
     ]
     return "\n".join(lines)
@@ -317,14 +350,11 @@ def main(argv=None) -> int:
 
         ckpt = torch.load(Path(args.run) / "toklip.pt", map_location="cpu")
         metrics["config"] = ckpt["train"]["config"]
-    if metrics.get("vq_from"):  # stage A came from another run: show its times, not the skip's
-        source = Path(metrics["vq_from"]).parent
-        metrics["stage_a_source"] = {"run": str(source), "vq": metrics["vq_from"],
-                                     "times": json.loads((source / "metrics.json").read_text())["times"]}
+    metrics["vq_stages"] = stages_of_run(metrics, Path(args.run))
     report = json.loads(Path(args.report).read_text())
     manifest = json.loads((Path(args.bundle) / "manifest.json").read_text())
     diagnosis = json.loads(Path(args.diagnosis).read_text()) if args.diagnosis else None
-    card = render_card(metrics, report, manifest, args.export_command, diagnosis)
+    card = render_card(metrics, Path(args.run), report, manifest, args.export_command, diagnosis)
     bundle = Path(args.bundle)
     (bundle / "MODEL_CARD.md").write_text(card)
     manifest["files"] = list_files(str(bundle))  # the exporter's own listing, now with the card

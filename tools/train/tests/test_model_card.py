@@ -1,7 +1,12 @@
-"""The model card's Known gaps follow diagnose_shape.py's figures."""
+"""The model card's Known gaps follow diagnose_shape.py's figures; its times cover every stage."""
+import dataclasses
 import unittest
+from pathlib import Path
 
 import model_card
+from toklip_train.recipe import FULL
+
+A2 = {"run": "/runs/vqw8", "wall_s": 1800.0, "cpu_s": 1200.0, "config": dataclasses.asdict(FULL.vq_object)}
 
 HELD_OUT_ONLY = {"zero_shot": {"shape_acc": 0.454}, "zero_shot_train": {"shape_acc": 0.498},
                  "train_single_shape_scenes": 4942}
@@ -22,7 +27,7 @@ class LeftToTry(unittest.TestCase):
         # The last step's figure (not the last in string order), sizes from best to worst.
         self.assertIn("reaches 76.8 % held-out after 1000 steps (large 97.9 %, medium 78.0 %, small 43.4 %)", text)
         self.assertIn("fitting 97.4 % of its 4942 training scenes", text)
-        self.assertIn("a VQ that keeps small-shape detail", text)
+        self.assertIn("a VQ that keeps more small-shape detail", text)
 
     def test_a_model_that_memorised_gets_the_general_advice(self):
         memorised = dict(HELD_OUT_ONLY, zero_shot_train={"shape_acc": 0.95})
@@ -41,16 +46,48 @@ class LeftToTry(unittest.TestCase):
 
 class RecipeHistory(unittest.TestCase):
     def test_every_earlier_version_then_this_run(self):
-        text = model_card._recipe_history(0.712, {"train_scenes": 40_000})
+        text = model_card._recipe_history(0.752, {"a": {}, "a2": A2})
         self.assertIn("39.0 % (contrastive stage B alone), 41.6 % (+ hard-negative captions), ", text)
         self.assertIn("54.4 % (+ 5000 stage-B steps instead of 3000), 64.2 % (+ per-token shape labels, an "
-                      "auxiliary loss of weight 0.5), then 71.2 % in this run (+ 40k training scenes instead "
-                      "of 10k)", text)
+                      "auxiliary loss of weight 0.5), 70.4 % (+ 40k training scenes instead of 10k), then 75.2 % "
+                      "in this run (+ an object-weighted VQ fine-tune, stage A2 (weight 8))", text)
         self.assertIn("none reaches the floor", text)
 
     def test_a_run_without_a_new_change_is_refused(self):
         with self.assertRaises(ValueError):
-            model_card._recipe_history(0.5, {"train_scenes": 10_000})
+            model_card._recipe_history(0.5, {"a": {}})
+
+
+class Times(unittest.TestCase):
+    TIMES = {"token_ids": {"wall_s": 60.0, "cpu_s": 30.0}, "stage_b0_next_token": {"wall_s": 360.0, "cpu_s": 700.0},
+             "stage_b_contrastive": {"wall_s": 3000.0, "cpu_s": 5900.0}, "evaluation": {"wall_s": 6.0, "cpu_s": 12.0},
+             "vq": {"wall_s": 8.0, "cpu_s": 14.0}, "total": {"wall_s": 3440.0, "cpu_s": 6670.0}}
+
+    def run_from(self, stages):
+        return {"times": self.TIMES, "vq_stages": stages, "vq_from": "/runs/vqw8/vq.pt"}
+
+    def test_the_recipe_time_counts_every_vq_stage_once_wherever_it_ran(self):
+        run = self.run_from({"a": {"run": "/runs/full-s0", "wall_s": 3900.0, "cpu_s": 6000.0}, "a2": A2})
+        # stages A and A2, then ids, B0, B and evaluation; not this run's VQ loading, not its total
+        self.assertEqual(model_card.recipe_time(run), {"wall_s": 9126.0, "cpu_s": 13842.0})
+        text = model_card._times_paragraph(run, Path("/runs/b"))[0]
+        self.assertIn("in 3 invocations", text)
+        self.assertIn("stage A in run `/runs/full-s0` (65.0 min wall, 100.0 min CPU), stage A2 in run "
+                      "`/runs/vqw8` (30.0 min wall, 20.0 min CPU), then the towers with "
+                      "`--vq-from /runs/vqw8/vq.pt`", text)
+        self.assertIn("about 152 min wall, 231 min CPU", text)
+
+    def test_a_run_that_trained_everything_lists_its_stages(self):
+        here = {"a": {"run": "/runs/b", "wall_s": 3900.0, "cpu_s": 6000.0}, "a2": dict(A2, run="/runs/b")}
+        text = model_card._times_paragraph(self.run_from(here), Path("/runs/b"))[0]
+        self.assertIn("stage A 65.0 min wall, 100.0 min CPU; stage A2 30.0 min wall, 20.0 min CPU; ids 1.0 min", text)
+        self.assertIn("total 152.1 min wall, 230.7 min CPU", text)
+
+    def test_stage_a2_is_described_from_its_record(self):
+        text = model_card._stage_a2_text({"a": {}, "a2": A2})
+        self.assertIn("Stage A2: 1000 more steps of 8 scenes from stage A's VQ, lr 0.0002, with pixels on and "
+                      "within 2 px of a shape weighing 9 times as much", text)
+        self.assertEqual(model_card._stage_a2_text({"a": {}}), "")
 
 
 class PerShape(unittest.TestCase):

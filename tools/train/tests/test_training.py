@@ -17,6 +17,7 @@ from toklip_train.onnx_ids import encode_ids_onnx
 from toklip_train.pipeline import encode_ids, run, training_ids
 from toklip_train.next_token import NextTokenConfig, pretrain_next_token
 from toklip_train.recipe import FULL, SMOKE
+from toklip_train.vq_stages import load_vq, save_vq, stages_of_run, train_vq
 from toklip_train.vq_training import VQTrainer, lr_at, object_weights, weighted_mean
 from toklip_export.convert import infer_config, load_toklip
 
@@ -184,6 +185,62 @@ class TrainingIdsTest(unittest.TestCase):
             self.assertEqual(len(list(Path(tmp).iterdir())), 2)
 
 
+class VQStagesTest(unittest.TestCase):
+    """Stage A, then A2; a --vq-from file skips the stages its record names and keeps their record."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.dir = Path(self.tmp.name)
+        self.images = torch.zeros(2, 3, S.IMAGE_SIZE, S.IMAGE_SIZE)
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def train(self, out: str, **kw):
+        (self.dir / out).mkdir()
+        logged = []
+        return train_vq(SMOKE, self.dir / out, seed=0, log=logged.append, eval_images=self.images, **kw), logged
+
+    def test_from_scratch_runs_a_then_a2_and_records_both(self):
+        vq, _ = self.train("run")
+        self.assertEqual(list(vq.stages), ["a", "a2"])
+        for name, cfg in (("a", SMOKE.vq), ("a2", SMOKE.vq_object)):
+            self.assertEqual(vq.stages[name]["run"], str((self.dir / "run").resolve()))
+            self.assertEqual(vq.stages[name]["config"], dataclasses.asdict(cfg))
+            self.assertEqual(len(vq.histories[name]), cfg.steps // cfg.log_every)
+        saved = load_vq(self.dir / "run" / "vq.pt")
+        self.assertEqual(saved["stages"], vq.stages)
+        for k, v in vq.model.state_dict().items():
+            torch.testing.assert_close(saved["state_dict"][k], v, rtol=0, atol=0)
+
+    def test_a_stage_a_file_gets_stage_a2_and_a_finished_file_gets_nothing(self):
+        first, _ = self.train("first")
+        stage_a_only = self.dir / "stage-a.pt"
+        save_vq(stage_a_only, first.model, {"a": first.stages["a"]})
+        tuned, _ = self.train("tuned", vq_from=str(stage_a_only))
+        self.assertEqual(tuned.stages["a"], first.stages["a"])
+        self.assertEqual(tuned.stages["a2"]["run"], str((self.dir / "tuned").resolve()))
+        self.assertEqual(list(tuned.histories), ["a2"])
+        again, logged = self.train("again", vq_from=str(self.dir / "tuned" / "vq.pt"))
+        self.assertEqual(again.stages, tuned.stages)
+        self.assertEqual(again.histories, {})
+        self.assertIn("stages a, a2 done", logged[0])
+        for k, v in tuned.model.state_dict().items():
+            torch.testing.assert_close(again.model.state_dict()[k], v, rtol=0, atol=0)
+
+    def test_files_from_before_the_record_take_stage_a_times_from_their_run(self):
+        legacy = self.dir / "old"
+        legacy.mkdir()
+        vq, _ = self.train("run")
+        torch.save({"step": 8, "state_dict": vq.model.state_dict()}, legacy / "vq.pt")
+        (legacy / "metrics.json").write_text(json.dumps({"times": {"stage_a_vq": {"wall_s": 60.0, "cpu_s": 90.0}}}))
+        self.assertEqual(load_vq(legacy / "vq.pt")["stages"],
+                         {"a": {"run": str(legacy.resolve()), "wall_s": 60.0, "cpu_s": 90.0}})
+        self.assertEqual(stages_of_run({"vq_from": str(legacy / "vq.pt"), "times": {}}, self.dir / "later"),
+                         load_vq(legacy / "vq.pt")["stages"])
+        self.assertEqual(stages_of_run({"vq_stages": vq.stages}, self.dir / "run"), vq.stages)
+
+
 class SmokeRunTest(unittest.TestCase):
     """The whole pipeline on the smoke recipe (seconds), then the exporter reads the checkpoint."""
 
@@ -194,7 +251,10 @@ class SmokeRunTest(unittest.TestCase):
             for key in ("psnr_mean", "zero_shot_colour_acc", "zero_shot_shape_acc", "i2t_r1"):
                 self.assertIn(key, metrics["heldout"])
             self.assertTrue(all(t["cpu_s"] >= 0 for t in metrics["times"].values()))
-            self.assertEqual(json.loads((out / "metrics.json").read_text())["recipe"], "smoke")
+            written = json.loads((out / "metrics.json").read_text())
+            self.assertEqual(written["recipe"], "smoke")
+            self.assertEqual(list(written["vq_stages"]), ["a", "a2"])
+            self.assertEqual(load_vq(out / "vq.pt")["stages"], written["vq_stages"])
             ckpt = torch.load(out / "toklip.pt", map_location="cpu")
             sd = ckpt["state_dict"]
             self.assertTrue(all(k.startswith("module.") for k in sd))

@@ -4,7 +4,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import time
 from collections import OrderedDict
 from dataclasses import asdict
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Callable, Dict, Optional, Sequence
 import numpy as np
 import torch
 
+from .clock import Clock
 from .contrastive import ContrastiveTrainer, init_towers
 from .data import psnr, render, scene_batch, to_uint8
 from .evaluation import (HeldOutSets, held_out_sets, psnr_metrics, retrieval_metrics,
@@ -23,17 +23,9 @@ from .onnx_ids import encode_ids_onnx
 from .recipe import MODEL_NAME, Recipe
 from .scenes import Scene
 from .tokenizer import encode_batch, write_tokenizer
-from .vq_training import VQTrainer
+from .vq_stages import train_vq
 
 Log = Callable[[str], None]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.wall, self.cpu = time.time(), time.process_time()
-
-    def read(self) -> Dict[str, float]:
-        return {"wall_s": round(time.time() - self.wall, 1), "cpu_s": round(time.process_time() - self.cpu, 1)}
 
 
 @torch.no_grad()
@@ -138,28 +130,17 @@ def run(recipe: Recipe, out: Path, *, seed: int, log: Log, vq_from: Optional[str
     if recipe.name == "smoke":
         sets = HeldOutSets(sets.retrieval[:16], sets.zero_shot[:16])
 
-    # Stage A: the VQ.
+    # Stages A and A2: the VQ.
     clock = Clock()
     vq_eval = render(sets.retrieval[: min(64, len(sets.retrieval))])
-    trainer = VQTrainer(recipe.model.vq, recipe.vq, seed=seed, data_seed=seed, log=log)
-    if vq_from:
-        saved = torch.load(vq_from, map_location="cpu")
-        trainer.model.load_state_dict(saved["state_dict"])
-        vq = trainer.model.eval()
-        log(f"stage A skipped: VQ from {vq_from} (step {saved['step']}), held-out PSNR "
-            f"{trainer.evaluate(vq_eval)['psnr']:.2f} dB")
-    else:
-        vq = trainer.train(vq_eval, snapshot=lambda m, step: torch.save(
-            {"step": step, "state_dict": m.state_dict()}, out / "vq-snapshot.pt"))
-        torch.save({"step": recipe.vq.steps, "state_dict": vq.state_dict()}, out / "vq.pt")
-    times["stage_a_vq"] = clock.read()
-    log(f"stage A done: {times['stage_a_vq']}")
+    vq = train_vq(recipe, out, seed=seed, log=log, eval_images=vq_eval, vq_from=vq_from)
+    times["vq"] = clock.read()
 
     # Stage B: the towers on frozen token ids.
     clock = Clock()
     model = TokLIP(recipe.model)
     init_towers(model, seed)
-    model.trunk.vq.load_state_dict(vq.state_dict())
+    model.trunk.vq.load_state_dict(vq.model.state_dict())
     train_scenes = scene_batch("train", 0, recipe.train_scenes, seed)
     ids = training_ids(model, train_scenes, ids_cache, log)
     evaluator = HeldOutEvaluator(model, sets)
@@ -179,7 +160,8 @@ def run(recipe: Recipe, out: Path, *, seed: int, log: Log, vq_from: Optional[str
     times["evaluation"] = clock.read()
     times["total"] = total.read()
     metrics = {"model": MODEL_NAME, "recipe": recipe.name, "seed": seed, "vq_from": vq_from, "heldout": heldout,
-               "times": times, "stage_a": trainer.history, "stage_b0": next_token_history, "stage_b": trainer_b.history,
+               "times": times, "vq_stages": vq.stages, "stage_a": vq.histories.get("a", []),
+               "stage_a2": vq.histories.get("a2", []), "stage_b0": next_token_history, "stage_b": trainer_b.history,
                "torch": torch.__version__, "threads": torch.get_num_threads()}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     log(f"times: {json.dumps(times)}")

@@ -7,6 +7,7 @@ with MAP pooling, open_clip text tower), only narrower and shallower.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 from .contrastive import ContrastiveConfig
 from .networks import TextConfig, TokLIPConfig, VisionConfig, VQConfig
@@ -26,6 +27,8 @@ class Recipe:
     contrastive: ContrastiveConfig
     train_scenes: int  # scenes whose VQ ids stage B trains on
     next_token: NextTokenConfig = NextTokenConfig()  # stage B0, before the contrastive stage
+    # Stage A2, after stage A: an object-weighted fine-tune of the VQ (VQTrainConfig.object_weight).
+    vq_object: Optional[VQTrainConfig] = None
 
 
 def _model(vq: VQConfig, width: int, depth: int, heads: int, text_depth: int) -> TokLIPConfig:
@@ -46,6 +49,9 @@ FULL = Recipe(
                  width=128, depth=4, heads=4, text_depth=2),
     vq=VQTrainConfig(steps=8000, batch_size=4, lr=7e-4, warmup=100, gradient_weight=0.0,
                      continuous_steps=600, eval_every=250, log_every=50),
+    # Shapes weigh 1 + 8 in the reconstruction losses: see tools/train/README.md, "Object-weighted VQ".
+    vq_object=VQTrainConfig(steps=1000, batch_size=8, lr=2e-4, warmup=50, gradient_weight=0.0, object_weight=8.0,
+                            continuous_steps=0, eval_every=250, log_every=50),
     # token_shape_weight 0.5, not 1: see tools/train/README.md, "Per-token shape loss".
     contrastive=ContrastiveConfig(steps=5000, batch_size=64, hard_negatives=("shape", "colour"),
                                   token_shape_weight=0.5),
@@ -61,6 +67,8 @@ SMOKE = Recipe(
                  width=16, depth=1, heads=2, text_depth=1),
     vq=VQTrainConfig(steps=4, batch_size=2, warmup=2, crop=64, crop_steps=1, continuous_steps=2, kmeans_vectors=256,
                      kmeans_iters=2, restart_every=2, log_every=2, eval_every=4),
+    vq_object=VQTrainConfig(steps=2, batch_size=2, warmup=1, gradient_weight=0.0, object_weight=8.0,
+                            restart_every=2, log_every=1, eval_every=2),
     contrastive=ContrastiveConfig(steps=4, batch_size=8, warmup=2, log_every=2, eval_every=4,
                                   hard_negatives=("shape", "colour"), token_shape_weight=1.0),
     train_scenes=16,

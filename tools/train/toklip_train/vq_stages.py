@@ -1,0 +1,93 @@
+"""Stage A (the VQ) and stage A2 (its object-weighted fine-tune), and the vq.pt file that carries
+the result between runs together with its record: per stage, the run that trained it and how long
+that took, so that a model card can state the time of the whole recipe even when a later run
+started from `--vq-from`."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Callable, Dict, List, NamedTuple, Optional
+
+import torch
+
+from .clock import Clock
+from .networks import VQConfig, VQModel
+from .recipe import Recipe
+from .vq_training import VQTrainConfig, VQTrainer
+
+Log = Callable[[str], None]
+# {"run": absolute folder, "wall_s", "cpu_s", "config": its VQTrainConfig, ["script": when not train.py]}
+StageRecord = Dict[str, object]
+
+
+class TrainedVQ(NamedTuple):
+    model: VQModel
+    stages: Dict[str, StageRecord]  # "a", then "a2" when the recipe has it
+    histories: Dict[str, List[dict]]  # of the stages trained in this run
+
+
+def save_vq(path: Path, vq: VQModel, stages: Dict[str, StageRecord]) -> None:
+    torch.save({"state_dict": vq.state_dict(), "stages": stages}, path)
+
+
+def load_vq(path: Path) -> dict:
+    """A vq.pt; files written before the stage record existed hold stage A only, with its times in
+    the metrics.json beside them."""
+    saved = torch.load(path, map_location="cpu")
+    if "stages" not in saved:
+        metrics = path.parent / "metrics.json"
+        times = json.loads(metrics.read_text())["times"]["stage_a_vq"] if metrics.exists() else {}
+        saved["stages"] = {"a": {"run": str(path.parent.resolve()), **times}}
+    return saved
+
+
+def stages_of_run(metrics: dict, run: Path) -> Dict[str, StageRecord]:
+    """The VQ stage record of a finished run (metrics.json); runs from before metrics.json held it
+    take it from their --vq-from file."""
+    if "vq_stages" in metrics:
+        return metrics["vq_stages"]
+    if metrics.get("vq_from"):
+        return load_vq(Path(metrics["vq_from"]))["stages"]
+    return {"a": {"run": str(run.resolve()), **metrics["times"]["stage_a_vq"]}}
+
+
+def object_weighted_fine_tune(vq_cfg: VQConfig, cfg: VQTrainConfig, start: VQModel, *, seed: int, log: Log,
+                              eval_images: Optional[torch.Tensor]) -> VQTrainer:
+    """Stage A2: continues from a trained VQ with the reconstruction losses weighted on shapes."""
+    # data_seed + 1: scenes in an order stage A did not see
+    trainer = VQTrainer(vq_cfg, cfg, seed=seed, data_seed=seed + 1, log=log).start_from(start.state_dict())
+    log(f"stage A2 (object-weighted VQ fine-tune, weight {cfg.object_weight:g})")
+    trainer.train(eval_images)
+    return trainer
+
+
+def train_vq(recipe: Recipe, out: Path, *, seed: int, log: Log, eval_images: torch.Tensor,
+             vq_from: Optional[str] = None) -> TrainedVQ:
+    """Runs the recipe's VQ stages that `vq_from` (if given) has not been through; writes out/vq.pt."""
+    trainer = VQTrainer(recipe.model.vq, recipe.vq, seed=seed, data_seed=seed, log=log)
+    histories: Dict[str, List[dict]] = {}
+    if vq_from:
+        saved = load_vq(Path(vq_from))
+        trainer.model.load_state_dict(saved["state_dict"])
+        stages = saved["stages"]
+        log(f"VQ from {vq_from} (stages {', '.join(stages)} done), held-out PSNR "
+            f"{trainer.evaluate(eval_images)['psnr']:.2f} dB")
+    else:
+        clock = Clock()
+        trainer.train(eval_images, snapshot=lambda m, step: save_vq(
+            out / "vq-snapshot.pt", m, {"a": {"run": str(out.resolve()), "snapshot_step": step}}))
+        stages = {"a": {"run": str(out.resolve()), **clock.read(), "config": asdict(recipe.vq)}}
+        histories["a"] = trainer.history
+        log(f"stage A done: {stages['a']}")
+    vq = trainer.model.eval()
+    if recipe.vq_object is not None and "a2" not in stages:
+        clock = Clock()
+        tuner = object_weighted_fine_tune(recipe.model.vq, recipe.vq_object, vq, seed=seed, log=log,
+                                          eval_images=eval_images)
+        vq = tuner.model.eval()
+        stages["a2"] = {"run": str(out.resolve()), **clock.read(), "config": asdict(recipe.vq_object)}
+        histories["a2"] = tuner.history
+        log(f"stage A2 done: {stages['a2']}")
+    save_vq(out / "vq.pt", vq, stages)
+    return TrainedVQ(vq, stages, histories)
