@@ -6,6 +6,7 @@
 // rendered), "out": ids file, "threads": 2}. Writes int64 [B,N] ids to out.
 import { readFileSync, writeFileSync } from 'node:fs';
 import ort from 'onnxruntime-node';
+import { openSession } from './ort_session.mjs';
 
 const BATCH = 64;
 
@@ -14,9 +15,7 @@ async function main() {
   const [count, height, width, channels] = request.pixels.shape;
   const pixels = readFileSync(request.pixels.file);
   if (pixels.length !== count * height * width * channels) throw new Error('pixel file size does not match its shape');
-  const session = await ort.InferenceSession.create(request.graph, {
-    intraOpNumThreads: request.threads ?? 2, interOpNumThreads: 1, logSeverityLevel: 3,
-  });
+  const session = await openSession(request.graph, request.threads);
   const plane = height * width;
   const chunks = [];
   for (let start = 0; start < count; start += BATCH) {

@@ -19,8 +19,6 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import shutil  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -33,7 +31,8 @@ import torch  # noqa: E402
 from toklip_train.data import psnr, render, to_uint8  # noqa: E402
 from toklip_train.evaluation import (held_out_sets, psnr_metrics, retrieval_metrics,  # noqa: E402
                                      zero_shot_metrics, zero_shot_prompts)
-from toklip_train.networks import REPO_ROOT  # noqa: E402
+from toklip_train.networks import REPO_ROOT  # noqa: E402,F401  (puts tools/export on sys.path)
+from toklip_train.node_script import run_node_script  # noqa: E402
 from toklip_train.recipe import FULL  # noqa: E402
 
 FLOORS = {"psnr_mean": 26.0, "zero_shot_colour_acc": 0.95, "zero_shot_shape_acc": 0.90, "i2t_r1": 0.40}
@@ -54,19 +53,11 @@ def evaluate_checkpoint(model, sets) -> dict:
 
 
 def run_bundle(bundle: str, pixels: np.ndarray, texts, workdir: Path, threads: int) -> dict:
-    node = shutil.which("node")
-    if node is None:
-        raise SystemExit("error: evaluating a bundle needs node (>= 20) and `npm install`")
     (workdir / "pixels.bin").write_bytes(np.ascontiguousarray(pixels, np.float32).tobytes())
     request = {"bundle": str(Path(bundle).resolve()), "texts": list(texts), "out": str(workdir / "out"),
                "pixels": {"file": str(workdir / "pixels.bin"), "shape": list(pixels.shape)},
                "threads": threads}
-    (workdir / "request.json").write_text(json.dumps(request))
-    proc = subprocess.run([node, str(RUN_BUNDLE), str(workdir / "request.json")], cwd=REPO_ROOT,
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"error: run_bundle.mjs failed:\n{proc.stderr}")
-    shapes = json.loads(proc.stdout)
+    shapes = json.loads(run_node_script(RUN_BUNDLE, request, workdir))
     out = workdir / "out"
 
     def read(name, dtype):

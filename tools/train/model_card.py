@@ -80,14 +80,14 @@ def recipe_time(run: dict) -> dict:
 def _times_paragraph(run: dict, run_dir: Path) -> list:
     times, stages = run["times"], run["vq_stages"]
     total = recipe_time(run)
-    elsewhere = [k for k, s in stages.items() if Path(s["run"]).resolve() != run_dir.resolve()]
-    if not elsewhere:
+    other_runs = {s["run"] for s in stages.values() if Path(s["run"]).resolve() != run_dir.resolve()}
+    if not other_runs:
         vq = "; ".join(_vq_stage(k, s, False) for k, s in stages.items())
         return [f"Time on the shared 2-core build machine: {vq}; ids {_minutes(times['token_ids'])}; "
                 f"{_stage_b_times(times)}; total {_minutes(total)} (wall time is inflated by other jobs on the "
                 "machine; CPU time is the fairer figure)."]
     vq = ", ".join(_vq_stage(k, s, True) for k, s in stages.items())
-    return [f"This model was trained in {len({s['run'] for s in stages.values()}) + 1} invocations of the same "
+    return [f"This model was trained in {len(other_runs) + 1} invocations of the same "
             f"recipe and seed: {vq}, then the towers with `--vq-from {run['vq_from']}` (ids "
             f"{_minutes(times['token_ids'])}, from the ids cache when it holds them; {_stage_b_times(times)}). "
             f"The single command above runs every stage in one go (about {total['wall_s'] / 60:.0f} min wall, "

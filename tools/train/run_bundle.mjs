@@ -8,6 +8,7 @@ import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import ort from 'onnxruntime-node';
 import { Tokenizer } from '@huggingface/tokenizers';
+import { openSession } from './ort_session.mjs';
 
 const BATCH = 32;
 
@@ -71,8 +72,7 @@ async function main() {
   const manifest = readJson(join(bundle, 'manifest.json'));
   const out = resolve(request.out);
   mkdirSync(out, { recursive: true });
-  const options = { intraOpNumThreads: request.threads ?? 2, interOpNumThreads: 1, logSeverityLevel: 3 };
-  const open = (name) => ort.InferenceSession.create(join(bundle, manifest.graphs[name].file), options);
+  const open = (name) => openSession(join(bundle, manifest.graphs[name].file), request.threads);
 
   const pixels = { data: float32File(request.pixels.file), shape: request.pixels.shape };
   const enc = await open('vq_encoder');

@@ -77,6 +77,11 @@ class Times(unittest.TestCase):
                       "`--vq-from /runs/vqw8/vq.pt`", text)
         self.assertIn("about 152 min wall, 231 min CPU", text)
 
+    def test_a_run_that_trained_stage_a2_itself_counts_one_invocation_less(self):
+        run = self.run_from({"a": {"run": "/runs/full-s0", "wall_s": 3900.0, "cpu_s": 6000.0},
+                             "a2": dict(A2, run="/runs/b")})
+        self.assertIn("in 2 invocations", model_card._times_paragraph(run, Path("/runs/b"))[0])
+
     def test_a_run_that_trained_everything_lists_its_stages(self):
         here = {"a": {"run": "/runs/b", "wall_s": 3900.0, "cpu_s": 6000.0}, "a2": dict(A2, run="/runs/b")}
         text = model_card._times_paragraph(self.run_from(here), Path("/runs/b"))[0]

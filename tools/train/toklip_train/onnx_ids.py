@@ -8,9 +8,6 @@ nearly equidistant.
 """
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
@@ -19,7 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .networks import REPO_ROOT, VQModel
+from .networks import VQModel
+from .node_script import run_node_script
 from .scenes import IMAGE_SIZE, Scene
 
 from toklip_export import onnx_export as ox  # noqa: E402  (on sys.path through .networks)
@@ -38,9 +36,6 @@ def export_vq_encoder(vq: VQModel, path: Path) -> None:
 def encode_ids_onnx(vq: VQModel, scenes: Sequence[Scene], *, threads: int = 2,
                     log: Callable[[str], None] = lambda _: None) -> torch.Tensor:
     """(len(scenes), N) int64 ids of the rendered scenes."""
-    node = shutil.which("node")
-    if node is None:
-        raise SystemExit("error: encoding token ids needs node (>= 20) and `npm install` (onnxruntime-node)")
     out = []
     with tempfile.TemporaryDirectory(prefix="toklip-ids-") as tmp:
         work = Path(tmp)
@@ -51,11 +46,7 @@ def encode_ids_onnx(vq: VQModel, scenes: Sequence[Scene], *, threads: int = 2,
             pixels.tofile(work / "pixels.u8")
             request = {"graph": str(work / "vq_encoder.onnx"), "threads": threads, "out": str(work / "ids.bin"),
                        "pixels": {"file": str(work / "pixels.u8"), "shape": list(pixels.shape)}}
-            (work / "request.json").write_text(json.dumps(request))
-            proc = subprocess.run([node, str(ENCODE_IDS), str(work / "request.json")], cwd=REPO_ROOT,
-                                  capture_output=True, text=True)
-            if proc.returncode != 0:
-                raise RuntimeError(f"encode_ids.mjs failed:\n{proc.stderr}")
+            run_node_script(ENCODE_IDS, request, work)
             out.append(torch.from_numpy(np.fromfile(work / "ids.bin", dtype=np.int64).reshape(len(chunk), -1)))
             log(f"encoded {start + len(chunk)}/{len(scenes)} scenes to token ids (onnxruntime)")
     return torch.cat(out)
