@@ -3,8 +3,9 @@
 
     python3 tools/train/train.py --out tools/train/runs/scenes128 --seed 0
 
-Stage A trains the VQ, stage B freezes it, encodes the training scenes to token ids once and
-trains the causal token ViT and the text tower contrastively. The output folder receives:
+Stage A trains the VQ and stage A2 fine-tunes it with object-weighted losses; stage B freezes it,
+encodes the training scenes to token ids once and trains the causal token ViT (after next-token
+pretraining, stage B0) and the text tower contrastively. The output folder receives:
 toklip.pt (official checkpoint layout: {'state_dict': {'module.<key>': tensor}, ...}),
 tokenizer.json, metrics.json (held-out metrics of the PyTorch model, times) and train.log.
 Export with tools/export/export.py (see tools/train/README.md).
@@ -37,8 +38,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--recipe", choices=sorted(RECIPES), default="full")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     p.add_argument("--force", action="store_true", help="overwrite an existing run folder")
-    p.add_argument("--vq-from", help="development only: skip stage A and take the VQ from a previous "
-                                     "run's vq.pt / vq-snapshot.pt (recorded in metrics.json)")
+    p.add_argument("--vq-from", help="development only: take the VQ from a previous run's vq.pt and "
+                                     "skip the VQ stages it has been through (recorded in metrics.json)")
     p.add_argument("--ids-cache", default=str(Path(__file__).resolve().parent / "runs" / ".ids-cache"),
                    help="folder that memoises the training scenes' token ids per VQ (default: "
                         "tools/train/runs/.ids-cache; 'none' disables it)")
