@@ -57,7 +57,7 @@ class SplitTest(unittest.TestCase):
             sc = S.scene("train", i, 0, num_shapes=2)
             a, b = sc.shapes
             self.assertNotEqual(a.position, b.position)
-            overlap = np.minimum(S._shape_mask(a), S._shape_mask(b))
+            overlap = np.minimum(S.shape_mask(a), S.shape_mask(b))
             self.assertEqual(float(overlap.max()), 0.0, f"scene {i}")
 
 
@@ -75,7 +75,7 @@ class RenderTest(unittest.TestCase):
 
     def test_edges_are_antialiased(self):
         sc = S.scene("train", 0, 0, num_shapes=1)
-        mask = S._shape_mask(sc.shapes[0])
+        mask = S.shape_mask(sc.shapes[0])
         self.assertTrue(((mask > 0.05) & (mask < 0.95)).any())
 
     def test_textures_are_low_frequency(self):

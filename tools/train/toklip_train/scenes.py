@@ -137,7 +137,7 @@ class Scene:
         """uint8 array (IMAGE_SIZE, IMAGE_SIZE, 3)."""
         img = _render_background(self.background)
         for s in self.shapes:
-            alpha = _shape_mask(s)[..., None]
+            alpha = shape_mask(s)[..., None]
             img = img * (1.0 - alpha) + (np.asarray(s.rgb, np.float32) / 255.0) * alpha
         return np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
 
@@ -264,7 +264,7 @@ def _star_points(cx: float, cy: float, r_out: float, r_in: float) -> List[Tuple[
     return pts
 
 
-def _shape_mask(s: ShapeSpec) -> np.ndarray:
+def shape_mask(s: ShapeSpec) -> np.ndarray:
     """Coverage in [0, 1], float32 (IMAGE_SIZE, IMAGE_SIZE), antialiased by supersampling."""
     k = SUPERSAMPLE
     mask = Image.new("L", (IMAGE_SIZE * k, IMAGE_SIZE * k), 0)

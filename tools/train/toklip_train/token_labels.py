@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 # The generator's own mask; scenes.py stays as it is, since its source keys the token-ids cache.
-from .scenes import IMAGE_SIZE, SHAPES, Scene, _shape_mask
+from .scenes import IMAGE_SIZE, SHAPES, Scene, shape_mask
 
 IGNORE = -100  # background tokens: no label (cross_entropy's ignore_index)
 MIN_COVERAGE = 0.2  # a patch gets a shape's label when the shape covers at least this much of it
@@ -27,7 +27,7 @@ def token_shape_labels(scenes: Sequence[Scene], grid: int, min_coverage: float =
     for row, scene in enumerate(scenes):
         best = np.full(grid * grid, min_coverage)
         for shape in scene.shapes:
-            cells = _shape_mask(shape).reshape(grid, patch, grid, patch).mean(axis=(1, 3)).reshape(-1)
+            cells = shape_mask(shape).reshape(grid, patch, grid, patch).mean(axis=(1, 3)).reshape(-1)
             wins = cells >= best
             out[row, wins] = SHAPES.index(shape.shape)
             best = np.maximum(best, cells)

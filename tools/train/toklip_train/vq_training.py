@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from .data import psnr, render, scene_batch, to_uint8
 from .networks import VQConfig, VQModel, l2_normalize
-from .scenes import Scene, _shape_mask
+from .scenes import Scene, shape_mask
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def image_gradient_l1(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 def object_weights(scenes: Sequence[Scene], weight: float, margin: int) -> torch.Tensor:
     """(B,1,H,W) per-pixel loss weights: 1 on background, 1 + weight on and within `margin` px
     of a shape (antialiased coverage, dilated by a max filter)."""
-    cover = np.stack([np.max([_shape_mask(s) for s in sc.shapes], axis=0) for sc in scenes])
+    cover = np.stack([np.max([shape_mask(s) for s in sc.shapes], axis=0) for sc in scenes])
     cover = torch.from_numpy(cover)[:, None]
     if margin > 0:
         cover = F.max_pool2d(cover, 2 * margin + 1, stride=1, padding=margin)
