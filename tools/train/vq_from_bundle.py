@@ -1,0 +1,141 @@
+"""Recovers the PyTorch VQ (a vq.pt for `train.py --vq-from` and `finetune_vq.py`) from an exported
+bundle's vq_encoder.onnx and vq_decoder.onnx.
+
+Why: a run folder's vq.pt is not committed, only the bundle is; a later VQ stage (or a tower
+retrain) starts from the shipped VQ without retraining stages A and A2 (about 1.5 CPU-hours).
+
+How: the exporter's own graph modules are exported once more from a VQModel whose parameters
+hold distinct random values; every initializer of that graph is traced back to the parameter it
+came from (constant folding renames GroupNorm scales and reshapes them), and the bundle's
+initializer in the same place (same consuming node and input) gives that parameter's trained
+value. A check re-exports the recovered VQ and requires every initializer to equal the bundle's.
+
+    python3 tools/train/vq_from_bundle.py --bundle models/toklip-scenes-128 --out runs/shipped/vq.pt \
+        [--stages RECORD.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Dict, Optional, Sequence, Tuple
+
+import numpy as np
+import onnx
+import torch
+from onnx import numpy_helper
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from toklip_train.networks import VQConfig, VQModel  # noqa: E402
+from toklip_train.vq_stages import save_vq  # noqa: E402
+
+from toklip_export.onnx_export import VQDecoder, VQEncoderZ, export_module  # noqa: E402
+
+
+def vq_config(manifest: dict) -> VQConfig:
+    arch = manifest["architecture"]["vq"]
+    return VQConfig(base_channels=arch["base_channels"], channel_multipliers=tuple(arch["channel_multipliers"]),
+                    encoder_res_blocks=arch["encoder_res_blocks"], decoder_res_blocks=arch["decoder_res_blocks"],
+                    z_channels=arch["z_channels"], codebook_size=manifest["codebook"]["size"],
+                    codebook_dim=manifest["codebook"]["dim"], norm_groups=arch["norm_groups"])
+
+
+def _initializers(path: Path) -> Dict[str, np.ndarray]:
+    """Initializers keyed by where they are used: "consumer node name/input slot". Constant
+    folding gives GroupNorm scales generated names ("onnx::Mul_592") whose numbers change from
+    one export to the next; the nodes' names follow the module tree and do not."""
+    model = onnx.load(str(path))
+    values = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    keyed = {}
+    for node in model.graph.node:
+        for slot, name in enumerate(node.input):
+            if name in values:
+                keyed.setdefault(f"{node.name}/{slot}", values[name])
+    return keyed
+
+
+def _export(vq: VQModel, grid: int, folder: Path) -> Dict[str, Dict[str, np.ndarray]]:
+    """The encoder (pixels -> z) and decoder graphs of `vq`, as the exporter writes them."""
+    size = grid * 16
+    export_module(VQEncoderZ(vq), [torch.zeros(1, 3, size, size)], ["pixels"], ["z"], {}, str(folder / "enc.onnx"))
+    export_module(VQDecoder(vq, grid), [torch.zeros(1, grid * grid, dtype=torch.long)], ["ids"], ["pixels"], {},
+                  str(folder / "dec.onnx"))
+    return {"vq_encoder": _initializers(folder / "enc.onnx"), "vq_decoder": _initializers(folder / "dec.onnx")}
+
+
+def _trace(vq: VQModel, graphs: Dict[str, Dict[str, np.ndarray]]) -> Dict[str, Tuple[str, str]]:
+    """parameter name -> (graph, initializer key) holding its values (any shape, same order)."""
+    by_values = {}
+    for graph, inits in graphs.items():
+        for name, value in inits.items():
+            by_values.setdefault(value.astype(np.float32).tobytes(), (graph, name))
+    found = {}
+    for pname, p in vq.state_dict().items():
+        if not p.is_floating_point():
+            continue
+        key = p.detach().numpy().astype(np.float32).tobytes()
+        if pname == "quantize.embedding.weight":
+            key = vq.quantize.normalized_codebook().detach().numpy().astype(np.float32).tobytes()
+        if key in by_values:
+            found[pname] = by_values[key]
+    return found
+
+
+def recover(bundle: Path) -> Tuple[VQModel, int]:
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    cfg, grid = vq_config(manifest), manifest["grid"][0]
+    probe = VQModel(cfg).eval()
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in probe.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen))
+    with tempfile.TemporaryDirectory() as tmp:
+        where = _trace(probe, _export(probe, grid, Path(tmp)))
+    missing = [n for n, p in probe.named_parameters() if n not in where]
+    if missing:
+        raise RuntimeError(f"parameters not found in the exported graphs: {missing}")
+    trained = {"vq_encoder": _initializers(bundle / "vq_encoder.onnx"),
+               "vq_decoder": _initializers(bundle / "vq_decoder.onnx")}
+    state = probe.state_dict()
+    for pname, (graph, init) in where.items():
+        state[pname] = torch.from_numpy(trained[graph][init].copy()).reshape(state[pname].shape)
+    vq = VQModel(cfg)
+    vq.load_state_dict(state)
+    return vq.eval(), grid
+
+
+def check(vq: VQModel, grid: int, bundle: Path) -> None:
+    """Re-exports the recovered VQ: every initializer must equal the bundle's in the same place
+    (the codebook to 1e-6: it is stored normalised and normalising it again moves the last bit)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        again = _export(vq, grid, Path(tmp))
+    for graph, inits in again.items():
+        shipped = _initializers(bundle / f"{graph}.onnx")
+        for name, value in inits.items():
+            if name not in shipped or not np.allclose(shipped[name], value, rtol=0, atol=1e-6):
+                raise RuntimeError(f"{graph}: initializer {name} differs from the bundle's")
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bundle", type=Path, required=True)
+    ap.add_argument("--out", type=Path, required=True, help="the vq.pt to write")
+    ap.add_argument("--stages", type=Path, help="a JSON file with the stage record to store (vq_stages.py: "
+                    "per stage its run, wall_s, cpu_s, config), which the model card needs for its times; "
+                    "default: the full recipe's VQ stages, each naming the bundle, without times")
+    args = ap.parse_args(argv)
+    vq, grid = recover(args.bundle)
+    check(vq, grid, args.bundle)
+    # Every stage marked done, so that --vq-from does not train stage A2 a second time.
+    stages = (json.loads(args.stages.read_text()) if args.stages
+              else {stage: {"run": str(args.bundle.resolve())} for stage in ("a", "a2")})
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    save_vq(args.out, vq, stages)
+    print(f"recovered the VQ of {args.bundle} ({sum(p.numel() for p in vq.parameters())} parameters, "
+          f"every initializer checked) -> {args.out}")
+
+
+if __name__ == "__main__":
+    main()
