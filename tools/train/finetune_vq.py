@@ -30,7 +30,7 @@ from toklip_train.data import render  # noqa: E402
 from toklip_train.evaluation import held_out_sets  # noqa: E402
 from toklip_train.networks import VQModel  # noqa: E402
 from toklip_train.recipe import FULL  # noqa: E402
-from toklip_train.vq_stages import load_vq, object_weighted_fine_tune, save_vq  # noqa: E402
+from toklip_train.vq_stages import fine_tune, load_vq, save_vq  # noqa: E402
 from toklip_train.vq_training import VQTrainer  # noqa: E402
 
 
@@ -57,7 +57,7 @@ def main(argv=None) -> int:
     before = VQTrainer(FULL.model.vq, cfg, seed=args.seed, data_seed=args.seed, log=log).start_from(
         start.state_dict()).evaluate(held_out)
     clock = Clock()
-    tuner = object_weighted_fine_tune(FULL.model.vq, cfg, start, seed=args.seed, log=log, eval_images=held_out)
+    tuner = fine_tune("a2", FULL.model.vq, cfg, start, seed=args.seed, log=log, eval_images=held_out)
     stages = {**saved["stages"], "a2": {"run": str(out.resolve()), "script": "finetune_vq.py", **clock.read(),
                                       "config": dataclasses.asdict(cfg)}}
     save_vq(out / "vq.pt", tuner.model, stages)

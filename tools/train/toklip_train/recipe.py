@@ -29,6 +29,8 @@ class Recipe:
     next_token: NextTokenConfig = NextTokenConfig()  # stage B0, before the contrastive stage
     # Stage A2, after stage A: an object-weighted fine-tune of the VQ (VQTrainConfig.object_weight).
     vq_object: Optional[VQTrainConfig] = None
+    # Stage A3, after A2: a shape-aware fine-tune (VQTrainConfig.scene_shape_weight).
+    vq_shape: Optional[VQTrainConfig] = None
 
 
 def _model(vq: VQConfig, width: int, depth: int, heads: int, text_depth: int) -> TokLIPConfig:
@@ -52,8 +54,12 @@ FULL = Recipe(
     # Shapes weigh 1 + 8 in the reconstruction losses: see tools/train/README.md, "Object-weighted VQ".
     vq_object=VQTrainConfig(steps=1000, batch_size=8, lr=2e-4, warmup=50, gradient_weight=0.0, object_weight=8.0,
                             continuous_steps=0, eval_every=250, log_every=50),
+    # A CNN on the code grid names the scene's shapes: see tools/train/README.md, "Shape-aware VQ".
+    vq_shape=VQTrainConfig(steps=800, batch_size=8, lr=2e-4, warmup=50, gradient_weight=0.0, object_weight=8.0,
+                           scene_shape_weight=0.5, shape_head_warm_scenes=12_000, shape_head_warm_steps=1500,
+                           continuous_steps=0, eval_every=200, log_every=50),
     # token_shape_weight 0.5, not 1: see tools/train/README.md, "Per-token shape loss".
-    contrastive=ContrastiveConfig(steps=5000, batch_size=64, hard_negatives=("shape", "colour"),
+    contrastive=ContrastiveConfig(steps=3000, batch_size=64, hard_negatives=("shape", "colour"),
                                   token_shape_weight=0.5),
     train_scenes=40_000,
     next_token=NextTokenConfig(steps=500),
@@ -69,6 +75,9 @@ SMOKE = Recipe(
                      kmeans_iters=2, restart_every=2, log_every=2, eval_every=4),
     vq_object=VQTrainConfig(steps=2, batch_size=2, warmup=1, gradient_weight=0.0, object_weight=8.0,
                             restart_every=2, log_every=1, eval_every=2),
+    vq_shape=VQTrainConfig(steps=2, batch_size=2, warmup=1, gradient_weight=0.0, object_weight=8.0,
+                           scene_shape_weight=0.5, shape_head_warm_scenes=8, shape_head_warm_steps=2,
+                           shape_head_warm_batch=4, restart_every=2, log_every=1, eval_every=2),
     contrastive=ContrastiveConfig(steps=4, batch_size=8, warmup=2, log_every=2, eval_every=4,
                                   hard_negatives=("shape", "colour"), token_shape_weight=1.0),
     train_scenes=16,

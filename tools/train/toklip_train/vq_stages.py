@@ -1,7 +1,7 @@
-"""Stage A (the VQ) and stage A2 (its object-weighted fine-tune), and the vq.pt file that carries
-the result between runs together with its record: per stage, the run that trained it and how long
-that took, so that a model card can state the time of the whole recipe even when a later run
-started from `--vq-from`."""
+"""Stage A (the VQ) and its fine-tunes, stage A2 (object-weighted) and stage A3 (shape-aware), and
+the vq.pt file that carries the result between runs together with its record: per stage, the run
+that trained it and how long that took, so that a model card can state the time of the whole
+recipe even when a later run started from `--vq-from`."""
 from __future__ import annotations
 
 import json
@@ -12,6 +12,8 @@ from typing import Callable, Dict, List, NamedTuple, Optional
 import torch
 
 from .clock import Clock
+from .data import render, scene_batch
+from .evaluation import held_out_sets
 from .networks import VQConfig, VQModel
 from .recipe import Recipe
 from .vq_training import VQTrainConfig, VQTrainer
@@ -21,9 +23,14 @@ Log = Callable[[str], None]
 StageRecord = Dict[str, object]
 
 
+# The fine-tunes after stage A, in order: (stage, the Recipe field with its settings, what it is).
+FINE_TUNES = (("a2", "vq_object", "object-weighted VQ fine-tune"),
+              ("a3", "vq_shape", "shape-aware VQ fine-tune"))
+
+
 class TrainedVQ(NamedTuple):
     model: VQModel
-    stages: Dict[str, StageRecord]  # "a", then "a2" when the recipe has it
+    stages: Dict[str, StageRecord]  # "a", then the fine-tunes the recipe has
     histories: Dict[str, List[dict]]  # of the stages trained in this run
 
 
@@ -52,13 +59,22 @@ def stages_of_run(metrics: dict, run: Path) -> Dict[str, StageRecord]:
     return {"a": {"run": str(run.resolve()), **metrics["times"]["stage_a_vq"]}}
 
 
-def object_weighted_fine_tune(vq_cfg: VQConfig, cfg: VQTrainConfig, start: VQModel, *, seed: int, log: Log,
-                              eval_images: Optional[torch.Tensor]) -> VQTrainer:
-    """Stage A2: continues from a trained VQ with the reconstruction losses weighted on shapes."""
-    # data_seed + 1: scenes in an order stage A did not see
-    trainer = VQTrainer(vq_cfg, cfg, seed=seed, data_seed=seed + 1, log=log).start_from(start.state_dict())
-    log(f"stage A2 (object-weighted VQ fine-tune, weight {cfg.object_weight:g})")
-    trainer.train(eval_images)
+def fine_tune(stage: str, vq_cfg: VQConfig, cfg: VQTrainConfig, start: VQModel, *, seed: int, log: Log,
+              eval_images: Optional[torch.Tensor]) -> VQTrainer:
+    """Stage A2 or A3: continues from a trained VQ with `cfg`'s losses (object weighting, shape head)."""
+    offset = 1 + [name for name, _, _ in FINE_TUNES].index(stage)  # scenes in an order no earlier stage saw
+    trainer = VQTrainer(vq_cfg, cfg, seed=seed, data_seed=seed + offset, log=log).start_from(start.state_dict())
+    log(f"stage {stage.upper()} ({dict((n, d) for n, _, d in FINE_TUNES)[stage]}, object weight "
+        f"{cfg.object_weight:g}, shape weight {cfg.scene_shape_weight:g})")
+    shape_eval = None
+    if trainer.shape_head is not None:
+        if cfg.shape_head_warm_steps > 0:
+            from .onnx_ids import encode_ids_onnx  # node and onnxruntime only where a head is warmed
+            scenes = scene_batch("train", 0, cfg.shape_head_warm_scenes, seed + offset)
+            trainer.warm_shape_head(encode_ids_onnx(trainer.model, scenes, log=log), scenes)
+        held = held_out_sets().zero_shot
+        shape_eval = (render(held), [s.shapes[0].shape for s in held])
+    trainer.train(eval_images, shape_eval=shape_eval)
     return trainer
 
 
@@ -81,13 +97,15 @@ def train_vq(recipe: Recipe, out: Path, *, seed: int, log: Log, eval_images: tor
         histories["a"] = trainer.history
         log(f"stage A done: {stages['a']}")
     vq = trainer.model.eval()
-    if recipe.vq_object is not None and "a2" not in stages:
+    for stage, field, _ in FINE_TUNES:
+        cfg = getattr(recipe, field)
+        if cfg is None or stage in stages:
+            continue
         clock = Clock()
-        tuner = object_weighted_fine_tune(recipe.model.vq, recipe.vq_object, vq, seed=seed, log=log,
-                                          eval_images=eval_images)
+        tuner = fine_tune(stage, recipe.model.vq, cfg, vq, seed=seed, log=log, eval_images=eval_images)
         vq = tuner.model.eval()
-        stages["a2"] = {"run": str(out.resolve()), **clock.read(), "config": asdict(recipe.vq_object)}
-        histories["a2"] = tuner.history
-        log(f"stage A2 done: {stages['a2']}")
+        stages[stage] = {"run": str(out.resolve()), **clock.read(), "config": asdict(cfg)}
+        histories[stage] = tuner.history
+        log(f"stage {stage.upper()} done: {stages[stage]}")
     save_vq(out / "vq.pt", vq, stages)
     return TrainedVQ(vq, stages, histories)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -23,7 +23,8 @@ import torch.nn.functional as F
 
 from .data import psnr, render, scene_batch, to_uint8
 from .networks import VQConfig, VQModel, l2_normalize
-from .scenes import Scene, shape_mask
+from .code_cnn import CodeGridCNN, shapes_present
+from .scenes import SHAPES, Scene, shape_mask
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,20 @@ class VQTrainConfig:
     # mean lets the codes spend their capacity there and blur small shapes into blobs.
     object_weight: float = 0.0
     object_margin: int = 2
+    # > 0: a small CNN over the grid of quantised vectors (code_cnn.py, discarded after training)
+    # names the shapes of each scene, multi-label, with this weight; its gradient reaches the
+    # encoder through the straight-through estimator. Reconstruction alone lets fragments of
+    # different small shapes share codes (the reconstructions are blobs), which no later stage
+    # can tell apart again.
+    scene_shape_weight: float = 0.0
+    shape_head_lr_scale: float = 1.0
+    # Before that, the head alone learns on the frozen codes of this many training scenes (their
+    # ids through onnxruntime, onnx_ids.py): from scratch at batch 8 it stays at chance for
+    # hundreds of steps while its random gradient only disturbs the encoder.
+    shape_head_warm_scenes: int = 0
+    shape_head_warm_steps: int = 0
+    shape_head_warm_batch: int = 64
+    shape_head_warm_lr: float = 1e-3
     codebook_weight: float = 1.0
     commitment_weight: float = 0.25
     restart_every: int = 25
@@ -110,8 +125,13 @@ class VQTrainer:
         self.data_seed = data_seed
         self.log = log
         self.model = init_vq(VQModel(vq_cfg), seed).train()
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, betas=(0.9, 0.95),
-                                     weight_decay=cfg.weight_decay)
+        if cfg.scene_shape_weight > 0 and cfg.crop:
+            raise ValueError("scene_shape_weight needs whole scenes: a crop may cut a shape out")
+        self.shape_head = CodeGridCNN(vq_cfg.codebook_dim) if cfg.scene_shape_weight > 0 else None
+        groups = [{"params": list(self.model.parameters()), "lr_scale": 1.0}]
+        if self.shape_head is not None:
+            groups.append({"params": list(self.shape_head.parameters()), "lr_scale": cfg.shape_head_lr_scale})
+        self.opt = torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95), weight_decay=cfg.weight_decay)
         self.usage = torch.zeros(vq_cfg.codebook_size)
         self.gen = torch.Generator().manual_seed(seed + 1)
         self.history: List[Dict[str, float]] = []
@@ -142,7 +162,7 @@ class VQTrainer:
     def step(self, step: int) -> Dict[str, float]:
         cfg = self.cfg
         for group in self.opt.param_groups:
-            group["lr"] = lr_at(step, cfg)
+            group["lr"] = lr_at(step, cfg) * group["lr_scale"]
         batch = scene_batch("train", step * cfg.batch_size, cfg.batch_size, self.data_seed)
         x = render(batch)
         weight = object_weights(batch, cfg.object_weight, cfg.object_margin) if cfg.object_weight > 0 else None
@@ -164,6 +184,11 @@ class VQTrainer:
         grad = image_gradient_l1(rec, x)
         loss = (cfg.l1_weight * l1 + cfg.l2_weight * l2 + cfg.gradient_weight * grad
                 + cfg.codebook_weight * cb_loss + cfg.commitment_weight * commit_loss)
+        shape = {}
+        if self.shape_head is not None:
+            logits = self.shape_head(quant)
+            shape = {"shape_bce": F.binary_cross_entropy_with_logits(logits, shapes_present(batch))}
+            loss = loss + cfg.scene_shape_weight * shape["shape_bce"]
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
@@ -180,7 +205,7 @@ class VQTrainer:
             batch_psnr = float(psnr(to_uint8(x), to_uint8(rec.detach())).mean())
         return {"loss": float(loss), "l1": float(l1), "l2": float(l2), "grad": float(grad),
                 "codebook": float(cb_loss), "commit": float(commit_loss), "psnr": batch_psnr,
-                "restarted": restarted}
+                "restarted": restarted, **{k: float(v) for k, v in shape.items()}}
 
     def random_crops(self, x: torch.Tensor, size: int, per_image: int = 4) -> torch.Tensor:
         """Crops on the 16 px token grid, so that crop tokens line up with full-image tokens."""
@@ -231,6 +256,43 @@ class VQTrainer:
         self.usage[dead] = self.cfg.restart_threshold * 2  # grace period
         return int(dead.numel())
 
+    def warm_shape_head(self, ids: torch.Tensor, scenes: Sequence[Scene]) -> float:
+        """Trains the shape head alone on the frozen codes of `ids` (len(scenes), N); returns
+        its last training loss."""
+        cfg = self.cfg
+        with torch.no_grad():
+            codebook = self.model.quantize.normalized_codebook()
+        targets = shapes_present(scenes)
+        opt = torch.optim.AdamW(self.shape_head.parameters(), lr=cfg.shape_head_warm_lr, weight_decay=0.05)
+        grid = int(math.isqrt(ids.shape[1]))
+        loss = torch.zeros(())
+        for step in range(cfg.shape_head_warm_steps):
+            for group in opt.param_groups:
+                group["lr"] = cfg.shape_head_warm_lr * min(1.0, (step + 1) / 50)
+            pick = torch.randint(len(ids), (cfg.shape_head_warm_batch,), generator=self.gen)
+            codes = codebook[ids[pick]].reshape(len(pick), grid, grid, -1).permute(0, 3, 1, 2)
+            loss = F.binary_cross_entropy_with_logits(self.shape_head(codes), targets[pick])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if (step + 1) % 250 == 0 or step + 1 == cfg.shape_head_warm_steps:
+                self.log(f"shape head on frozen codes {step + 1}/{cfg.shape_head_warm_steps}: bce {float(loss):.4f}")
+        return float(loss)
+
+    @torch.no_grad()
+    def shape_accuracy(self, images: torch.Tensor, shapes: Sequence[str], batch: int = 64) -> float:
+        """The shape head's accuracy (top logit) on single-shape scenes, through ids as served."""
+        self.model.eval()
+        right = 0
+        for i in range(0, len(images), batch):
+            _, ids = self.model.encode(images[i:i + batch])
+            g = int(math.isqrt(ids.shape[1]))
+            codes = self.model.quantize.lookup(ids.reshape(-1)).reshape(len(ids), g, g, -1).permute(0, 3, 1, 2)
+            pred = self.shape_head(codes).argmax(1)
+            right += sum(SHAPES[int(p)] == s for p, s in zip(pred, shapes[i:i + batch]))
+        self.model.train()
+        return right / len(images)
+
     @torch.no_grad()
     def evaluate(self, images: torch.Tensor, batch: int = 32, continuous: bool = False) -> Dict[str, float]:
         """PSNR through ids -> decode (the served path); continuous: without the quantiser."""
@@ -249,7 +311,10 @@ class VQTrainer:
         return {"psnr": float(np.concatenate(values).mean()), "codes_used": len(used)}
 
     def train(self, eval_images: Optional[torch.Tensor] = None,
-              snapshot: Optional[Callable[[VQModel, int], None]] = None) -> VQModel:
+              snapshot: Optional[Callable[[VQModel, int], None]] = None,
+              shape_eval: Optional[Tuple[torch.Tensor, Sequence[str]]] = None) -> VQModel:
+        """shape_eval: held-out single-shape images and their shapes, on which the shape head is
+        scored at every evaluation (how much shape the codes now carry)."""
         cfg = self.cfg
         self.log(f"stage A (VQ): {sum(p.numel() for p in self.model.parameters()) / 1e6:.2f}M "
                  f"parameters, {cfg.steps} steps x {cfg.batch_size} images; {asdict(cfg)}")
@@ -261,8 +326,9 @@ class VQTrainer:
                 mean = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
                 mean["restarted"] = float(sum(w["restarted"] for w in window))
                 live = int((self.usage > cfg.restart_threshold).sum())
+                shape = f"shape bce {mean['shape_bce']:.3f} " if "shape_bce" in mean else ""
                 self.log(f"A {step + 1:5d}/{cfg.steps} loss {mean['loss']:.4f} l1 {mean['l1']:.4f} "
-                         f"psnr {mean['psnr']:.2f} cb {mean['codebook']:.4f} live codes {live} "
+                         f"psnr {mean['psnr']:.2f} cb {mean['codebook']:.4f} {shape}live codes {live} "
                          f"restarted {int(mean['restarted'])} lr {lr_at(step, cfg):.2e} "
                          f"wall {time.time() - t0:.0f}s cpu {time.process_time() - c0:.0f}s")
                 self.history.append({"step": step + 1, **mean, "live_codes": live})
@@ -272,6 +338,10 @@ class VQTrainer:
                 self.log(f"A eval step {step + 1}: held-out PSNR {ev['psnr']:.2f} dB, "
                          f"{ev['codes_used']} codes used")
                 self.history[-1].update({"eval_psnr": ev["psnr"], "eval_codes": ev["codes_used"]})
+                if shape_eval is not None and self.shape_head is not None:
+                    acc = self.shape_accuracy(*shape_eval)
+                    self.log(f"A eval step {step + 1}: shape head on held-out codes {acc:.3f}")
+                    self.history[-1]["eval_shape_head_acc"] = acc
                 if snapshot is not None:
                     snapshot(self.model, step + 1)
         self.model.eval()
