@@ -39,6 +39,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
+from toklip_train.code_cnn import CodeGridCNN  # noqa: E402
 from toklip_train.contrastive import init_towers  # noqa: E402
 from toklip_train.data import render, scene_batch  # noqa: E402
 from toklip_train.evaluation import EVAL_SEED, held_out_sets, zero_shot_prompts  # noqa: E402
@@ -100,21 +101,18 @@ def linear_probe(model: TokLIP, train_ids, train_y, test_ids, test_y) -> float:
 
 
 class CodeCNN(nn.Module):
-    """Code vectors (fixed, the VQ's normalised codebook) -> per-token MLP -> 3 convs -> max pool."""
+    """Ids -> code vectors (fixed, the VQ's normalised codebook) on the token grid -> the small CNN
+    that stage A3 trains jointly with the VQ (code_cnn.py), here on frozen codes."""
 
     def __init__(self, codebook: torch.Tensor, grid: int):
         super().__init__()
         self.register_buffer("codebook", codebook)
         self.grid = grid
-        self.embed = nn.Sequential(nn.Linear(codebook.shape[1], 256), nn.GELU(), nn.Linear(256, 64))
-        self.convs = nn.Sequential(
-            nn.Conv2d(64, 128, 3, padding=1), nn.GELU(), nn.Conv2d(128, 128, 3, padding=1), nn.GELU(),
-            nn.Conv2d(128, 128, 3, padding=1), nn.GELU(), nn.AdaptiveMaxPool2d(1), nn.Flatten(),
-            nn.Linear(128, len(SHAPES)))
+        self.net = CodeGridCNN(codebook.shape[1])
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        x = self.embed(self.codebook[ids])  # (B, N, 64)
-        return self.convs(x.transpose(1, 2).reshape(len(ids), 64, self.grid, self.grid))
+        codes = self.codebook[ids].reshape(len(ids), self.grid, self.grid, -1).permute(0, 3, 1, 2)
+        return self.net(codes)
 
 
 class PixelCNN(nn.Module):

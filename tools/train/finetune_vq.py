@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
-"""Run the full recipe's stage A2 (object-weighted VQ fine-tune) alone on a trained VQ.
+"""Run one of the full recipe's VQ fine-tunes alone on a trained VQ: stage A2 (object-weighted)
+or stage A3 (shape-aware).
 
-    python3 tools/train/finetune_vq.py --vq-from RUN/vq.pt --out DIR [--object-weight 8] [--steps 1000]
+    python3 tools/train/finetune_vq.py --vq-from RUN/vq.pt --out DIR [--stage a2|a3] [--object-weight 8]
+        [--shape-weight 0.5] [--steps N] [--lr LR]
 
-train.py runs stage A2 itself; this script is for trying other settings on an existing stage A
-without the towers (pair it with diagnose_shape.py). Pixels on and within 2 px of a shape weigh
-1 + object_weight in the L1 and L2 losses (`VQTrainConfig.object_weight`). Writes DIR/vq.pt
-(with its stage record, so `train.py --vq-from DIR/vq.pt` skips stages A and A2) and
-DIR/metrics.json (held-out PSNR before and after, times).
+train.py runs both itself; this script is for trying other settings on an existing VQ without the
+towers (pair it with diagnose_shape.py). Pixels on and within 2 px of a shape weigh
+1 + object_weight in the L1 and L2 losses (`VQTrainConfig.object_weight`); stage A3 adds a CNN on
+the code grid that names the scene's shapes (`scene_shape_weight`). Writes DIR/vq.pt (with its
+stage record, so `train.py --vq-from DIR/vq.pt` skips the stages done) and DIR/metrics.json
+(held-out PSNR before and after, times).
 """
 from __future__ import annotations
 
@@ -30,18 +33,19 @@ from toklip_train.data import render  # noqa: E402
 from toklip_train.evaluation import held_out_sets  # noqa: E402
 from toklip_train.networks import VQModel  # noqa: E402
 from toklip_train.recipe import FULL  # noqa: E402
-from toklip_train.vq_stages import fine_tune, load_vq, save_vq  # noqa: E402
+from toklip_train.vq_stages import FINE_TUNES, fine_tune, load_vq, save_vq  # noqa: E402
 from toklip_train.vq_training import VQTrainer  # noqa: E402
 
 
 def main(argv=None) -> int:
-    recipe = FULL.vq_object
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--vq-from", required=True, help="a run's vq.pt (stage A done)")
+    p.add_argument("--vq-from", required=True, help="a run's vq.pt (the stages before --stage done)")
     p.add_argument("--out", required=True)
-    p.add_argument("--object-weight", type=float, default=recipe.object_weight)
-    p.add_argument("--steps", type=int, default=recipe.steps)
-    p.add_argument("--lr", type=float, default=recipe.lr)
+    p.add_argument("--stage", choices=[stage for stage, _, _ in FINE_TUNES], default="a2")
+    p.add_argument("--object-weight", type=float, help="default: the recipe's for the stage")
+    p.add_argument("--shape-weight", type=float, help="scene_shape_weight; default: the recipe's for the stage")
+    p.add_argument("--steps", type=int)
+    p.add_argument("--lr", type=float)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
@@ -49,7 +53,10 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     log = lambda m: print(m, flush=True)  # noqa: E731
-    cfg = dataclasses.replace(recipe, object_weight=args.object_weight, steps=args.steps, lr=args.lr)
+    recipe = getattr(FULL, dict((stage, field) for stage, field, _ in FINE_TUNES)[args.stage])
+    given = {"object_weight": args.object_weight, "scene_shape_weight": args.shape_weight, "steps": args.steps,
+             "lr": args.lr}
+    cfg = dataclasses.replace(recipe, **{k: v for k, v in given.items() if v is not None})
     saved = load_vq(Path(args.vq_from))
     start = VQModel(FULL.model.vq)
     start.load_state_dict(saved["state_dict"])
@@ -57,16 +64,16 @@ def main(argv=None) -> int:
     before = VQTrainer(FULL.model.vq, cfg, seed=args.seed, data_seed=args.seed, log=log).start_from(
         start.state_dict()).evaluate(held_out)
     clock = Clock()
-    tuner = fine_tune("a2", FULL.model.vq, cfg, start, seed=args.seed, log=log, eval_images=held_out)
-    stages = {**saved["stages"], "a2": {"run": str(out.resolve()), "script": "finetune_vq.py", **clock.read(),
-                                      "config": dataclasses.asdict(cfg)}}
+    tuner = fine_tune(args.stage, FULL.model.vq, cfg, start, seed=args.seed, log=log, eval_images=held_out)
+    stages = {**saved["stages"], args.stage: {"run": str(out.resolve()), "script": "finetune_vq.py",
+                                              **clock.read(), "config": dataclasses.asdict(cfg)}}
     save_vq(out / "vq.pt", tuner.model, stages)
     metrics = {"vq_from": args.vq_from, "config": dataclasses.asdict(cfg), "seed": args.seed,
                "psnr_before": before["psnr"],
                "psnr_after": tuner.history[-1]["eval_psnr"],  # train() evaluates its last step
                "vq_stages": stages, "history": tuner.history}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    log(f"held-out PSNR {metrics['psnr_before']:.2f} -> {metrics['psnr_after']:.2f} dB; {stages['a2']}")
+    log(f"held-out PSNR {metrics['psnr_before']:.2f} -> {metrics['psnr_after']:.2f} dB; {stages[args.stage]}")
     return 0
 
 

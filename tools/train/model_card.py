@@ -47,7 +47,7 @@ def _stage_b_times(times: dict) -> str:
             + f"stage B {_minutes(times['stage_b_contrastive'])}")
 
 
-VQ_STAGES = {"a": "stage A", "a2": "stage A2"}
+VQ_STAGES = {"a": "stage A", "a2": "stage A2", "a3": "stage A3"}
 AFTER_VQ = ("token_ids", "stage_b0_next_token", "stage_b_contrastive", "evaluation")
 
 
@@ -61,15 +61,29 @@ def _vq_stage(name: str, record: dict, where: bool) -> str:
                                      else _minutes(record)))
 
 
-def _stage_a2_text(vq_stages: dict) -> str:
-    a2 = vq_stages.get("a2")
-    if not a2:
-        return ""
-    c = a2["config"]
+def _stage_a2_text(c: dict) -> str:
     return (f"Stage A2: {c['steps']} more steps of {c['batch_size']} scenes from stage A's VQ, lr {c['lr']:g}, "
             f"with pixels on and within {c['object_margin']} px of a shape weighing {1 + c['object_weight']:g} "
             "times as much in the reconstruction losses (the generator's masks), so that the codes spend their "
             "capacity on shapes' outlines rather than on backgrounds. ")
+
+
+def _stage_a3_text(c: dict) -> str:
+    return (f"Stage A3: a small CNN over the 8x8 grid of code vectors learns to name the shapes of a scene "
+            f"(multi-label), first alone on the frozen codes of {c['shape_head_warm_scenes'] // 1000}k training "
+            f"scenes ({c['shape_head_warm_steps']} steps of {c['shape_head_warm_batch']}), then jointly with the VQ "
+            f"for {c['steps']} steps of {c['batch_size']} scenes (lr {c['lr']:g}, the same object weighting) with "
+            f"weight {c['scene_shape_weight']:g} next to the reconstruction losses: its gradient reaches the encoder "
+            "through the straight-through estimator, so the codes keep what tells small shapes apart (the CNN is "
+            "discarded). ")
+
+
+FINE_TUNE_TEXT = {"a2": _stage_a2_text, "a3": _stage_a3_text}
+
+
+def _fine_tunes_text(vq_stages: dict) -> str:
+    """The VQ fine-tunes after stage A that this model went through, from their recorded settings."""
+    return "".join(text(vq_stages[stage]["config"]) for stage, text in FINE_TUNE_TEXT.items() if stage in vq_stages)
 
 
 def recipe_time(run: dict) -> dict:
@@ -111,20 +125,26 @@ RECIPE_HISTORY = (
     ("+ 5000 stage-B steps instead of 3000", 0.544),
     ("+ per-token shape labels, an auxiliary loss of weight 0.5", 0.642),
     ("+ 40k training scenes instead of 10k", 0.704),
+    ("+ an object-weighted VQ fine-tune, stage A2 (weight 8)", 0.738),
 )
+PREVIOUS_STAGE_B_STEPS = 5000  # the last RECIPE_HISTORY entry's
 
 
-def _this_run_change(vq_stages: dict) -> str:
-    """The change this run adds to the last of RECIPE_HISTORY, read from its VQ's stage record."""
-    if "a2" not in vq_stages:
+def _this_run_change(vq_stages: dict, stage_b_steps: int) -> str:
+    """The change this run adds to the last of RECIPE_HISTORY, read from its VQ's stage record and
+    its stage-B length."""
+    if "a3" not in vq_stages:
         raise ValueError("RECIPE_HISTORY ends with this recipe's predecessor: add this run's change to it")
-    return f"+ an object-weighted VQ fine-tune, stage A2 (weight {vq_stages['a2']['config']['object_weight']:g})"
+    change = f"+ a shape-aware VQ fine-tune, stage A3 (weight {vq_stages['a3']['config']['scene_shape_weight']:g})"
+    if stage_b_steps != PREVIOUS_STAGE_B_STEPS:
+        change += f", and {stage_b_steps} stage-B steps instead of {PREVIOUS_STAGE_B_STEPS}"
+    return change
 
 
-def _recipe_history(shape_acc: float, vq_stages: dict) -> str:
+def _recipe_history(shape_acc: float, vq_stages: dict, stage_b_steps: int) -> str:
     earlier = ", ".join(f"{_pct(acc)} ({change})" for change, acc in RECIPE_HISTORY)
     return (f"Shape accuracy over the recipe's versions, each adding one change: {earlier}, then "
-            f"{_pct(shape_acc)} in this run ({_this_run_change(vq_stages)}); none reaches the floor.")
+            f"{_pct(shape_acc)} in this run ({_this_run_change(vq_stages, stage_b_steps)}); none reaches the floor.")
 
 
 def _codes_bound(diagnosis: dict) -> Optional[str]:
@@ -258,7 +278,7 @@ def render_card(run: dict, run_dir: Path, report: dict, manifest: dict, export_c
         + f"the first {cfg['vq']['continuous_steps']} without the quantiser, then the codebook from k-means on the encoder "
         "outputs), AdamW lr "
         f"{cfg['vq']['lr']:g} cosine, L1 + L2 reconstruction, codebook and commitment (0.25) losses, dead-code "
-        f"restarts. " + _stage_a2_text(run["vq_stages"]) + "Stage B: VQ frozen, {cfg['train_scenes']} training scenes encoded to ids once; "
+        f"restarts. " + _fine_tunes_text(run["vq_stages"]) + f"Stage B: VQ frozen, {cfg['train_scenes']} training scenes encoded to ids once; "
         + (f"first (stage B0) the ViT trunk alone for {cfg['next_token']['steps']} steps of "
            f"{cfg['next_token']['batch_size']} predicting each token id from the ones before it (next-token "
            "cross-entropy through the causal mask; the prediction head is discarded), so that attention learns "
@@ -317,7 +337,8 @@ def render_card(run: dict, run_dir: Path, report: dict, manifest: dict, export_c
                   "but the token "
                   "ViT learns relations between tokens slowly: trained on shape labels alone from "
                   "scratch it stays at chance for hundreds of steps, while colour, a property of single tokens, "
-                  "comes early. " + _recipe_history(b["zero_shot_shape_acc"], run["vq_stages"]) + " " + _left_to_try(diagnosis)
+                  "comes early. " + _recipe_history(b["zero_shot_shape_acc"], run["vq_stages"],
+                                                                  run["config"]["contrastive"]["steps"]) + " " + _left_to_try(diagnosis)
                   + f" Retrieval counts ties against the model and {duplicate_captions()} of the "
                   f"{RETRIEVAL_SCENES} held-out captions are duplicates, so R@1 moves by several points between "
                   "the bundle and PyTorch although their embeddings agree to "

@@ -7,6 +7,7 @@ import model_card
 from toklip_train.recipe import FULL
 
 A2 = {"run": "/runs/vqw8", "wall_s": 1800.0, "cpu_s": 1200.0, "config": dataclasses.asdict(FULL.vq_object)}
+A3 = {"run": "/runs/a3", "wall_s": 900.0, "cpu_s": 1500.0, "config": dataclasses.asdict(FULL.vq_shape)}
 
 HELD_OUT_ONLY = {"zero_shot": {"shape_acc": 0.454}, "zero_shot_train": {"shape_acc": 0.498},
                  "train_single_shape_scenes": 4942}
@@ -46,16 +47,21 @@ class LeftToTry(unittest.TestCase):
 
 class RecipeHistory(unittest.TestCase):
     def test_every_earlier_version_then_this_run(self):
-        text = model_card._recipe_history(0.752, {"a": {}, "a2": A2})
+        text = model_card._recipe_history(0.802, {"a": {}, "a2": A2, "a3": A3}, 3000)
         self.assertIn("39.0 % (contrastive stage B alone), 41.6 % (+ hard-negative captions), ", text)
         self.assertIn("54.4 % (+ 5000 stage-B steps instead of 3000), 64.2 % (+ per-token shape labels, an "
-                      "auxiliary loss of weight 0.5), 70.4 % (+ 40k training scenes instead of 10k), then 75.2 % "
-                      "in this run (+ an object-weighted VQ fine-tune, stage A2 (weight 8))", text)
+                      "auxiliary loss of weight 0.5), 70.4 % (+ 40k training scenes instead of 10k), 73.8 % (+ an "
+                      "object-weighted VQ fine-tune, stage A2 (weight 8)), then 80.2 % in this run (+ a shape-aware "
+                      "VQ fine-tune, stage A3 (weight 0.5), and 3000 stage-B steps instead of 5000)", text)
         self.assertIn("none reaches the floor", text)
+
+    def test_the_stage_b_length_is_named_only_when_it_changed(self):
+        text = model_card._recipe_history(0.8, {"a": {}, "a2": A2, "a3": A3}, 5000)
+        self.assertIn("(+ a shape-aware VQ fine-tune, stage A3 (weight 0.5)); none", text)
 
     def test_a_run_without_a_new_change_is_refused(self):
         with self.assertRaises(ValueError):
-            model_card._recipe_history(0.5, {"a": {}})
+            model_card._recipe_history(0.5, {"a": {}, "a2": A2}, 5000)
 
 
 class Times(unittest.TestCase):
@@ -89,10 +95,22 @@ class Times(unittest.TestCase):
         self.assertIn("total 152.1 min wall, 230.7 min CPU", text)
 
     def test_stage_a2_is_described_from_its_record(self):
-        text = model_card._stage_a2_text({"a": {}, "a2": A2})
+        text = model_card._fine_tunes_text({"a": {}, "a2": A2})
         self.assertIn("Stage A2: 1000 more steps of 8 scenes from stage A's VQ, lr 0.0002, with pixels on and "
                       "within 2 px of a shape weighing 9 times as much", text)
-        self.assertEqual(model_card._stage_a2_text({"a": {}}), "")
+        self.assertEqual(model_card._fine_tunes_text({"a": {}}), "")
+
+    def test_stage_a3_follows_a2_from_its_record(self):
+        text = model_card._fine_tunes_text({"a": {}, "a2": A2, "a3": A3})
+        self.assertIn("capacity on shapes' outlines rather than on backgrounds. Stage A3: a small CNN over the "
+                      "8x8 grid of code vectors learns to name the shapes of a scene (multi-label), first alone on "
+                      "the frozen codes of 12k training scenes (1500 steps of 64), then jointly with the VQ for 800 "
+                      "steps of 8 scenes (lr 0.0002, the same object weighting) with weight 0.5", text)
+
+    def test_stage_a3_counts_in_the_recipe_time(self):
+        run = {"times": Times.TIMES, "vq_stages": {"a": {"run": "/runs/b", "wall_s": 3900.0, "cpu_s": 6000.0},
+                                                    "a2": dict(A2, run="/runs/b"), "a3": dict(A3, run="/runs/b")}}
+        self.assertEqual(model_card.recipe_time(run), {"wall_s": 10026.0, "cpu_s": 15342.0})
 
 
 class PerShape(unittest.TestCase):

@@ -18,6 +18,8 @@ from toklip_train.pipeline import encode_ids, run, training_ids
 from toklip_train.next_token import NextTokenConfig, pretrain_next_token
 from toklip_train.recipe import FULL, SMOKE
 from toklip_train.vq_stages import load_vq, save_vq, stages_of_run, train_vq
+from toklip_train.code_cnn import shapes_present
+from toklip_train.data import render, scene_batch
 from toklip_train.vq_training import VQTrainer, lr_at, object_weights, weighted_mean
 from toklip_export.convert import infer_config, load_toklip
 
@@ -156,6 +158,47 @@ class VQTrainerTest(unittest.TestCase):
         self.assertTrue(all(math.isfinite(h["loss"]) for h in tuner.history))
 
 
+class ShapeHeadTest(unittest.TestCase):
+    """Stage A3's shape head: a CNN on the code grid names the scene's shapes."""
+
+    def test_shapes_present_is_multi_label(self):
+        two = next(sc for sc in (S.scene("train", i, 0) for i in range(50))
+                   if len(sc.shapes) == 2 and sc.shapes[0].shape != sc.shapes[1].shape)
+        targets = shapes_present([two, S.scene("train", 0, 0, num_shapes=1)])
+        self.assertEqual(targets[0].sum().item(), 2.0)
+        self.assertEqual(targets[1].sum().item(), 1.0)
+        for shape in two.shapes:
+            self.assertEqual(targets[0, S.SHAPES.index(shape.shape)].item(), 1.0)
+
+    def test_warm_head_learns_shapes_from_frozen_codes_and_leaves_the_vq_alone(self):
+        """Codes that are the shape's index: the head must learn to read them."""
+        cfg = dataclasses.replace(SMOKE.vq_shape, shape_head_warm_steps=150, shape_head_warm_batch=32)
+        t = VQTrainer(SMOKE.model.vq, cfg, seed=0, data_seed=0, log=lambda m: None)
+        before = {k: v.clone() for k, v in t.model.state_dict().items()}
+        scenes = [S.scene("train", i, 0, num_shapes=1) for i in range(60)]
+        ids = torch.tensor([[S.SHAPES.index(sc.shapes[0].shape)] * 64 for sc in scenes])
+        loss = t.warm_shape_head(ids, scenes)
+        self.assertLess(loss, 0.2)
+        for k, v in t.model.state_dict().items():
+            torch.testing.assert_close(v, before[k], rtol=0, atol=0, msg=k)
+
+    def test_joint_step_moves_the_encoder_through_the_shape_loss(self):
+        t = VQTrainer(SMOKE.model.vq, SMOKE.vq_shape, seed=0, data_seed=0, log=lambda m: None)
+        out = t.step(0)
+        self.assertIn("shape_bce", out)
+        self.assertTrue(math.isfinite(out["shape_bce"]))
+        # only the shape loss: the encoder still gets a gradient, through the straight-through estimator
+        batch = scene_batch("train", 0, 2, 0)
+        quant = t.quantize(render(batch))[0]
+        t.opt.zero_grad()
+        torch.nn.functional.binary_cross_entropy_with_logits(t.shape_head(quant), shapes_present(batch)).backward()
+        self.assertGreater(float(t.model.encoder.conv_in.weight.grad.abs().sum()), 0.0)
+
+    def test_needs_whole_scenes(self):
+        with self.assertRaisesRegex(ValueError, "whole scenes"):
+            VQTrainer(SMOKE.model.vq, dataclasses.replace(SMOKE.vq_shape, crop=64, crop_steps=1), seed=0, data_seed=0)
+
+
 class TrainingIdsTest(unittest.TestCase):
     def test_onnxruntime_ids_match_pytorch(self):
         """The exported vq_encoder run by onnxruntime-node gives PyTorch's ids (a near-tie may
@@ -201,10 +244,10 @@ class VQStagesTest(unittest.TestCase):
         logged = []
         return train_vq(SMOKE, self.dir / out, seed=0, log=logged.append, eval_images=self.images, **kw), logged
 
-    def test_from_scratch_runs_a_then_a2_and_records_both(self):
+    def test_from_scratch_runs_a_a2_a3_and_records_them(self):
         vq, _ = self.train("run")
-        self.assertEqual(list(vq.stages), ["a", "a2"])
-        for name, cfg in (("a", SMOKE.vq), ("a2", SMOKE.vq_object)):
+        self.assertEqual(list(vq.stages), ["a", "a2", "a3"])
+        for name, cfg in (("a", SMOKE.vq), ("a2", SMOKE.vq_object), ("a3", SMOKE.vq_shape)):
             self.assertEqual(vq.stages[name]["run"], str((self.dir / "run").resolve()))
             self.assertEqual(vq.stages[name]["config"], dataclasses.asdict(cfg))
             self.assertEqual(len(vq.histories[name]), cfg.steps // cfg.log_every)
@@ -213,18 +256,23 @@ class VQStagesTest(unittest.TestCase):
         for k, v in vq.model.state_dict().items():
             torch.testing.assert_close(saved["state_dict"][k], v, rtol=0, atol=0)
 
-    def test_a_stage_a_file_gets_stage_a2_and_a_finished_file_gets_nothing(self):
+    def test_a_stage_a_file_gets_the_fine_tunes_and_a_finished_file_gets_nothing(self):
         first, _ = self.train("first")
         stage_a_only = self.dir / "stage-a.pt"
         save_vq(stage_a_only, first.model, {"a": first.stages["a"]})
         tuned, _ = self.train("tuned", vq_from=str(stage_a_only))
         self.assertEqual(tuned.stages["a"], first.stages["a"])
         self.assertEqual(tuned.stages["a2"]["run"], str((self.dir / "tuned").resolve()))
-        self.assertEqual(list(tuned.histories), ["a2"])
+        self.assertEqual(list(tuned.histories), ["a2", "a3"])
+        after_a2 = self.dir / "after-a2.pt"  # e.g. the shipped VQ recovered by vq_from_bundle.py
+        save_vq(after_a2, first.model, {k: first.stages[k] for k in ("a", "a2")})
+        shaped, _ = self.train("shaped", vq_from=str(after_a2))
+        self.assertEqual(list(shaped.histories), ["a3"])
+        self.assertEqual(shaped.stages["a2"], first.stages["a2"])
         again, logged = self.train("again", vq_from=str(self.dir / "tuned" / "vq.pt"))
         self.assertEqual(again.stages, tuned.stages)
         self.assertEqual(again.histories, {})
-        self.assertIn("stages a, a2 done", logged[0])
+        self.assertIn("stages a, a2, a3 done", logged[0])
         for k, v in tuned.model.state_dict().items():
             torch.testing.assert_close(again.model.state_dict()[k], v, rtol=0, atol=0)
 
@@ -253,7 +301,7 @@ class SmokeRunTest(unittest.TestCase):
             self.assertTrue(all(t["cpu_s"] >= 0 for t in metrics["times"].values()))
             written = json.loads((out / "metrics.json").read_text())
             self.assertEqual(written["recipe"], "smoke")
-            self.assertEqual(list(written["vq_stages"]), ["a", "a2"])
+            self.assertEqual(list(written["vq_stages"]), ["a", "a2", "a3"])
             self.assertEqual(load_vq(out / "vq.pt")["stages"], written["vq_stages"])
             ckpt = torch.load(out / "toklip.pt", map_location="cpu")
             sd = ckpt["state_dict"]
