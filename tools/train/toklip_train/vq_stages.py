@@ -34,6 +34,11 @@ class TrainedVQ(NamedTuple):
     histories: Dict[str, List[dict]]  # of the stages trained in this run
 
 
+def _times(record: StageRecord) -> str:
+    """A stage record's times for the log (its settings were logged when the stage started)."""
+    return f"{record['wall_s'] / 60:.1f} min wall, {record['cpu_s'] / 60:.1f} min CPU"
+
+
 def save_vq(path: Path, vq: VQModel, stages: Dict[str, StageRecord]) -> None:
     torch.save({"state_dict": vq.state_dict(), "stages": stages}, path)
 
@@ -74,7 +79,7 @@ def fine_tune(stage: str, vq_cfg: VQConfig, cfg: VQTrainConfig, start: VQModel, 
             trainer.warm_shape_head(encode_ids_onnx(trainer.model, scenes, log=log), scenes)
         held = held_out_sets().zero_shot
         shape_eval = (render(held), [s.shapes[0].shape for s in held])
-    trainer.train(eval_images, shape_eval=shape_eval)
+    trainer.train(eval_images, shape_eval=shape_eval, stage=stage.upper())
     return trainer
 
 
@@ -95,7 +100,7 @@ def train_vq(recipe: Recipe, out: Path, *, seed: int, log: Log, eval_images: tor
             out / "vq-snapshot.pt", m, {"a": {"run": str(out.resolve()), "snapshot_step": step}}))
         stages = {"a": {"run": str(out.resolve()), **clock.read(), "config": asdict(recipe.vq)}}
         histories["a"] = trainer.history
-        log(f"stage A done: {stages['a']}")
+        log(f"stage A done: {_times(stages['a'])}")
     vq = trainer.model.eval()
     for stage, field, _ in FINE_TUNES:
         cfg = getattr(recipe, field)
@@ -106,6 +111,6 @@ def train_vq(recipe: Recipe, out: Path, *, seed: int, log: Log, eval_images: tor
         vq = tuner.model.eval()
         stages[stage] = {"run": str(out.resolve()), **clock.read(), "config": asdict(cfg)}
         histories[stage] = tuner.history
-        log(f"stage {stage.upper()} done: {stages[stage]}")
+        log(f"stage {stage.upper()} done: {_times(stages[stage])}")
     save_vq(out / "vq.pt", vq, stages)
     return TrainedVQ(vq, stages, histories)

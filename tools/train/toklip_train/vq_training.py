@@ -312,11 +312,11 @@ class VQTrainer:
 
     def train(self, eval_images: Optional[torch.Tensor] = None,
               snapshot: Optional[Callable[[VQModel, int], None]] = None,
-              shape_eval: Optional[Tuple[torch.Tensor, Sequence[str]]] = None) -> VQModel:
-        """shape_eval: held-out single-shape images and their shapes, on which the shape head is
+              shape_eval: Optional[Tuple[torch.Tensor, Sequence[str]]] = None, stage: str = "A") -> VQModel:
+        """stage: the name on the log lines ("A", "A2", "A3"). shape_eval: held-out single-shape images and their shapes, on which the shape head is
         scored at every evaluation (how much shape the codes now carry)."""
         cfg = self.cfg
-        self.log(f"stage A (VQ): {sum(p.numel() for p in self.model.parameters()) / 1e6:.2f}M "
+        self.log(f"stage {stage} (VQ): {sum(p.numel() for p in self.model.parameters()) / 1e6:.2f}M "
                  f"parameters, {cfg.steps} steps x {cfg.batch_size} images; {asdict(cfg)}")
         t0, c0 = time.time(), time.process_time()
         window: List[Dict[str, float]] = []
@@ -327,7 +327,7 @@ class VQTrainer:
                 mean["restarted"] = float(sum(w["restarted"] for w in window))
                 live = int((self.usage > cfg.restart_threshold).sum())
                 shape = f"shape bce {mean['shape_bce']:.3f} " if "shape_bce" in mean else ""
-                self.log(f"A {step + 1:5d}/{cfg.steps} loss {mean['loss']:.4f} l1 {mean['l1']:.4f} "
+                self.log(f"{stage} {step + 1:5d}/{cfg.steps} loss {mean['loss']:.4f} l1 {mean['l1']:.4f} "
                          f"psnr {mean['psnr']:.2f} cb {mean['codebook']:.4f} {shape}live codes {live} "
                          f"restarted {int(mean['restarted'])} lr {lr_at(step, cfg):.2e} "
                          f"wall {time.time() - t0:.0f}s cpu {time.process_time() - c0:.0f}s")
@@ -335,12 +335,12 @@ class VQTrainer:
                 window = []
             if eval_images is not None and ((step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps):
                 ev = self.evaluate(eval_images, continuous=step < cfg.continuous_steps)
-                self.log(f"A eval step {step + 1}: held-out PSNR {ev['psnr']:.2f} dB, "
+                self.log(f"{stage} eval step {step + 1}: held-out PSNR {ev['psnr']:.2f} dB, "
                          f"{ev['codes_used']} codes used")
                 self.history[-1].update({"eval_psnr": ev["psnr"], "eval_codes": ev["codes_used"]})
                 if shape_eval is not None and self.shape_head is not None:
                     acc = self.shape_accuracy(*shape_eval)
-                    self.log(f"A eval step {step + 1}: shape head on held-out codes {acc:.3f}")
+                    self.log(f"{stage} eval step {step + 1}: shape head on held-out codes {acc:.3f}")
                     self.history[-1]["eval_shape_head_acc"] = acc
                 if snapshot is not None:
                     snapshot(self.model, step + 1)
