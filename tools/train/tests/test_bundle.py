@@ -8,7 +8,7 @@ from toklip_train.networks import REPO_ROOT
 from toklip_train.recipe import MODEL_NAME
 
 BUNDLE = REPO_ROOT / "models" / MODEL_NAME
-MANIFEST_SHA256 = "15fecb0e5682fd74b886b8e736035d8407998eaed3368bd86c95dd49d8aeba1c"
+MANIFEST_SHA256 = "e4510523f57c3309078c12ec23b4b06a6d645b9ba1d6e7f4dd03495c584dd934"
 MAX_BUNDLE_BYTES = 25_000_000
 
 

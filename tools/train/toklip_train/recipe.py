@@ -33,6 +33,13 @@ class Recipe:
     vq_shape: Optional[VQTrainConfig] = None
 
 
+# Stage A3's settings as tried on the shipped VQ (finetune_vq.py --stage a3; a recipe takes them as
+# vq_shape): a CNN on the code grid names the scene's shapes, its gradient shaping the codes.
+SHAPE_AWARE_VQ = VQTrainConfig(steps=800, batch_size=8, lr=2e-4, warmup=50, gradient_weight=0.0, object_weight=8.0,
+                               scene_shape_weight=0.5, shape_head_warm_scenes=12_000, shape_head_warm_steps=1500,
+                               continuous_steps=0, eval_every=200, log_every=50)
+
+
 def _model(vq: VQConfig, width: int, depth: int, heads: int, text_depth: int) -> TokLIPConfig:
     grid = IMAGE_SIZE // vq.downsample_factor
     vision = VisionConfig(width=width, depth=depth, heads=heads, mlp_hidden=4 * width,
@@ -54,12 +61,10 @@ FULL = Recipe(
     # Shapes weigh 1 + 8 in the reconstruction losses: see tools/train/README.md, "Object-weighted VQ".
     vq_object=VQTrainConfig(steps=1000, batch_size=8, lr=2e-4, warmup=50, gradient_weight=0.0, object_weight=8.0,
                             continuous_steps=0, eval_every=250, log_every=50),
-    # A CNN on the code grid names the scene's shapes: see tools/train/README.md, "Shape-aware VQ".
-    vq_shape=VQTrainConfig(steps=800, batch_size=8, lr=2e-4, warmup=50, gradient_weight=0.0, object_weight=8.0,
-                           scene_shape_weight=0.5, shape_head_warm_scenes=12_000, shape_head_warm_steps=1500,
-                           continuous_steps=0, eval_every=200, log_every=50),
+    # No stage A3 (SHAPE_AWARE_VQ): with 3000 stage-B steps it did not beat this recipe, see
+    # tools/train/README.md, "Shape-aware VQ (stage A3)".
     # token_shape_weight 0.5, not 1: see tools/train/README.md, "Per-token shape loss".
-    contrastive=ContrastiveConfig(steps=3000, batch_size=64, hard_negatives=("shape", "colour"),
+    contrastive=ContrastiveConfig(steps=5000, batch_size=64, hard_negatives=("shape", "colour"),
                                   token_shape_weight=0.5),
     train_scenes=40_000,
     next_token=NextTokenConfig(steps=500),
