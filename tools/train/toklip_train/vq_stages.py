@@ -15,6 +15,7 @@ from .clock import Clock
 from .data import render, scene_batch
 from .evaluation import held_out_sets
 from .networks import VQConfig, VQModel
+from .onnx_ids import encode_ids_onnx
 from .recipe import Recipe
 from .vq_training import VQTrainConfig, VQTrainer
 
@@ -74,7 +75,6 @@ def fine_tune(stage: str, vq_cfg: VQConfig, cfg: VQTrainConfig, start: VQModel, 
     shape_eval = None
     if trainer.shape_head is not None:
         if cfg.shape_head_warm_steps > 0:
-            from .onnx_ids import encode_ids_onnx  # node and onnxruntime only where a head is warmed
             scenes = scene_batch("train", 0, cfg.shape_head_warm_scenes, seed + offset)
             trainer.warm_shape_head(encode_ids_onnx(trainer.model, scenes, log=log), scenes)
         held = held_out_sets().zero_shot
