@@ -39,7 +39,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
-from toklip_train.code_cnn import CodeGridCNN  # noqa: E402
+from toklip_train.code_cnn import CodeGridCNN, code_grid  # noqa: E402
 from toklip_train.contrastive import init_towers  # noqa: E402
 from toklip_train.data import render, scene_batch  # noqa: E402
 from toklip_train.evaluation import EVAL_SEED, held_out_sets, zero_shot_prompts  # noqa: E402
@@ -104,15 +104,13 @@ class CodeCNN(nn.Module):
     """Ids -> code vectors (fixed, the VQ's normalised codebook) on the token grid -> the small CNN
     that stage A3 trains jointly with the VQ (code_cnn.py), here on frozen codes."""
 
-    def __init__(self, codebook: torch.Tensor, grid: int):
+    def __init__(self, codebook: torch.Tensor):
         super().__init__()
         self.register_buffer("codebook", codebook)
-        self.grid = grid
         self.net = CodeGridCNN(codebook.shape[1])
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        codes = self.codebook[ids].reshape(len(ids), self.grid, self.grid, -1).permute(0, 3, 1, 2)
-        return self.net(codes)
+        return self.net(code_grid(self.codebook, ids))
 
 
 class PixelCNN(nn.Module):
@@ -213,7 +211,7 @@ def main(argv=None) -> int:
     log(f"linear probe on the trained image embeddings: {out['linear_probe_on_embeddings']:.3f}")
     torch.manual_seed(0)
     codebook = model.trunk.vq.quantize.normalized_codebook().detach()
-    cnn = CodeCNN(codebook, FULL.model.grid)
+    cnn = CodeCNN(codebook)
     out["cnn_on_codes"] = supervised(cnn, train_ids, train_y, test_ids, test_y, args.steps, 1e-3, log,
                                      "CNN on code vectors")
     # How far the codes themselves carry shape, by size, and whether the CNN only memorised.

@@ -31,6 +31,12 @@ class CodeGridCNN(nn.Module):
         return self.convs(self.embed(codes))
 
 
+def code_grid(codebook: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """Ids (B, g*g) in raster order -> their code vectors on the token grid (B, C, g, g)."""
+    grid = int(ids.shape[1] ** 0.5)
+    return codebook[ids].reshape(len(ids), grid, grid, -1).permute(0, 3, 1, 2)
+
+
 def shapes_present(scenes: Sequence[Scene]) -> torch.Tensor:
     """(B, len(SHAPES)) float targets: 1 for every shape drawn in the scene (one or two)."""
     out = torch.zeros(len(scenes), len(SHAPES))

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from .data import psnr, render, scene_batch, to_uint8
 from .networks import VQConfig, VQModel, l2_normalize
-from .code_cnn import CodeGridCNN, shapes_present
+from .code_cnn import CodeGridCNN, code_grid, shapes_present
 from .scenes import SHAPES, Scene, shape_mask
 
 
@@ -49,7 +49,6 @@ class VQTrainConfig:
     # different small shapes share codes (the reconstructions are blobs), which no later stage
     # can tell apart again.
     scene_shape_weight: float = 0.0
-    shape_head_lr_scale: float = 1.0
     # Before that, the head alone learns on the frozen codes of this many training scenes (their
     # ids through onnxruntime, onnx_ids.py): from scratch at batch 8 it stays at chance for
     # hundreds of steps while its random gradient only disturbs the encoder.
@@ -128,10 +127,8 @@ class VQTrainer:
         if cfg.scene_shape_weight > 0 and cfg.crop:
             raise ValueError("scene_shape_weight needs whole scenes: a crop may cut a shape out")
         self.shape_head = CodeGridCNN(vq_cfg.codebook_dim) if cfg.scene_shape_weight > 0 else None
-        groups = [{"params": list(self.model.parameters()), "lr_scale": 1.0}]
-        if self.shape_head is not None:
-            groups.append({"params": list(self.shape_head.parameters()), "lr_scale": cfg.shape_head_lr_scale})
-        self.opt = torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95), weight_decay=cfg.weight_decay)
+        params = list(self.model.parameters()) + (list(self.shape_head.parameters()) if self.shape_head else [])
+        self.opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.95), weight_decay=cfg.weight_decay)
         self.usage = torch.zeros(vq_cfg.codebook_size)
         self.gen = torch.Generator().manual_seed(seed + 1)
         self.history: List[Dict[str, float]] = []
@@ -162,7 +159,7 @@ class VQTrainer:
     def step(self, step: int) -> Dict[str, float]:
         cfg = self.cfg
         for group in self.opt.param_groups:
-            group["lr"] = lr_at(step, cfg) * group["lr_scale"]
+            group["lr"] = lr_at(step, cfg)
         batch = scene_batch("train", step * cfg.batch_size, cfg.batch_size, self.data_seed)
         x = render(batch)
         weight = object_weights(batch, cfg.object_weight, cfg.object_margin) if cfg.object_weight > 0 else None
@@ -264,14 +261,12 @@ class VQTrainer:
             codebook = self.model.quantize.normalized_codebook()
         targets = shapes_present(scenes)
         opt = torch.optim.AdamW(self.shape_head.parameters(), lr=cfg.shape_head_warm_lr, weight_decay=0.05)
-        grid = int(math.isqrt(ids.shape[1]))
         loss = torch.zeros(())
         for step in range(cfg.shape_head_warm_steps):
             for group in opt.param_groups:
                 group["lr"] = cfg.shape_head_warm_lr * min(1.0, (step + 1) / 50)
             pick = torch.randint(len(ids), (cfg.shape_head_warm_batch,), generator=self.gen)
-            codes = codebook[ids[pick]].reshape(len(pick), grid, grid, -1).permute(0, 3, 1, 2)
-            loss = F.binary_cross_entropy_with_logits(self.shape_head(codes), targets[pick])
+            loss = F.binary_cross_entropy_with_logits(self.shape_head(code_grid(codebook, ids[pick])), targets[pick])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -283,12 +278,11 @@ class VQTrainer:
     def shape_accuracy(self, images: torch.Tensor, shapes: Sequence[str], batch: int = 64) -> float:
         """The shape head's accuracy (top logit) on single-shape scenes, through ids as served."""
         self.model.eval()
+        codebook = self.model.quantize.normalized_codebook()
         right = 0
         for i in range(0, len(images), batch):
             _, ids = self.model.encode(images[i:i + batch])
-            g = int(math.isqrt(ids.shape[1]))
-            codes = self.model.quantize.lookup(ids.reshape(-1)).reshape(len(ids), g, g, -1).permute(0, 3, 1, 2)
-            pred = self.shape_head(codes).argmax(1)
+            pred = self.shape_head(code_grid(codebook, ids)).argmax(1)
             right += sum(SHAPES[int(p)] == s for p, s in zip(pred, shapes[i:i + batch]))
         self.model.train()
         return right / len(images)
@@ -313,8 +307,9 @@ class VQTrainer:
     def train(self, eval_images: Optional[torch.Tensor] = None,
               snapshot: Optional[Callable[[VQModel, int], None]] = None,
               shape_eval: Optional[Tuple[torch.Tensor, Sequence[str]]] = None, stage: str = "A") -> VQModel:
-        """stage: the name on the log lines ("A", "A2", "A3"). shape_eval: held-out single-shape images and their shapes, on which the shape head is
-        scored at every evaluation (how much shape the codes now carry)."""
+        """stage: the name on the log lines ("A", "A2", "A3"). shape_eval: held-out single-shape
+        images and their shapes, on which the shape head is scored at every evaluation (how much
+        shape the codes now carry)."""
         cfg = self.cfg
         self.log(f"stage {stage} (VQ): {sum(p.numel() for p in self.model.parameters()) / 1e6:.2f}M "
                  f"parameters, {cfg.steps} steps x {cfg.batch_size} images; {asdict(cfg)}")
