@@ -29,13 +29,12 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from toklip_train.data import psnr, render, to_uint8  # noqa: E402
-from toklip_train.evaluation import (held_out_sets, psnr_metrics, retrieval_metrics,  # noqa: E402
+from toklip_train.evaluation import (FLOORS, held_out_sets, psnr_metrics, retrieval_metrics,  # noqa: E402
                                      zero_shot_metrics, zero_shot_prompts)
 from toklip_train.networks import REPO_ROOT  # noqa: E402,F401  (puts tools/export on sys.path)
 from toklip_train.node_script import run_node_script  # noqa: E402
 from toklip_train.recipe import FULL  # noqa: E402
 
-FLOORS = {"psnr_mean": 26.0, "zero_shot_colour_acc": 0.95, "zero_shot_shape_acc": 0.90, "i2t_r1": 0.40}
 RUN_BUNDLE = Path(__file__).resolve().parent / "run_bundle.mjs"
 
 

@@ -28,7 +28,17 @@ class LeftToTry(unittest.TestCase):
         # The last step's figure (not the last in string order), sizes from best to worst.
         self.assertIn("reaches 76.8 % held-out after 1000 steps (large 97.9 %, medium 78.0 %, small 43.4 %)", text)
         self.assertIn("fitting 97.4 % of its 4942 training scenes", text)
-        self.assertIn("a VQ that keeps more small-shape detail", text)
+        self.assertIn("codes that keep more small-shape detail first", text)
+
+    def test_codes_that_allow_the_floor_leave_the_vit(self):
+        diagnosis = dict(HELD_OUT_ONLY, zero_shot_train={"shape_acc": 0.909}, cnn_on_codes={"1000": 0.8999999761581421},
+                         cnn_on_codes_by_size={"small": 0.783, "large": 1.0, "medium": 0.876},
+                         cnn_on_codes_train_acc=0.945)
+        text = model_card._left_to_try(diagnosis)
+        self.assertIn("reaches 90.0 % held-out after 1000 steps (large 100.0 %, medium 87.6 %, small 78.3 %)", text)
+        self.assertIn("the codes allow the floor, the token ViT does not read all of it out", text)
+        self.assertIn("a wider ViT", text)
+        self.assertNotIn("codes that keep more small-shape detail", text)
 
     def test_a_model_that_memorised_gets_the_general_advice(self):
         memorised = dict(HELD_OUT_ONLY, zero_shot_train={"shape_acc": 0.95})
@@ -47,21 +57,21 @@ class LeftToTry(unittest.TestCase):
 
 class RecipeHistory(unittest.TestCase):
     def test_every_earlier_version_then_this_run(self):
-        text = model_card._recipe_history(0.752, {"a": {}, "a2": A2}, 5000)
+        text = model_card._recipe_history(0.782, {"a": {}, "a2": A2, "a3": A3}, 5000)
         self.assertIn("39.0 % (contrastive stage B alone), 41.6 % (+ hard-negative captions), ", text)
         self.assertIn("54.4 % (+ 5000 stage-B steps instead of 3000), 64.2 % (+ per-token shape labels, an "
-                      "auxiliary loss of weight 0.5), 70.4 % (+ 40k training scenes instead of 10k), then 75.2 % "
-                      "in this run (+ an object-weighted VQ fine-tune, stage A2 (weight 8)); none reaches the floor",
-                      text)
+                      "auxiliary loss of weight 0.5), 70.4 % (+ 40k training scenes instead of 10k), 73.8 % (+ an "
+                      "object-weighted VQ fine-tune, stage A2 (weight 8)), then 78.2 % in this run (+ a shape-aware "
+                      "VQ fine-tune, stage A3 (shape weight 0.5)); none reaches the floor", text)
 
     def test_a_stage_b_length_other_than_the_predecessors_is_named(self):
-        text = model_card._recipe_history(0.752, {"a": {}, "a2": A2}, 3000)
-        self.assertIn("(+ an object-weighted VQ fine-tune, stage A2 (weight 8), and 3000 stage-B steps instead of "
-                      "5000); none", text)
+        text = model_card._recipe_history(0.752, {"a": {}, "a2": A2, "a3": A3}, 3000)
+        self.assertIn("(+ a shape-aware VQ fine-tune, stage A3 (shape weight 0.5), and 3000 stage-B steps instead "
+                      "of 5000); none", text)
 
     def test_a_run_without_a_new_change_is_refused(self):
         with self.assertRaises(ValueError):
-            model_card._recipe_history(0.5, {"a": {}}, 5000)
+            model_card._recipe_history(0.5, {"a": {}, "a2": A2}, 5000)
 
 
 class Times(unittest.TestCase):
@@ -82,6 +92,16 @@ class Times(unittest.TestCase):
                       "`/runs/vqw8` (30.0 min wall, 20.0 min CPU), then the towers with "
                       "`--vq-from /runs/vqw8/vq.pt`", text)
         self.assertIn("about 152 min wall, 231 min CPU", text)
+
+    def test_ids_read_from_the_cache_add_the_minutes_encoding_them_costs(self):
+        stages = {"a": {"run": "/runs/full-s0", "wall_s": 3900.0, "cpu_s": 6000.0}, "a2": A2}
+        encoded = model_card._times_paragraph(self.run_from(stages), Path("/runs/b"))[0]
+        self.assertIn("(ids 1.0 min wall, 0.5 min CPU; stage B0", encoded)
+        self.assertNotIn("plus about", encoded)
+        cached = dict(self.run_from(stages), times=dict(self.TIMES, token_ids={"wall_s": 2.0, "cpu_s": 1.0}))
+        text = model_card._times_paragraph(cached, Path("/runs/b"))[0]
+        self.assertIn("(ids 0.0 min wall, 0.0 min CPU, from the ids cache; stage B0", text)
+        self.assertIn("build machine, plus about 5 minutes to encode the training ids;", text)
 
     def test_a_run_that_trained_stage_a2_itself_counts_one_invocation_less(self):
         run = self.run_from({"a": {"run": "/runs/full-s0", "wall_s": 3900.0, "cpu_s": 6000.0},
