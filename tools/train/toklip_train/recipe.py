@@ -61,8 +61,8 @@ FULL = Recipe(
     # Shapes weigh 1 + 8 in the reconstruction losses: see tools/train/README.md, "Object-weighted VQ".
     vq_object=VQTrainConfig(steps=1000, batch_size=8, lr=2e-4, warmup=50, gradient_weight=0.0, object_weight=8.0,
                             continuous_steps=0, eval_every=250, log_every=50),
-    # No stage A3 (SHAPE_AWARE_VQ): with 3000 stage-B steps it did not beat this recipe, see
-    # tools/train/README.md, "Shape-aware VQ (stage A3)".
+    # Stage A3: the codes name the shapes, see tools/train/README.md, "Shape-aware VQ (stage A3)".
+    vq_shape=SHAPE_AWARE_VQ,
     # token_shape_weight 0.5, not 1: see tools/train/README.md, "Per-token shape loss".
     contrastive=ContrastiveConfig(steps=5000, batch_size=64, hard_negatives=("shape", "colour"),
                                   token_shape_weight=0.5),
