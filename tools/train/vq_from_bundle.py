@@ -2,7 +2,7 @@
 bundle's vq_encoder.onnx and vq_decoder.onnx.
 
 Why: a run folder's vq.pt is not committed, only the bundle is; a later VQ stage (or a tower
-retrain) starts from the shipped VQ without retraining stages A and A2 (about 1.5 CPU-hours).
+retrain) starts from the shipped VQ without retraining stages A, A2 and A3 (about 2.5 CPU-hours).
 
 How: the exporter's own graph modules are exported once more from a VQModel whose parameters
 hold distinct random values; every initializer of that graph is traced back to the parameter it
@@ -20,7 +20,7 @@ import json
 import sys
 import tempfile
 from pathlib import Path
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import onnx
@@ -29,7 +29,8 @@ from onnx import numpy_helper
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from toklip_train.networks import VQConfig, VQModel  # noqa: E402
-from toklip_train.vq_stages import save_vq  # noqa: E402
+from toklip_train.recipe import FULL  # noqa: E402
+from toklip_train.vq_stages import FINE_TUNES, save_vq  # noqa: E402
 
 from toklip_export.onnx_export import VQDecoder, VQEncoderZ, export_module  # noqa: E402
 
@@ -118,6 +119,11 @@ def check(vq: VQModel, grid: int, bundle: Path) -> None:
                 raise RuntimeError(f"{graph}: initializer {name} differs from the bundle's")
 
 
+def full_recipe_vq_stages() -> List[str]:
+    """The VQ stages of the full recipe (the shipped bundle's): stage A, then its fine-tunes."""
+    return ["a"] + [stage for stage, field, _ in FINE_TUNES if getattr(FULL, field) is not None]
+
+
 def main(argv: Optional[Sequence[str]] = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bundle", type=Path, required=True)
@@ -128,9 +134,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     args = ap.parse_args(argv)
     vq, grid = recover(args.bundle)
     check(vq, grid, args.bundle)
-    # Every stage marked done, so that --vq-from does not train stage A2 a second time.
+    # Every stage marked done, so that --vq-from does not train a fine-tune a second time.
     stages = (json.loads(args.stages.read_text()) if args.stages
-              else {stage: {"run": str(args.bundle.resolve())} for stage in ("a", "a2")})
+              else {stage: {"run": str(args.bundle.resolve())} for stage in full_recipe_vq_stages()})
     args.out.parent.mkdir(parents=True, exist_ok=True)
     save_vq(args.out, vq, stages)
     print(f"recovered the VQ of {args.bundle} ({sum(p.numel() for p in vq.parameters())} parameters, "
