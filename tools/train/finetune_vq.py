@@ -5,9 +5,8 @@ or stage A3 (shape-aware).
     python3 tools/train/finetune_vq.py --vq-from RUN/vq.pt --out DIR [--stage a2|a3] [--object-weight 8]
         [--shape-weight 0.5] [--steps N] [--lr LR]
 
-train.py runs the recipe's fine-tunes itself (stage A2; stage A3 where a recipe has it, the full
-one does not: recipe.py says why); this script is for trying other settings on an existing VQ
-without the towers (pair it with diagnose_shape.py). Pixels on and within 2 px of a shape weigh
+train.py runs the recipe's fine-tunes itself (stages A2 and A3); this script is for trying other
+settings on an existing VQ without the towers (pair it with diagnose_shape.py). Pixels on and within 2 px of a shape weigh
 1 + object_weight in the L1 and L2 losses (`VQTrainConfig.object_weight`); stage A3 adds a CNN on
 the code grid that names the scene's shapes (`scene_shape_weight`). Writes DIR/vq.pt (with its
 stage record, so `train.py --vq-from DIR/vq.pt` skips the stages done) and DIR/metrics.json
@@ -33,7 +32,7 @@ from toklip_train.clock import Clock  # noqa: E402
 from toklip_train.data import render  # noqa: E402
 from toklip_train.evaluation import held_out_sets  # noqa: E402
 from toklip_train.networks import VQModel  # noqa: E402
-from toklip_train.recipe import FULL, SHAPE_AWARE_VQ  # noqa: E402
+from toklip_train.recipe import FULL  # noqa: E402
 from toklip_train.vq_stages import FINE_TUNES, fine_tune, load_vq, save_vq  # noqa: E402
 from toklip_train.vq_training import VQTrainer  # noqa: E402
 
@@ -54,8 +53,7 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     log = lambda m: print(m, flush=True)  # noqa: E731
-    # the full recipe's settings for the stage; stage A3 is not in it (recipe.py says why)
-    recipe = getattr(FULL, dict((stage, field) for stage, field, _ in FINE_TUNES)[args.stage]) or SHAPE_AWARE_VQ
+    recipe = getattr(FULL, dict((stage, field) for stage, field, _ in FINE_TUNES)[args.stage])  # its settings
     given = {"object_weight": args.object_weight, "scene_shape_weight": args.shape_weight, "steps": args.steps,
              "lr": args.lr}
     cfg = dataclasses.replace(recipe, **{k: v for k, v in given.items() if v is not None})
