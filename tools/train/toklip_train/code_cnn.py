@@ -7,9 +7,10 @@ tells shapes apart. The network is thrown away after training either way.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .scenes import SHAPES, Scene
@@ -30,6 +31,10 @@ class CodeGridCNN(nn.Module):
     def forward(self, codes: torch.Tensor) -> torch.Tensor:
         return self.convs(self.embed(codes))
 
+    def feature_map(self, codes: torch.Tensor) -> torch.Tensor:
+        """(B, C, g, g) -> (B, channels, g, g): the last convolution's features, before the pool."""
+        return self.convs[:6](self.embed(codes))
+
 
 def code_grid(codebook: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
     """Ids (B, g*g) in raster order -> their code vectors on the token grid (B, C, g, g)."""
@@ -44,3 +49,24 @@ def shapes_present(scenes: Sequence[Scene]) -> torch.Tensor:
         for shape in scene.shapes:
             out[row, SHAPES.index(shape.shape)] = 1.0
     return out
+
+
+def fit_on_codes(cnn: CodeGridCNN, codebook: torch.Tensor, ids: torch.Tensor, scenes: Sequence[Scene], *,
+                 steps: int, batch: int, lr: float, generator: torch.Generator,
+                 log: Callable[[str], None]) -> float:
+    """Trains `cnn` alone to name the shapes of `scenes` from the frozen codes of their `ids`
+    (multi-label, like stage A3); returns its last training loss."""
+    targets = shapes_present(scenes)
+    opt = torch.optim.AdamW(cnn.parameters(), lr=lr, weight_decay=0.05)
+    loss = torch.zeros(())
+    for step in range(steps):
+        for group in opt.param_groups:
+            group["lr"] = lr * min(1.0, (step + 1) / 50)
+        pick = torch.randint(len(ids), (batch,), generator=generator)
+        loss = F.binary_cross_entropy_with_logits(cnn(code_grid(codebook, ids[pick])), targets[pick])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if (step + 1) % 250 == 0 or step + 1 == steps:
+            log(f"shape CNN on frozen codes {step + 1}/{steps}: bce {float(loss):.4f}")
+    return float(loss)

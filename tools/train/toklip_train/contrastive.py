@@ -1,6 +1,6 @@
 """Stage B: the causal token ViT (with MAP pooling) and the text tower, trained contrastively
-on the frozen VQ's token ids (TokLIP's objective without the distillation term, which needs a
-teacher we do not have).
+on the frozen VQ's token ids. TokLIP's distillation term needs a pre-trained teacher we do not
+have; optional per-token losses (shape labels, and a small CNN teacher's features) stand in.
 
 The loss is the CLIP softmax cross-entropy over scaled cosines, in both directions, with
 multi-positive targets (two scenes in a batch can share a description). The scale follows a
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -22,6 +22,7 @@ from torch import nn
 from .captions import positives, swap_attribute
 from .networks import TokLIP, l2_normalize
 from .scenes import SHAPES, Scene
+from .token_distill import CodeTeacher, TeacherConfig, distill_loss
 from .token_labels import IGNORE, token_shape_labels
 from .tokenizer import encode_batch
 from .vq_training import lr_at
@@ -48,6 +49,11 @@ class ContrastiveConfig:
     # Weight of an auxiliary loss: a linear head on each token's feature names the shape that
     # covers the token's patch (token_labels.py). The head is thrown away after training.
     token_shape_weight: float = 0.0
+    # Weight of a second auxiliary loss: a linear head on each token's feature regresses onto a CNN
+    # teacher's feature map of the frozen codes (token_distill.py), the teacher trained first
+    # with `teacher`'s settings on the same training scenes. Head and teacher are thrown away.
+    token_distill_weight: float = 0.0
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
 
 
 def scale_at(step: int, cfg: ContrastiveConfig) -> float:
@@ -112,6 +118,17 @@ class ContrastiveTrainer:
             self.token_labels = token_shape_labels(self.scenes, model.config.grid)
             self.token_head = nn.Linear(model.config.vision.width, len(SHAPES))
             named += [("token_head." + n, p) for n, p in self.token_head.named_parameters()]
+        self.teacher: Optional[CodeTeacher] = None
+        self.distill_head: Optional[nn.Linear] = None
+        if cfg.token_distill_weight > 0:
+            with torch.no_grad():
+                codebook = model.trunk.vq.quantize.normalized_codebook()
+            self.teacher = CodeTeacher(codebook, seed)
+            log(f"stage B teacher: a CNN on the frozen codes, {cfg.teacher}")
+            self.teacher_loss = self.teacher.fit(train_ids, self.scenes, cfg.teacher, seed, log)
+            torch.manual_seed(seed + 1)
+            self.distill_head = nn.Linear(model.config.vision.width, self.teacher.channels)
+            named += [("distill_head." + n, p) for n, p in self.distill_head.named_parameters()]
         self.params = [p for _, p in named]
         self.opt = torch.optim.AdamW(
             [{"params": [p for n, p in named if _decay(n, p)], "weight_decay": cfg.weight_decay},
@@ -152,6 +169,10 @@ class ContrastiveTrainer:
                                          self.token_labels[index].flatten(), ignore_index=IGNORE)
             loss = loss + cfg.token_shape_weight * token_loss
             out["token_loss"] = float(token_loss)
+        if self.distill_head is not None:
+            d_loss = distill_loss(self.distill_head, features, self.teacher.targets(self.ids[index]))
+            loss = loss + cfg.token_distill_weight * d_loss
+            out["distill_loss"] = float(d_loss)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.params, cfg.grad_clip)
@@ -179,6 +200,7 @@ class ContrastiveTrainer:
                 mean = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
                 self.log(f"B {step + 1:5d}/{cfg.steps} loss {mean['loss']:.4f} batch i->t acc "
                          f"{mean['acc']:.3f}" + (f" token loss {mean['token_loss']:.4f}" if "token_loss" in mean else "")
+                         + (f" distill loss {mean['distill_loss']:.4f}" if "distill_loss" in mean else "")
                          + f" scale {window[-1]['scale']:.1f} lr {window[-1]['lr']:.2e} "
                          f"wall {time.time() - t0:.0f}s cpu {time.process_time() - c0:.0f}s")
                 self.history.append({"step": step + 1, **mean})

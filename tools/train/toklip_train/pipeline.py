@@ -113,6 +113,18 @@ class HeldOutEvaluator:
         return out
 
 
+def teacher_metrics(trainer: ContrastiveTrainer, evaluator: HeldOutEvaluator, log: Log) -> Optional[Dict[str, float]]:
+    """Stage B's distillation teacher, if any: its last training loss and its held-out shape
+    accuracy (the zero-shot scenes, one shape each), the bar the token ViT is taught towards."""
+    if trainer.teacher is None:
+        return None
+    shapes = [s.shapes[0].shape for s in evaluator.sets.zero_shot]
+    out = {"train_bce": trainer.teacher_loss,
+           "heldout_shape_acc": trainer.teacher.shape_accuracy(evaluator.zero_shot_ids, shapes)}
+    log(f"stage B teacher: held-out shape accuracy {out['heldout_shape_acc']:.3f}")
+    return out
+
+
 def official_checkpoint(model: TokLIP, recipe: Recipe, seed: int, steps: int) -> dict:
     """The layout of the released TokLIP files: weights under 'state_dict' with DDP's 'module.'
     prefix, no logit_bias; extra entries describe the run."""
@@ -151,6 +163,7 @@ def run(recipe: Recipe, out: Path, *, seed: int, log: Log, vq_from: Optional[str
     times["stage_b0_next_token"] = clock.read()
     clock = Clock()
     trainer_b = ContrastiveTrainer(model, recipe.contrastive, ids, train_scenes, seed=seed, log=log)
+    teacher = teacher_metrics(trainer_b, evaluator, log)
     trainer_b.train(evaluator.semantic)
     times["stage_b_contrastive"] = clock.read()
 
@@ -162,6 +175,7 @@ def run(recipe: Recipe, out: Path, *, seed: int, log: Log, vq_from: Optional[str
     metrics = {"model": MODEL_NAME, "recipe": recipe.name, "seed": seed, "vq_from": vq_from, "heldout": heldout,
                "times": times, "vq_stages": vq.stages, "stage_a": vq.histories.get("a", []),
                "stage_a2": vq.histories.get("a2", []), "stage_b0": next_token_history, "stage_b": trainer_b.history,
+               "stage_b_teacher": teacher,
                "torch": torch.__version__, "threads": torch.get_num_threads()}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     log(f"times: {json.dumps(times)}")

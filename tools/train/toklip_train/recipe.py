@@ -13,6 +13,7 @@ from .contrastive import ContrastiveConfig
 from .networks import TextConfig, TokLIPConfig, VisionConfig, VQConfig
 from .next_token import NextTokenConfig
 from .scenes import IMAGE_SIZE
+from .token_distill import TeacherConfig
 from .tokenizer import CONTEXT_LENGTH, VOCAB
 from .vq_training import VQTrainConfig
 
@@ -64,8 +65,9 @@ FULL = Recipe(
     # Stage A3: the codes name the shapes, see tools/train/README.md, "Shape-aware VQ (stage A3)".
     vq_shape=SHAPE_AWARE_VQ,
     # token_shape_weight 0.5, not 1: see tools/train/README.md, "Per-token shape loss".
+    # token_distill_weight: see tools/train/README.md, "Per-token distillation (stage B)".
     contrastive=ContrastiveConfig(steps=5000, batch_size=64, hard_negatives=("shape", "colour"),
-                                  token_shape_weight=0.5),
+                                  token_shape_weight=0.5, token_distill_weight=1.0),
     train_scenes=40_000,
     next_token=NextTokenConfig(steps=500),
 )
@@ -84,7 +86,8 @@ SMOKE = Recipe(
                            scene_shape_weight=0.5, shape_head_warm_scenes=8, shape_head_warm_steps=2,
                            shape_head_warm_batch=4, restart_every=2, log_every=1, eval_every=2),
     contrastive=ContrastiveConfig(steps=4, batch_size=8, warmup=2, log_every=2, eval_every=4,
-                                  hard_negatives=("shape", "colour"), token_shape_weight=1.0),
+                                  hard_negatives=("shape", "colour"), token_shape_weight=1.0,
+                                  token_distill_weight=1.0, teacher=TeacherConfig(steps=3, batch_size=4)),
     train_scenes=16,
     next_token=NextTokenConfig(steps=3, batch_size=4, warmup=1, log_every=1),
 )

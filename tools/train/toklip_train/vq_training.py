@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from .data import psnr, render, scene_batch, to_uint8
 from .networks import VQConfig, VQModel, l2_normalize
-from .code_cnn import CodeGridCNN, code_grid, shapes_present
+from .code_cnn import CodeGridCNN, code_grid, fit_on_codes, shapes_present
 from .scenes import SHAPES, Scene, shape_mask
 
 
@@ -259,20 +259,9 @@ class VQTrainer:
         cfg = self.cfg
         with torch.no_grad():
             codebook = self.model.quantize.normalized_codebook()
-        targets = shapes_present(scenes)
-        opt = torch.optim.AdamW(self.shape_head.parameters(), lr=cfg.shape_head_warm_lr, weight_decay=0.05)
-        loss = torch.zeros(())
-        for step in range(cfg.shape_head_warm_steps):
-            for group in opt.param_groups:
-                group["lr"] = cfg.shape_head_warm_lr * min(1.0, (step + 1) / 50)
-            pick = torch.randint(len(ids), (cfg.shape_head_warm_batch,), generator=self.gen)
-            loss = F.binary_cross_entropy_with_logits(self.shape_head(code_grid(codebook, ids[pick])), targets[pick])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if (step + 1) % 250 == 0 or step + 1 == cfg.shape_head_warm_steps:
-                self.log(f"shape head on frozen codes {step + 1}/{cfg.shape_head_warm_steps}: bce {float(loss):.4f}")
-        return float(loss)
+        return fit_on_codes(self.shape_head, codebook, ids, scenes, steps=cfg.shape_head_warm_steps,
+                            batch=cfg.shape_head_warm_batch, lr=cfg.shape_head_warm_lr, generator=self.gen,
+                            log=self.log)
 
     @torch.no_grad()
     def shape_accuracy(self, images: torch.Tensor, shapes: Sequence[str], batch: int = 64) -> float:
