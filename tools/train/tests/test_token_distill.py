@@ -8,6 +8,8 @@ from toklip_train import scenes as S
 from toklip_train.contrastive import ContrastiveTrainer
 from toklip_train.networks import TokLIP
 from toklip_train.recipe import SMOKE
+
+from .stage_b_inputs import smoke_stage_b
 from toklip_train.token_distill import CodeTeacher, TeacherConfig
 
 torch.set_num_threads(2)
@@ -54,16 +56,11 @@ class CodeTeacherTest(unittest.TestCase):
 
 class DistillLossTest(unittest.TestCase):
     def test_stage_b_fits_the_teacher_features_and_keeps_head_and_teacher_out_of_the_checkpoint(self):
-        torch.manual_seed(0)
-        model = TokLIP(SMOKE.model)
-        scenes = [S.scene("train", i, 0) for i in range(8)]
-        ids = torch.from_numpy(np.random.default_rng(0).integers(
-            SMOKE.model.vq.codebook_size, size=(len(scenes), SMOKE.model.vision.num_tokens)))
+        model, scenes, ids, order = smoke_stage_b()
         cfg = replace(SMOKE.contrastive, steps=60, batch_size=8, lr=1e-2, warmup=1, token_shape_weight=0.0,
                       token_distill_weight=1.0, teacher=TeacherConfig(steps=20, batch_size=8))
         trainer = ContrastiveTrainer(model, cfg, ids, scenes, seed=0, log=lambda m: None)
         teacher_state = {k: v.clone() for k, v in trainer.teacher.state_dict().items()}
-        order = np.arange(len(scenes))
         losses = [trainer.step(step, order)["distill_loss"] for step in range(cfg.steps)]
         self.assertLess(np.mean(losses[-5:]), 0.5 * losses[0])
         for k, v in trainer.teacher.state_dict().items():

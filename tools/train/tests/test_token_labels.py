@@ -9,6 +9,8 @@ from toklip_train import scenes as S
 from toklip_train.contrastive import ContrastiveTrainer
 from toklip_train.networks import TokLIP
 from toklip_train.recipe import SMOKE
+
+from .stage_b_inputs import smoke_stage_b
 from toklip_train.token_labels import IGNORE, token_shape_labels
 
 torch.set_num_threads(2)
@@ -47,14 +49,9 @@ class TokenShapeLabelsTest(unittest.TestCase):
 
 class TokenShapeLossTest(unittest.TestCase):
     def test_auxiliary_head_learns_the_labels_and_stays_out_of_the_checkpoint(self):
-        torch.manual_seed(0)
-        model = TokLIP(SMOKE.model)
-        scenes = [S.scene("train", i, 0) for i in range(8)]
-        ids = torch.from_numpy(np.random.default_rng(0).integers(
-            SMOKE.model.vq.codebook_size, size=(len(scenes), SMOKE.model.vision.num_tokens)))
+        model, scenes, ids, order = smoke_stage_b()
         cfg = replace(SMOKE.contrastive, steps=60, batch_size=8, lr=1e-2, warmup=1, token_shape_weight=1.0)
         trainer = ContrastiveTrainer(model, cfg, ids, scenes, seed=0, log=lambda m: None)
-        order = np.arange(len(scenes))
         losses = [trainer.step(step, order)["token_loss"] for step in range(cfg.steps)]
         self.assertAlmostEqual(losses[0], math.log(len(S.SHAPES)), delta=0.3)
         self.assertLess(np.mean(losses[-5:]), 0.5 * losses[0])
