@@ -1,9 +1,10 @@
 """A small CNN over the grid of VQ code vectors that names the shapes of a scene.
 
-Two uses: diagnose_shape.py trains it on frozen codes to measure how much shape the codes carry,
+Three uses: diagnose_shape.py trains it on frozen codes to measure how much shape the codes carry,
 and stage A3 (vq_training.py, `scene_shape_weight`) trains it jointly with the VQ, so that its
 gradient, through the straight-through estimator, teaches the encoder to keep in the codes what
-tells shapes apart. The network is thrown away after training either way.
+tells shapes apart. Stage B's distillation (token_distill.py) trains one on the frozen codes as a
+teacher for the token ViT. The network is thrown away after training in every case.
 """
 from __future__ import annotations
 
