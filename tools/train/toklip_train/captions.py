@@ -72,3 +72,8 @@ def positives(captions: Sequence[str], scenes: Sequence[Scene]) -> np.ndarray:
     """(len(scenes), len(captions)) bool matrix: caption j describes scene i."""
     parsed = [parse_caption(c) for c in captions]
     return np.array([[describes(p, s) for p in parsed] for s in scenes], dtype=bool)
+
+
+def without_position(caption: str) -> str:
+    """The caption with its position phrases dropped: what still holds of a scene drawn elsewhere."""
+    return format_caption([(colour, shape, size, None) for colour, shape, size, _ in parse_caption(caption)])

@@ -19,11 +19,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .captions import positives, swap_attribute
+from .captions import positives, swap_attribute, without_position
 from .networks import TokLIP, l2_normalize
 from .scenes import SHAPES, Scene
 from .token_distill import CodeTeacher, TeacherConfig, distill_loss
 from .token_labels import IGNORE, token_shape_labels
+from .token_shift import random_shifts, shape_boxes, shift_grid
 from .tokenizer import encode_batch
 from .vq_training import lr_at
 
@@ -54,6 +55,10 @@ class ContrastiveConfig:
     # with `teacher`'s settings on the same training scenes. Head and teacher are thrown away.
     token_distill_weight: float = 0.0
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    # This fraction of each batch sees its ids shifted on the token grid, each scene by a random
+    # offset that keeps its shapes inside (token_shift.py), its token labels and teacher targets
+    # with them; their captions drop the position phrase, which the shift makes wrong.
+    shift_fraction: float = 0.0
 
 
 def scale_at(step: int, cfg: ContrastiveConfig) -> float:
@@ -113,9 +118,13 @@ class ContrastiveTrainer:
         model.logit_scale.requires_grad_(False)
         named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
         self.token_head: Optional[nn.Linear] = None
+        if cfg.token_shape_weight > 0 or cfg.shift_fraction > 0:
+            self.token_labels = token_shape_labels(self.scenes, model.config.grid)
+        if cfg.shift_fraction > 0:
+            self.shape_boxes = shape_boxes(self.token_labels, model.config.grid)
+            self.shift_generator = torch.Generator().manual_seed(seed)
         if cfg.token_shape_weight > 0:
             torch.manual_seed(seed)
-            self.token_labels = token_shape_labels(self.scenes, model.config.grid)
             self.token_head = nn.Linear(model.config.vision.width, len(SHAPES))
             named += [("token_head." + n, p) for n, p in self.token_head.named_parameters()]
         self.teacher: Optional[CodeTeacher] = None
@@ -140,6 +149,21 @@ class ContrastiveTrainer:
     def text_embeddings(self, input_ids: torch.Tensor) -> torch.Tensor:
         return l2_normalize(self.model.text(input_ids))
 
+    def shifted_batch(self, index: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor], int]:
+        """The batch's ids and token labels, the first round(shift_fraction * B) scenes shifted
+        (the same offsets for both), and how many were."""
+        ids = self.ids[index]
+        labels = self.token_labels[index] if hasattr(self, "token_labels") else None
+        count = int(round(self.cfg.shift_fraction * len(index)))
+        if count == 0:
+            return ids, labels, 0
+        grid = self.model.config.grid
+        dy, dx = random_shifts(self.shape_boxes[index[:count]], grid, self.shift_generator)
+        ids, labels = ids.clone(), labels.clone()
+        ids[:count] = shift_grid(ids[:count], dy, dx, grid)
+        labels[:count] = shift_grid(labels[:count], dy, dx, grid)
+        return ids, labels, count
+
     def step(self, step: int, order: np.ndarray) -> Dict[str, float]:
         cfg = self.cfg
         lr = lr_at(step, cfg)
@@ -147,12 +171,14 @@ class ContrastiveTrainer:
             g["lr"] = lr
         batch = order[:cfg.batch_size]
         scenes = [self.scenes[i] for i in batch]
+        index = torch.from_numpy(batch)
+        ids, token_labels, shifted = self.shifted_batch(index)
         captions = [s.caption_variant(self.rng) for s in scenes]
+        captions = [without_position(c) for c in captions[:shifted]] + captions[shifted:]
         negatives = [swap_attribute(c, attribute, self.rng) for attribute in cfg.hard_negatives for c in captions]
         # (B, B + len(negatives)): a swapped caption may still describe another scene of the batch
         pos = torch.from_numpy(positives(captions + negatives, scenes)).float()
-        index = torch.from_numpy(batch)
-        features, img = self.model.trunk.encode_ids(self.ids[index])
+        features, img = self.model.trunk.encode_ids(ids)
         img = l2_normalize(img)
         txt = self.text_embeddings(torch.tensor(encode_batch(captions + negatives)))
         scale = scale_at(step, cfg)
@@ -166,11 +192,11 @@ class ContrastiveTrainer:
         out = {}
         if self.token_head is not None:
             token_loss = F.cross_entropy(self.token_head(features).flatten(0, 1),
-                                         self.token_labels[index].flatten(), ignore_index=IGNORE)
+                                         token_labels.flatten(), ignore_index=IGNORE)
             loss = loss + cfg.token_shape_weight * token_loss
             out["token_loss"] = float(token_loss)
         if self.distill_head is not None:
-            d_loss = distill_loss(self.distill_head, features, self.teacher.targets(self.ids[index]))
+            d_loss = distill_loss(self.distill_head, features, self.teacher.targets(ids))
             loss = loss + cfg.token_distill_weight * d_loss
             out["distill_loss"] = float(d_loss)
         self.opt.zero_grad(set_to_none=True)

@@ -65,9 +65,9 @@ FULL = Recipe(
     # Stage A3: the codes name the shapes, see tools/train/README.md, "Shape-aware VQ (stage A3)".
     vq_shape=SHAPE_AWARE_VQ,
     # token_shape_weight 0.5, not 1: see tools/train/README.md, "Per-token shape loss".
-    # token_distill_weight: see tools/train/README.md, "Per-token distillation (stage B)".
+    # token_distill_weight, shift_fraction: see tools/train/README.md, "Distillation and shifted token grids".
     contrastive=ContrastiveConfig(steps=5000, batch_size=64, hard_negatives=("shape", "colour"),
-                                  token_shape_weight=0.5, token_distill_weight=1.0),
+                                  token_shape_weight=0.5, token_distill_weight=1.0, shift_fraction=0.5),
     train_scenes=40_000,
     next_token=NextTokenConfig(steps=500),
 )
@@ -87,7 +87,8 @@ SMOKE = Recipe(
                            shape_head_warm_batch=4, restart_every=2, log_every=1, eval_every=2),
     contrastive=ContrastiveConfig(steps=4, batch_size=8, warmup=2, log_every=2, eval_every=4,
                                   hard_negatives=("shape", "colour"), token_shape_weight=1.0,
-                                  token_distill_weight=1.0, teacher=TeacherConfig(steps=3, batch_size=4)),
+                                  token_distill_weight=1.0, teacher=TeacherConfig(steps=3, batch_size=4),
+                                  shift_fraction=0.5),
     train_scenes=16,
     next_token=NextTokenConfig(steps=3, batch_size=4, warmup=1, log_every=1),
 )

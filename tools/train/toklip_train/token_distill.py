@@ -6,7 +6,7 @@ vectors (code_cnn.py) learns the scenes' shapes in a minute and names held-out s
 than the token ViT does after the whole of stage B (its convolutions generalise the arrangement
 of codes that makes a shape). Its last feature map gives every token a dense target that says
 what its neighbourhood looks like; probes on the shipped VQ's ids started a fresh ViT faster
-with it than with per-token shape labels (tools/train/README.md, "Per-token distillation").
+with it than with per-token shape labels (tools/train/README.md, "Distillation and shifted token grids").
 The teacher and the linear head are thrown away after training.
 """
 from __future__ import annotations
