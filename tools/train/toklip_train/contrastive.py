@@ -164,6 +164,11 @@ class ContrastiveTrainer:
         labels[:count] = shift_grid(labels[:count], dy, dx, grid)
         return ids, labels, count
 
+    def captions(self, scenes: Sequence[Scene], shifted: int) -> List[str]:
+        """A training caption per scene; the first `shifted` scenes' drop their position phrases."""
+        captions = [s.caption_variant(self.rng) for s in scenes]
+        return [without_position(c) for c in captions[:shifted]] + captions[shifted:]
+
     def step(self, step: int, order: np.ndarray) -> Dict[str, float]:
         cfg = self.cfg
         lr = lr_at(step, cfg)
@@ -173,8 +178,7 @@ class ContrastiveTrainer:
         scenes = [self.scenes[i] for i in batch]
         index = torch.from_numpy(batch)
         ids, token_labels, shifted = self.shifted_batch(index)
-        captions = [s.caption_variant(self.rng) for s in scenes]
-        captions = [without_position(c) for c in captions[:shifted]] + captions[shifted:]
+        captions = self.captions(scenes, shifted)
         negatives = [swap_attribute(c, attribute, self.rng) for attribute in cfg.hard_negatives for c in captions]
         # (B, B + len(negatives)): a swapped caption may still describe another scene of the batch
         pos = torch.from_numpy(positives(captions + negatives, scenes)).float()
