@@ -136,10 +136,14 @@ PREVIOUS_STAGE_B_STEPS = 5000  # the last RECIPE_HISTORY entry's
 
 def _this_run_change(contrastive: dict) -> str:
     """The change this run adds to the last of RECIPE_HISTORY, read from its stage-B settings."""
-    weight = contrastive.get("token_distill_weight", 0.0)
-    if not weight:
+    changes = []
+    if contrastive.get("token_distill_weight"):
+        changes.append(f"per-token distillation from a CNN teacher on the codes (weight {contrastive['token_distill_weight']:g})")
+    if contrastive.get("shift_fraction"):
+        changes.append(f"{_fraction(contrastive['shift_fraction'])} of each batch on shifted token grids")
+    if not changes:
         raise ValueError("RECIPE_HISTORY ends with this recipe's predecessor: add this run's change to it")
-    change = f"+ per-token distillation from a CNN teacher on the codes, weight {weight:g}"
+    change = "+ " + " and ".join(changes)
     if contrastive["steps"] != PREVIOUS_STAGE_B_STEPS:
         change += f", and {contrastive['steps']} stage-B steps instead of {PREVIOUS_STAGE_B_STEPS}"
     return change
@@ -150,7 +154,7 @@ def _recipe_history(shape_acc: float, contrastive: dict) -> str:
     reached = [acc for _, acc in RECIPE_HISTORY if acc >= FLOORS["zero_shot_shape_acc"]]
     verdict = ("none reaches the floor" if shape_acc < FLOORS["zero_shot_shape_acc"] and not reached
                else f"the floor is {_pct(FLOORS['zero_shot_shape_acc'])}")
-    return (f"Held-out shape accuracy over the recipe's versions, each adding one change (same seed): {earlier}, "
+    return (f"Held-out shape accuracy over the recipe's versions, each adding a change (same seed): {earlier}, "
             f"then {_pct(shape_acc)} in this run ({_this_run_change(contrastive)}); {verdict}.")
 
 
@@ -208,6 +212,21 @@ def _left_to_try(diagnosis: Optional[dict]) -> str:
                "shape does not carry over to the held-out scenes. ")
         no_bound = general
     return fit + (_codes_bound(diagnosis) or no_bound)
+
+
+def _fraction(f: float) -> str:
+    return "half" if f == 0.5 else f"{100 * f:.0f} %"
+
+
+def _shift_text(contrastive: dict) -> str:
+    """Stage B's shifted token grids clause."""
+    f = contrastive.get("shift_fraction")
+    if not f:
+        return ""
+    return (f"; {_fraction(f)} of each batch sees its ids moved on the token grid by a random offset that keeps its "
+            "shapes inside the grid and off its edges (token labels and teacher targets moved or recomputed with "
+            "them, captions without their position phrase), so each shape is seen at positions the training "
+            "scenes never draw it at")
 
 
 def _distill_text(contrastive: dict, teacher: Optional[dict]) -> str:
@@ -320,7 +339,7 @@ def render_card(run: dict, run_dir: Path, report: dict, manifest: dict, export_c
            "masks; background tokens unlabelled; the head is discarded), so the ViT is taught shape where it "
            "is drawn and not only through one caption word per image"
            if cfg['contrastive'].get('token_shape_weight') else "")
-        + _distill_text(cfg["contrastive"], run.get("stage_b_teacher"))
+        + _distill_text(cfg["contrastive"], run.get("stage_b_teacher")) + _shift_text(cfg["contrastive"])
         + ", scale log-linear from "
         f"{cfg['contrastive']['scale_start']:g} to 100, stored logit_scale = ln 100. Seed {run['seed']}, "
         f"torch {run['torch']}, {run['threads']} threads.",

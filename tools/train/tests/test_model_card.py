@@ -59,7 +59,7 @@ class LeftToTry(unittest.TestCase):
 
 
 class RecipeHistory(unittest.TestCase):
-    DISTILL = {"steps": 5000, "token_distill_weight": 1.0}
+    DISTILL = {"steps": 5000, "token_distill_weight": 1.0, "shift_fraction": 0.5}
 
     def test_every_earlier_version_then_this_run(self):
         text = model_card._recipe_history(0.852, self.DISTILL)
@@ -68,21 +68,24 @@ class RecipeHistory(unittest.TestCase):
                       "auxiliary loss of weight 0.5), 70.4 % (+ 40k training scenes instead of 10k), 73.8 % (+ an "
                       "object-weighted VQ fine-tune, stage A2 (weight 8)), 80.6 % (+ a shape-aware VQ fine-tune, "
                       "stage A3 (shape weight 0.5)), then 85.2 % in this run (+ per-token distillation from a CNN "
-                      "teacher on the codes, weight 1); none reaches the floor.", text)
+                      "teacher on the codes (weight 1) and half of each batch on shifted token grids); none reaches "
+                      "the floor.", text)
 
     def test_a_run_at_the_floor_is_not_called_short_of_it(self):
         text = model_card._recipe_history(0.91, self.DISTILL)
         self.assertNotIn("none reaches", text)
-        self.assertIn("then 91.0 % in this run (+ per-token distillation from a CNN teacher on the codes, weight 1); "
-                      "the floor is 90.0 %.", text)
+        self.assertIn("then 91.0 % in this run (+ per-token distillation from a CNN teacher on the codes (weight 1) "
+                      "and half of each batch on shifted token grids); the floor is 90.0 %.", text)
 
     def test_a_stage_b_length_other_than_the_predecessors_is_named(self):
         text = model_card._recipe_history(0.752, dict(self.DISTILL, steps=3000))
-        self.assertIn("weight 1, and 3000 stage-B steps instead of 5000); none", text)
+        self.assertIn("shifted token grids, and 3000 stage-B steps instead of 5000); none", text)
+        only_distill = model_card._recipe_history(0.8, dict(self.DISTILL, shift_fraction=0.0))
+        self.assertIn("(+ per-token distillation from a CNN teacher on the codes (weight 1)); none", only_distill)
 
     def test_a_run_without_a_new_change_is_refused(self):
         with self.assertRaises(ValueError):
-            model_card._recipe_history(0.5, {"steps": 5000, "token_distill_weight": 0.0})
+            model_card._recipe_history(0.5, {"steps": 5000, "token_distill_weight": 0.0, "shift_fraction": 0.0})
 
 
 class Times(unittest.TestCase):
@@ -165,8 +168,10 @@ class WholeCard(unittest.TestCase):
         self.assertIn("and a per-token distillation loss (weight 1): a small CNN on the 8x8 code vectors, the "
                       "teacher (1500 steps of 64 on the training scenes' shape labels, 91.2 % held-out shape "
                       "accuracy)", card)
-        self.assertIn("then 85.0 % in this run (+ per-token distillation from a CNN teacher on the codes, weight 1); "
-                      "none reaches the floor.", card)
+        self.assertIn("regresses onto (cosine, through a linear head; teacher and head are discarded); half of each "
+                      "batch sees its ids moved on the token grid", card)
+        self.assertIn("then 85.0 % in this run (+ per-token distillation from a CNN teacher on the codes (weight 1) "
+                      "and half of each batch on shifted token grids); none reaches the floor.", card)
         self.assertIn("## Known gaps", card)
 
     def test_a_run_that_meets_every_floor_has_no_known_gaps_but_keeps_its_history(self):
