@@ -65,9 +65,11 @@ FULL = Recipe(
     # Stage A3: the codes name the shapes, see tools/train/README.md, "Shape-aware VQ (stage A3)".
     vq_shape=SHAPE_AWARE_VQ,
     # token_shape_weight 0.5, not 1: see tools/train/README.md, "Per-token shape loss".
-    # token_distill_weight, shift_fraction: see tools/train/README.md, "Distillation and shifted token grids".
+    # Stage B's distillation teacher and shifted token grids stay off (token_distill_weight and
+    # shift_fraction 0): together they left held-out shape where it was, see tools/train/README.md,
+    # "Distillation and shifted token grids (stage B, off)".
     contrastive=ContrastiveConfig(steps=5000, batch_size=64, hard_negatives=("shape", "colour"),
-                                  token_shape_weight=0.5, token_distill_weight=1.0, shift_fraction=0.5),
+                                  token_shape_weight=0.5),
     train_scenes=40_000,
     next_token=NextTokenConfig(steps=500),
 )

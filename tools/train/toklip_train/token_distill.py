@@ -6,8 +6,10 @@ vectors (code_cnn.py) learns the scenes' shapes in a minute and names held-out s
 than the token ViT does after the whole of stage B (its convolutions generalise the arrangement
 of codes that makes a shape). Its last feature map gives every token a dense target that says
 what its neighbourhood looks like; probes on the shipped VQ's ids started a fresh ViT faster
-with it than with per-token shape labels (tools/train/README.md, "Distillation and shifted token grids").
-The teacher and the linear head are thrown away after training.
+with it than with per-token shape labels. In stage B, next to those labels, it showed no gain
+(alone by step 1000, and with shifted token grids at the end), so the full recipe leaves it off
+(tools/train/README.md, "Distillation and shifted token grids (stage B, off)"). The teacher and
+the linear head are thrown away after training.
 """
 from __future__ import annotations
 
