@@ -118,6 +118,7 @@ class ContrastiveTrainer:
         model.logit_scale.requires_grad_(False)
         named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
         self.token_head: Optional[nn.Linear] = None
+        self.token_labels: Optional[torch.Tensor] = None
         if cfg.token_shape_weight > 0 or cfg.shift_fraction > 0:
             self.token_labels = token_shape_labels(self.scenes, model.config.grid)
         if cfg.shift_fraction > 0:
@@ -153,7 +154,7 @@ class ContrastiveTrainer:
         """The batch's ids and token labels, the first round(shift_fraction * B) scenes shifted
         (the same offsets for both), and how many were."""
         ids = self.ids[index]
-        labels = self.token_labels[index] if hasattr(self, "token_labels") else None
+        labels = self.token_labels[index] if self.token_labels is not None else None
         count = int(round(self.cfg.shift_fraction * len(index)))
         if count == 0:
             return ids, labels, 0
