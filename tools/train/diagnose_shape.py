@@ -39,7 +39,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
-from toklip_train.code_cnn import CodeGridCNN, code_grid  # noqa: E402
+from toklip_train.code_cnn import CodeIdsCNN  # noqa: E402
 from toklip_train.contrastive import init_towers  # noqa: E402
 from toklip_train.data import render, scene_batch  # noqa: E402
 from toklip_train.evaluation import EVAL_SEED, held_out_sets, zero_shot_prompts  # noqa: E402
@@ -98,19 +98,6 @@ def linear_probe(model: TokLIP, train_ids, train_y, test_ids, test_y) -> float:
         opt.step()
     with torch.no_grad():
         return float((probe(xt).argmax(1) == test_y).float().mean())
-
-
-class CodeCNN(nn.Module):
-    """Ids -> code vectors (fixed, the VQ's normalised codebook) on the token grid -> the small CNN
-    that stage A3 trains jointly with the VQ (code_cnn.py), here on frozen codes."""
-
-    def __init__(self, codebook: torch.Tensor):
-        super().__init__()
-        self.register_buffer("codebook", codebook)
-        self.net = CodeGridCNN(codebook.shape[1])
-
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        return self.net(code_grid(self.codebook, ids))
 
 
 class PixelCNN(nn.Module):
@@ -211,7 +198,7 @@ def main(argv=None) -> int:
     log(f"linear probe on the trained image embeddings: {out['linear_probe_on_embeddings']:.3f}")
     torch.manual_seed(0)
     codebook = model.trunk.vq.quantize.normalized_codebook().detach()
-    cnn = CodeCNN(codebook)
+    cnn = CodeIdsCNN(codebook)
     out["cnn_on_codes"] = supervised(cnn, train_ids, train_y, test_ids, test_y, args.steps, 1e-3, log,
                                      "CNN on code vectors")
     # How far the codes themselves carry shape, by size, and whether the CNN only memorised.

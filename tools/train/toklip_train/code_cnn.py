@@ -24,17 +24,31 @@ class CodeGridCNN(nn.Module):
     def __init__(self, code_dim: int, hidden: int = 256, width: int = 64, channels: int = 128):
         super().__init__()
         self.embed = nn.Sequential(nn.Conv2d(code_dim, hidden, 1), nn.GELU(), nn.Conv2d(hidden, width, 1))
-        self.convs = nn.Sequential(
-            nn.Conv2d(width, channels, 3, padding=1), nn.GELU(), nn.Conv2d(channels, channels, 3, padding=1), nn.GELU(),
-            nn.Conv2d(channels, channels, 3, padding=1), nn.GELU(), nn.AdaptiveMaxPool2d(1), nn.Flatten(),
-            nn.Linear(channels, len(SHAPES)))
+        features = [nn.Conv2d(width, channels, 3, padding=1), nn.GELU(), nn.Conv2d(channels, channels, 3, padding=1),
+                    nn.GELU(), nn.Conv2d(channels, channels, 3, padding=1), nn.GELU()]
+        # one Sequential, as before the feature map was exposed (same parameter names and order)
+        self.convs = nn.Sequential(*features, nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(channels, len(SHAPES)))
+        self.feature_layers = len(features)
+        self.channels = channels
 
     def forward(self, codes: torch.Tensor) -> torch.Tensor:
         return self.convs(self.embed(codes))
 
     def feature_map(self, codes: torch.Tensor) -> torch.Tensor:
         """(B, C, g, g) -> (B, channels, g, g): the last convolution's features, before the pool."""
-        return self.convs[:6](self.embed(codes))
+        return self.convs[:self.feature_layers](self.embed(codes))
+
+
+class CodeIdsCNN(nn.Module):
+    """A CodeGridCNN on a fixed codebook (a frozen VQ's), read through token ids (B, g*g)."""
+
+    def __init__(self, codebook: torch.Tensor):
+        super().__init__()
+        self.register_buffer("codebook", codebook.detach().clone())
+        self.cnn = CodeGridCNN(codebook.shape[1])
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.cnn(code_grid(self.codebook, ids))
 
 
 def code_grid(codebook: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:

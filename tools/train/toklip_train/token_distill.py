@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .code_cnn import CodeGridCNN, code_grid, fit_on_codes
+from .code_cnn import CodeIdsCNN, code_grid, fit_on_codes
 from .scenes import SHAPES, Scene
 
 
@@ -31,18 +31,16 @@ class TeacherConfig:
     lr: float = 1e-3
 
 
-class CodeTeacher(nn.Module):
-    """A CodeGridCNN on a fixed codebook (the frozen VQ's), read through token ids."""
+class CodeTeacher(CodeIdsCNN):
+    """The CNN on the frozen codes, seeded, with what distillation needs of it."""
 
     def __init__(self, codebook: torch.Tensor, seed: int):
-        super().__init__()
-        self.register_buffer("codebook", codebook.detach().clone())
-        torch.manual_seed(seed)
-        self.cnn = CodeGridCNN(codebook.shape[1])
+        torch.manual_seed(seed)  # before the parent builds the CNN's parameters
+        super().__init__(codebook)
 
     @property
     def channels(self) -> int:
-        return self.cnn.convs[4].out_channels
+        return self.cnn.channels
 
     def fit(self, ids: torch.Tensor, scenes: Sequence[Scene], cfg: TeacherConfig, seed: int,
             log: Callable[[str], None]) -> float:
@@ -62,8 +60,7 @@ class CodeTeacher(nn.Module):
     @torch.no_grad()
     def shape_accuracy(self, ids: torch.Tensor, shapes: Sequence[str], batch: int = 256) -> float:
         """Top-logit accuracy on single-shape scenes."""
-        pred = torch.cat([self.cnn(code_grid(self.codebook, ids[i:i + batch])).argmax(1)
-                          for i in range(0, len(ids), batch)])
+        pred = torch.cat([self(ids[i:i + batch]).argmax(1) for i in range(0, len(ids), batch)])
         return float(sum(SHAPES[int(p)] == s for p, s in zip(pred, shapes)) / max(1, len(shapes)))
 
 
