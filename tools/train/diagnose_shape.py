@@ -172,7 +172,7 @@ def main(argv=None) -> int:
     log = lambda m: print(m, flush=True)  # noqa: E731
 
     model = load(args.checkpoint)
-    scenes = scene_batch("train", 0, FULL.train_scenes, EVAL_SEED)
+    scenes = scene_batch("train", 0, FULL.train_scenes, EVAL_SEED, position_jitter=FULL.train_position_jitter)
     ids = training_ids(model, scenes, Path(args.ids_cache), log)
     single = [i for i, s in enumerate(scenes) if len(s.shapes) == 1]
     train_ids = ids[single]

@@ -153,7 +153,7 @@ def run(recipe: Recipe, out: Path, *, seed: int, log: Log, vq_from: Optional[str
     model = TokLIP(recipe.model)
     init_towers(model, seed)
     model.trunk.vq.load_state_dict(vq.model.state_dict())
-    train_scenes = scene_batch("train", 0, recipe.train_scenes, seed)
+    train_scenes = scene_batch("train", 0, recipe.train_scenes, seed, position_jitter=recipe.train_position_jitter)
     ids = training_ids(model, train_scenes, ids_cache, log)
     evaluator = HeldOutEvaluator(model, sets)
     times["token_ids"] = clock.read()

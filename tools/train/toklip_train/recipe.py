@@ -12,7 +12,7 @@ from typing import Optional
 from .contrastive import ContrastiveConfig
 from .networks import TextConfig, TokLIPConfig, VisionConfig, VQConfig
 from .next_token import NextTokenConfig
-from .scenes import IMAGE_SIZE
+from .scenes import IMAGE_SIZE, POSITION_JITTER, WIDE_POSITION_JITTER
 from .token_distill import TeacherConfig
 from .tokenizer import CONTEXT_LENGTH, VOCAB
 from .vq_training import VQTrainConfig
@@ -27,6 +27,8 @@ class Recipe:
     vq: VQTrainConfig
     contrastive: ContrastiveConfig
     train_scenes: int  # scenes whose VQ ids stage B trains on
+    # Position jitter of those scenes (pixels): the VQ stages and the held-out sets keep POSITION_JITTER.
+    train_position_jitter: float = POSITION_JITTER
     next_token: NextTokenConfig = NextTokenConfig()  # stage B0, before the contrastive stage
     # Stage A2, after stage A: an object-weighted fine-tune of the VQ (VQTrainConfig.object_weight).
     vq_object: Optional[VQTrainConfig] = None
@@ -71,6 +73,8 @@ FULL = Recipe(
     contrastive=ContrastiveConfig(steps=5000, batch_size=64, hard_negatives=("shape", "colour"),
                                   token_shape_weight=0.5),
     train_scenes=40_000,
+    # Shapes at every offset to the token grid: see tools/train/README.md, "Wider position jitter".
+    train_position_jitter=WIDE_POSITION_JITTER,
     next_token=NextTokenConfig(steps=500),
 )
 
@@ -92,6 +96,7 @@ SMOKE = Recipe(
                                   token_distill_weight=1.0, teacher=TeacherConfig(steps=3, batch_size=4),
                                   shift_fraction=0.5),
     train_scenes=16,
+    train_position_jitter=WIDE_POSITION_JITTER,
     next_token=NextTokenConfig(steps=3, batch_size=4, warmup=1, log_every=1),
 )
 

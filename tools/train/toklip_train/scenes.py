@@ -48,6 +48,10 @@ POSITIONS = (
 )
 GRID_CENTRES = (28.0, 64.0, 100.0)
 POSITION_JITTER = 3.0  # pixels, uniform in [-j, j] on each axis
+# A wider jitter that stage B's training scenes may use (Recipe.train_position_jitter): half a 16 px
+# token, so each shape is seen at every offset to the token grid, not only at its cell's (the cell
+# centres sit at offsets 12, 0 and 4 px). Positions stay inside their cells, so captions hold.
+WIDE_POSITION_JITTER = 8.0
 SIZE_JITTER = 0.06  # relative, uniform in [-j, j]
 COLOUR_JITTER = 10  # per channel, uniform integer in [-j, j]
 BACKGROUNDS = ("plain", "gradient", "textured")
@@ -157,8 +161,10 @@ def _rng(split: str, index: int, seed: int) -> np.random.Generator:
     return np.random.default_rng([seed, SPLITS[split], index])
 
 
-def scene(split: str, index: int, seed: int = 0, *, num_shapes: int | None = None) -> Scene:
-    """Scene `index` of `split`. num_shapes forces 1 or 2 shapes (default: 50/50 by the rng)."""
+def scene(split: str, index: int, seed: int = 0, *, num_shapes: int | None = None,
+          position_jitter: float = POSITION_JITTER) -> Scene:
+    """Scene `index` of `split`. num_shapes forces 1 or 2 shapes (default: 50/50 by the rng);
+    position_jitter widens the shapes' jitter about their cell centres (pixels, on each axis)."""
     rng = _rng(split, index, seed)
     n = num_shapes if num_shapes is not None else (2 if rng.random() < TWO_SHAPE_FRACTION else 1)
     if n not in (1, 2):
@@ -173,7 +179,7 @@ def scene(split: str, index: int, seed: int = 0, *, num_shapes: int | None = Non
             continue
         if n == 2 and tuples[0][3] == tuples[1][3]:
             continue
-        shapes = tuple(_place(t, rng) for t in tuples)
+        shapes = tuple(_place(t, rng, position_jitter) for t in tuples)
         if n == 2 and not _separated(shapes[0], shapes[1]):
             continue
         return Scene(split, index, shapes, _draw_background(rng))
@@ -201,17 +207,25 @@ def _draw_held_out_tuple(rng: np.random.Generator) -> Tuple[str, str, str, str]:
     return _HELD_OUT_SORTED[rng.integers(len(_HELD_OUT_SORTED))]
 
 
-def _place(t: Tuple[str, str, str, str], rng: np.random.Generator) -> ShapeSpec:
+def _place(t: Tuple[str, str, str, str], rng: np.random.Generator, jitter: float = POSITION_JITTER) -> ShapeSpec:
     colour, shape, size, position = t
     cell = POSITIONS.index(position)
     row, col = divmod(cell, 3)
-    cx = GRID_CENTRES[col] + rng.uniform(-POSITION_JITTER, POSITION_JITTER)
-    cy = GRID_CENTRES[row] + rng.uniform(-POSITION_JITTER, POSITION_JITTER)
+    offsets = rng.uniform(-jitter, jitter, 2)  # the same draws as uniform(-j, j) twice
     radius = SIZES[size] * (1.0 + rng.uniform(-SIZE_JITTER, SIZE_JITTER))
+    cx, cy = (_jittered(GRID_CENTRES[i], d, radius) for i, d in zip((col, row), offsets))
     base = np.asarray(COLOURS[colour])
     rgb = np.clip(base + rng.integers(-COLOUR_JITTER, COLOUR_JITTER + 1, 3), 0, 255)
     return ShapeSpec(colour, shape, size, position, float(cx), float(cy), float(radius),
                      tuple(int(v) for v in rgb))
+
+
+def _jittered(centre: float, offset: float, radius: float) -> float:
+    """centre + offset, kept from pushing the shape further out of the image than the default
+    jitter can (a no-op for offsets within POSITION_JITTER)."""
+    low = min(radius, centre - POSITION_JITTER)
+    high = max(IMAGE_SIZE - radius, centre + POSITION_JITTER)
+    return float(np.clip(centre + offset, low, high))
 
 
 def _separated(a: ShapeSpec, b: ShapeSpec, gap: float = 3.0) -> bool:
