@@ -134,28 +134,32 @@ RECIPE_HISTORY = (
 PREVIOUS_STAGE_B_STEPS = 5000  # the last RECIPE_HISTORY entry's
 
 
-def _this_run_change(contrastive: dict) -> str:
-    """The change this run adds to the last of RECIPE_HISTORY, read from its stage-B settings."""
+def _this_run_change(cfg: dict) -> str:
+    """The change this run adds to the last of RECIPE_HISTORY, read from its recipe's settings."""
+    contrastive = cfg["contrastive"]
     changes = []
+    if cfg.get("train_position_jitter", S.POSITION_JITTER) != S.POSITION_JITTER:
+        changes.append(f"stage B's training scenes drawn with {cfg['train_position_jitter']:g} px of position jitter "
+                       f"instead of {S.POSITION_JITTER:g}")
     if contrastive.get("token_distill_weight"):
         changes.append(f"per-token distillation from a CNN teacher on the codes (weight {contrastive['token_distill_weight']:g})")
     if contrastive.get("shift_fraction"):
         changes.append(f"{_fraction(contrastive['shift_fraction'])} of each batch on shifted token grids")
     if not changes:
         raise ValueError("RECIPE_HISTORY ends with this recipe's predecessor: add this run's change to it")
-    change = "+ " + " and ".join(changes)
+    change = "+ " + (", ".join(changes[:-1]) + " and " if len(changes) > 1 else "") + changes[-1]
     if contrastive["steps"] != PREVIOUS_STAGE_B_STEPS:
         change += f", and {contrastive['steps']} stage-B steps instead of {PREVIOUS_STAGE_B_STEPS}"
     return change
 
 
-def _recipe_history(shape_acc: float, contrastive: dict) -> str:
+def _recipe_history(shape_acc: float, cfg: dict) -> str:
     earlier = ", ".join(f"{_pct(acc)} ({change})" for change, acc in RECIPE_HISTORY)
     reached = [acc for _, acc in RECIPE_HISTORY if acc >= FLOORS["zero_shot_shape_acc"]]
     verdict = ("none reaches the floor" if shape_acc < FLOORS["zero_shot_shape_acc"] and not reached
                else f"the floor is {_pct(FLOORS['zero_shot_shape_acc'])}")
     return (f"Held-out shape accuracy over the recipe's versions, each adding a change (same seed): {earlier}, "
-            f"then {_pct(shape_acc)} in this run ({_this_run_change(contrastive)}); {verdict}.")
+            f"then {_pct(shape_acc)} in this run ({_this_run_change(cfg)}); {verdict}.")
 
 
 def _codes_bound(diagnosis: dict) -> Optional[str]:
@@ -216,6 +220,17 @@ def _left_to_try(diagnosis: Optional[dict]) -> str:
 
 def _fraction(f: float) -> str:
     return "half" if f == 0.5 else f"{100 * f:.0f} %"
+
+
+def _jitter_text(cfg: dict) -> str:
+    """Stage B's training scenes' position jitter, when wider than the generator's default."""
+    jitter = cfg.get("train_position_jitter", S.POSITION_JITTER)
+    if jitter == S.POSITION_JITTER:
+        return ""
+    return (f" (drawn with a position jitter of {jitter:g} px about their cell centres instead of the generator's "
+            f"{S.POSITION_JITTER:g}, so that each shape is seen at every offset to the 16 px token grid: with "
+            f"{S.POSITION_JITTER:g} px, a shape's cell fixes how its outline falls across tokens; the held-out sets "
+            "keep the default)")
 
 
 def _shift_text(contrastive: dict) -> str:
@@ -321,7 +336,7 @@ def render_card(run: dict, run_dir: Path, report: dict, manifest: dict, export_c
         + f"the first {cfg['vq']['continuous_steps']} without the quantiser, then the codebook from k-means on the encoder "
         "outputs), AdamW lr "
         f"{cfg['vq']['lr']:g} cosine, L1 + L2 reconstruction, codebook and commitment (0.25) losses, dead-code "
-        f"restarts. " + _fine_tunes_text(run["vq_stages"]) + f"Stage B: VQ frozen, {cfg['train_scenes']} training scenes encoded to ids once; "
+        f"restarts. " + _fine_tunes_text(run["vq_stages"]) + f"Stage B: VQ frozen, {cfg['train_scenes']} training scenes" + _jitter_text(cfg) + " encoded to ids once; "
         + (f"first (stage B0) the ViT trunk alone for {cfg['next_token']['steps']} steps of "
            f"{cfg['next_token']['batch_size']} predicting each token id from the ones before it (next-token "
            "cross-entropy through the causal mask; the prediction head is discarded), so that attention learns "
@@ -372,7 +387,7 @@ def render_card(run: dict, run_dir: Path, report: dict, manifest: dict, export_c
                   f"{_pct(agree['ids_identical'])} of token ids identical, image embeddings within "
                   f"{agree['embedding_rel_err']:.1e} and text embeddings within "
                   f"{agree['text_embedding_rel_err']:.1e} of their scale.", ""]
-    lines += [_recipe_history(b["zero_shot_shape_acc"], cfg["contrastive"]), ""]
+    lines += [_recipe_history(b["zero_shot_shape_acc"], cfg), ""]
     missed = [k for k, v in floors.items() if b[k] < v]
     if missed:
         lines += ["## Known gaps", "",

@@ -59,7 +59,8 @@ class LeftToTry(unittest.TestCase):
 
 
 class RecipeHistory(unittest.TestCase):
-    DISTILL = {"steps": 5000, "token_distill_weight": 1.0, "shift_fraction": 0.5}
+    DISTILL = {"contrastive": {"steps": 5000, "token_distill_weight": 1.0, "shift_fraction": 0.5}}
+    JITTER = {"train_position_jitter": 8.0, "contrastive": {"steps": 5000}}
 
     def test_every_earlier_version_then_this_run(self):
         text = model_card._recipe_history(0.852, self.DISTILL)
@@ -78,14 +79,20 @@ class RecipeHistory(unittest.TestCase):
                       "and half of each batch on shifted token grids); the floor is 90.0 %.", text)
 
     def test_a_stage_b_length_other_than_the_predecessors_is_named(self):
-        text = model_card._recipe_history(0.752, dict(self.DISTILL, steps=3000))
+        text = model_card._recipe_history(0.752, {"contrastive": dict(self.DISTILL["contrastive"], steps=3000)})
         self.assertIn("shifted token grids, and 3000 stage-B steps instead of 5000); none", text)
-        only_distill = model_card._recipe_history(0.8, dict(self.DISTILL, shift_fraction=0.0))
+        only_distill = model_card._recipe_history(0.8, {"contrastive": dict(self.DISTILL["contrastive"], shift_fraction=0.0)})
         self.assertIn("(+ per-token distillation from a CNN teacher on the codes (weight 1)); none", only_distill)
 
     def test_a_run_without_a_new_change_is_refused(self):
         with self.assertRaises(ValueError):
-            model_card._recipe_history(0.5, {"steps": 5000, "token_distill_weight": 0.0, "shift_fraction": 0.0})
+            model_card._recipe_history(0.5, {"train_position_jitter": 3.0, "contrastive": {
+                "steps": 5000, "token_distill_weight": 0.0, "shift_fraction": 0.0}})
+
+    def test_a_wider_position_jitter_is_this_runs_change(self):
+        text = model_card._recipe_history(0.85, self.JITTER)
+        self.assertIn("then 85.0 % in this run (+ stage B's training scenes drawn with 8 px of position jitter "
+                      "instead of 3); none reaches the floor.", text)
 
 
 class Times(unittest.TestCase):
@@ -173,14 +180,20 @@ class WholeCard(unittest.TestCase):
                       "accuracy)", card)
         self.assertIn("regresses onto (cosine, through a linear head; teacher and head are discarded); half of each "
                       "batch sees its ids moved on the token grid", card)
-        self.assertIn("then 85.0 % in this run (+ per-token distillation from a CNN teacher on the codes (weight 1) "
-                      "and half of each batch on shifted token grids); none reaches the floor.", card)
+        self.assertIn("then 85.0 % in this run (+ stage B's training scenes drawn with 8 px of position jitter instead "
+                      "of 3, per-token distillation from a CNN teacher on the codes (weight 1) and half of each batch "
+                      "on shifted token grids); none reaches the floor.", card)
         self.assertIn("## Known gaps", card)
+
+    def test_stage_b_names_its_scenes_position_jitter(self):
+        self.assertIn("Stage B: VQ frozen, 40000 training scenes (drawn with a position jitter of 8 px about their cell "
+                      "centres instead of the generator's 3, so that each shape is seen at every offset to the 16 px "
+                      "token grid", self.card(0.85))
 
     def test_a_run_that_meets_every_floor_has_no_known_gaps_but_keeps_its_history(self):
         card = self.card(0.92)
         self.assertNotIn("## Known gaps", card)
-        self.assertIn("then 92.0 % in this run (+ per-token distillation", card)
+        self.assertIn("then 92.0 % in this run (+ stage B's training scenes drawn with 8 px", card)
         self.assertIn("| zero-shot shape accuracy | 92.0 % |  | 90.0 % | met |", card)
 
 

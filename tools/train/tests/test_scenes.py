@@ -26,10 +26,56 @@ class DeterminismTest(unittest.TestCase):
         captions += "\n".join(S.scene("heldout", i, 0).caption for i in range(200))
         self.assertEqual(hashlib.sha256(captions.encode()).hexdigest()[:16], PINNED_CAPTIONS)
 
+    def test_geometry_is_pinned(self):
+        # Stage B's optional wider jitter must leave the default scenes (the VQ's, the held-out sets) as they were.
+        geometry = "\n".join(repr([(round(s.cx, 6), round(s.cy, 6), round(s.radius, 6)) for s in S.scene(split, i, 0).shapes])
+                             for split in ("train", "heldout") for i in range(200))
+        self.assertEqual(hashlib.sha256(geometry.encode()).hexdigest()[:16], PINNED_GEOMETRY)
+
     def test_render_is_uint8_rgb(self):
         img = S.scene("train", 0, 0).render()
         self.assertEqual(img.shape, (S.IMAGE_SIZE, S.IMAGE_SIZE, 3))
         self.assertEqual(img.dtype, np.uint8)
+
+
+class PositionJitterTest(unittest.TestCase):
+    SCENES = 600
+
+    @staticmethod
+    def cell_centre(shape):
+        row, col = divmod(S.POSITIONS.index(shape.position), 3)
+        return S.GRID_CENTRES[col], S.GRID_CENTRES[row]
+
+    def offsets_by_column(self, jitter):
+        """Per grid column, the 2 px bins of a shape's centre offset to the 16 px token grid that occur."""
+        seen = {c: set() for c in S.GRID_CENTRES}
+        for i in range(self.SCENES):
+            for shape in S.scene("train", i, 0, num_shapes=1, position_jitter=jitter).shapes:
+                seen[self.cell_centre(shape)[0]].add(int(shape.cx % 16) // 2)
+        return seen
+
+    def test_the_default_jitter_ties_each_column_to_a_few_offsets(self):
+        for column, bins in self.offsets_by_column(S.POSITION_JITTER).items():
+            self.assertLessEqual(len(bins), 5, column)
+
+    def test_the_wide_jitter_reaches_every_offset_in_every_column(self):
+        for column, bins in self.offsets_by_column(S.WIDE_POSITION_JITTER).items():
+            self.assertEqual(bins, set(range(8)), column)
+
+    def test_wide_jitter_keeps_cells_captions_and_the_image_bounds(self):
+        for i in range(self.SCENES):
+            narrow = S.scene("train", i, 0, num_shapes=1)
+            wide = S.scene("train", i, 0, num_shapes=1, position_jitter=S.WIDE_POSITION_JITTER)
+            self.assertEqual(wide.caption, narrow.caption)
+            (a,), (b,) = narrow.shapes, wide.shapes
+            self.assertEqual((a.radius, a.rgb), (b.radius, b.rgb))
+            centre = self.cell_centre(b)
+            for pos, c in zip((b.cx, b.cy), centre):
+                self.assertLessEqual(abs(pos - c), S.WIDE_POSITION_JITTER + 1e-9)
+                # inside the image, or no further out than the default jitter allows
+                self.assertGreaterEqual(pos - b.radius, min(0.0, c - S.POSITION_JITTER - b.radius) - 1e-9)
+                self.assertLessEqual(pos + b.radius, max(S.IMAGE_SIZE, c + S.POSITION_JITTER + b.radius) + 1e-9)
+                self.assertEqual(int(pos // (S.IMAGE_SIZE / 3)), S.GRID_CENTRES.index(c))
 
 
 class SplitTest(unittest.TestCase):
@@ -103,6 +149,7 @@ class RenderTest(unittest.TestCase):
 
 
 PINNED_CAPTIONS = "566d08aa27b91767"
+PINNED_GEOMETRY = "18f7dd762941df6c"
 
 if __name__ == "__main__":
     unittest.main()
