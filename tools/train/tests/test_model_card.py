@@ -161,8 +161,8 @@ class WholeCard(unittest.TestCase):
               "a2": A2, "a3": A3}
 
     def card(self, shape_acc: float) -> str:
-        # the full recipe with stage B's optional distillation and shifted grids switched on
-        recipe = dataclasses.replace(FULL, contrastive=dataclasses.replace(
+        # the full recipe with stage B's optional wider jitter, distillation and shifted grids switched on
+        recipe = dataclasses.replace(FULL, train_position_jitter=8.0, contrastive=dataclasses.replace(
             FULL.contrastive, token_distill_weight=1.0, shift_fraction=0.5))
         run = {"config": json.loads(json.dumps(dataclasses.asdict(recipe), default=str)), "vq_stages": self.STAGES,
                "times": Times.TIMES, "vq_from": "/runs/shipped/vq.pt", "seed": 0, "torch": "1.13", "threads": 2,
