@@ -138,8 +138,8 @@ def _this_run_change(cfg: dict) -> str:
     """The change this run adds to the last of RECIPE_HISTORY, read from its recipe's settings."""
     contrastive = cfg["contrastive"]
     changes = []
-    if cfg.get("train_position_jitter", S.POSITION_JITTER) != S.POSITION_JITTER:
-        changes.append(f"stage B's training scenes drawn with {cfg['train_position_jitter']:g} px of position jitter "
+    if _wide_jitter(cfg):
+        changes.append(f"stage B's training scenes drawn with {_wide_jitter(cfg):g} px of position jitter "
                        f"instead of {S.POSITION_JITTER:g}")
     if contrastive.get("token_distill_weight"):
         changes.append(f"per-token distillation from a CNN teacher on the codes (weight {contrastive['token_distill_weight']:g})")
@@ -222,10 +222,16 @@ def _fraction(f: float) -> str:
     return "half" if f == 0.5 else f"{100 * f:.0f} %"
 
 
-def _jitter_text(cfg: dict) -> str:
-    """Stage B's training scenes' position jitter, when wider than the generator's default."""
+def _wide_jitter(cfg: dict) -> Optional[float]:
+    """Stage B's training scenes' position jitter when it is not the generator's default."""
     jitter = cfg.get("train_position_jitter", S.POSITION_JITTER)
-    if jitter == S.POSITION_JITTER:
+    return None if jitter == S.POSITION_JITTER else jitter
+
+
+def _jitter_text(cfg: dict) -> str:
+    """Stage B's training scenes' position jitter clause, when wider than the generator's default."""
+    jitter = _wide_jitter(cfg)
+    if jitter is None:
         return ""
     return (f" (drawn with a position jitter of {jitter:g} px about their cell centres instead of the generator's "
             f"{S.POSITION_JITTER:g}, so that each shape is seen at every offset to the 16 px token grid: with "

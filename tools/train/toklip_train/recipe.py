@@ -73,8 +73,8 @@ FULL = Recipe(
     contrastive=ContrastiveConfig(steps=5000, batch_size=64, hard_negatives=("shape", "colour"),
                                   token_shape_weight=0.5),
     train_scenes=40_000,
-    # train_position_jitter stays the generator's 3 px: 8 px (every offset to the token grid) slowed
-    # stage B by 15 points at step 2500, see tools/train/README.md, "Wider position jitter (stage B, off)".
+    # train_position_jitter stays the generator's 3 px: 8 px (every offset to the token grid) left
+    # stage B 15 points behind at step 2000 and 11 at 5000, see tools/train/README.md, "Wider position jitter (stage B, off)".
     next_token=NextTokenConfig(steps=500),
 )
 
