@@ -23,7 +23,7 @@ from .captions import positives, swap_attribute, without_position
 from .networks import TokLIP, l2_normalize
 from .scenes import SHAPES, Scene
 from .token_distill import CodeTeacher, TeacherConfig, distill_loss
-from .token_labels import IGNORE, token_shape_labels
+from .token_labels import IGNORE, instance_balanced_weights, token_shape_labels
 from .token_shift import random_shifts, shape_boxes, shift_grid
 from .tokenizer import encode_batch
 from .vq_training import lr_at
@@ -50,6 +50,9 @@ class ContrastiveConfig:
     # Weight of an auxiliary loss: a linear head on each token's feature names the shape that
     # covers the token's patch (token_labels.py). The head is thrown away after training.
     token_shape_weight: float = 0.0
+    # With it, each shape of a scene weighs the same in that loss (token_labels.instance_balanced_weights)
+    # instead of each token: small shapes cover a third of the tokens a large one does.
+    token_shape_balance: bool = False
     # Weight of a second auxiliary loss: a linear head on each token's feature regresses onto a CNN
     # teacher's feature map of the frozen codes (token_distill.py), the teacher trained first
     # with `teacher`'s settings on the same training scenes. Head and teacher are thrown away.
@@ -170,6 +173,16 @@ class ContrastiveTrainer:
         captions = [s.caption_variant(self.rng) for s in scenes]
         return [without_position(c) for c in captions[:shifted]] + captions[shifted:]
 
+    def token_loss(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of the per-token shape head, a mean over labelled tokens, or with
+        token_shape_balance a mean in which every shape of a scene weighs the same."""
+        logits = self.token_head(features).flatten(0, 1)
+        if not self.cfg.token_shape_balance:
+            return F.cross_entropy(logits, labels.flatten(), ignore_index=IGNORE)
+        weights = instance_balanced_weights(labels).flatten()
+        per_token = F.cross_entropy(logits, labels.flatten().clamp(min=0), reduction="none")
+        return (per_token * weights).sum() / weights.sum().clamp(min=1e-6)
+
     def step(self, step: int, order: np.ndarray) -> Dict[str, float]:
         cfg = self.cfg
         lr = lr_at(step, cfg)
@@ -196,8 +209,7 @@ class ContrastiveTrainer:
         loss = 0.5 * (loss_i + loss_t)
         out = {}
         if self.token_head is not None:
-            token_loss = F.cross_entropy(self.token_head(features).flatten(0, 1),
-                                         token_labels.flatten(), ignore_index=IGNORE)
+            token_loss = self.token_loss(features, token_labels)
             loss = loss + cfg.token_shape_weight * token_loss
             out["token_loss"] = float(token_loss)
         if self.distill_head is not None:

@@ -11,6 +11,7 @@ from typing import Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 # The generator's own mask; scenes.py stays as it is, since its source keys the token-ids cache.
 from .scenes import IMAGE_SIZE, SHAPES, Scene, shape_mask
@@ -32,3 +33,16 @@ def token_shape_labels(scenes: Sequence[Scene], grid: int, min_coverage: float =
             out[row, wins] = SHAPES.index(shape.shape)
             best = np.maximum(best, cells)
     return torch.from_numpy(out)
+
+
+def instance_balanced_weights(labels: torch.Tensor) -> torch.Tensor:
+    """(B, T) float weights for the per-token loss: 0 on unlabelled tokens, else 1 / (tokens of
+    the same label in that scene), so each shape of a scene weighs the same in the loss whatever
+    its size. Why: a large shape covers about 12 tokens, a small one about 4, and a plain mean
+    over tokens spends three times the gradient on the large shapes the model already names
+    while small shapes are what it misses."""
+    labelled = labels != IGNORE
+    onehot = F.one_hot(labels.clamp(min=0), len(SHAPES)) * labelled.unsqueeze(-1)  # (B, T, S)
+    counts = onehot.sum(1, keepdim=True)  # (B, 1, S) tokens per label and scene
+    per_token = (onehot * counts).sum(-1).float()  # each token's own label count
+    return torch.where(labelled, 1.0 / per_token.clamp(min=1.0), torch.zeros_like(per_token))
