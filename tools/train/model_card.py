@@ -141,6 +141,8 @@ def _this_run_change(cfg: dict) -> str:
     if _wide_jitter(cfg):
         changes.append(f"stage B's training scenes drawn with {_wide_jitter(cfg):g} px of position jitter "
                        f"instead of {S.POSITION_JITTER:g}")
+    if contrastive.get("token_shape_balance"):
+        changes.append("the per-token shape loss weighing each shape of a scene the same, not each token")
     if contrastive.get("token_distill_weight"):
         changes.append(f"per-token distillation from a CNN teacher on the codes (weight {contrastive['token_distill_weight']:g})")
     if contrastive.get("shift_fraction"):
@@ -359,6 +361,9 @@ def render_card(run: dict, run_dir: Path, report: dict, manifest: dict, export_c
            f"each token's feature names the shape that covers at least {100 * MIN_COVERAGE:.0f} % of the token's patch (the generator's "
            "masks; background tokens unlabelled; the head is discarded), so the ViT is taught shape where it "
            "is drawn and not only through one caption word per image"
+           + (", each shape of a scene weighing the same in that loss whatever its number of tokens (a small "
+              "shape covers about a third of the tokens a large one does, and small shapes are the ones missed)"
+              if cfg['contrastive'].get('token_shape_balance') else "")
            if cfg['contrastive'].get('token_shape_weight') else "")
         + _distill_text(cfg["contrastive"], run.get("stage_b_teacher")) + _shift_text(cfg["contrastive"])
         + ", scale log-linear from "

@@ -89,6 +89,11 @@ class RecipeHistory(unittest.TestCase):
             model_card._recipe_history(0.5, {"train_position_jitter": 3.0, "contrastive": {
                 "steps": 5000, "token_distill_weight": 0.0, "shift_fraction": 0.0}})
 
+    def test_a_balanced_token_loss_is_this_runs_change(self):
+        text = model_card._recipe_history(0.86, {"contrastive": {"steps": 5000, "token_shape_balance": True}})
+        self.assertIn("then 86.0 % in this run (+ the per-token shape loss weighing each shape of a scene the same, "
+                      "not each token); none reaches the floor.", text)
+
     def test_a_wider_position_jitter_is_this_runs_change(self):
         text = model_card._recipe_history(0.85, self.JITTER)
         self.assertIn("then 85.0 % in this run (+ stage B's training scenes drawn with 8 px of position jitter "
@@ -163,7 +168,7 @@ class WholeCard(unittest.TestCase):
     def card(self, shape_acc: float) -> str:
         # the full recipe with stage B's optional wider jitter, distillation and shifted grids switched on
         recipe = dataclasses.replace(FULL, train_position_jitter=8.0, contrastive=dataclasses.replace(
-            FULL.contrastive, token_distill_weight=1.0, shift_fraction=0.5))
+            FULL.contrastive, token_distill_weight=1.0, shift_fraction=0.5, token_shape_balance=True))
         run = {"config": json.loads(json.dumps(dataclasses.asdict(recipe), default=str)), "vq_stages": self.STAGES,
                "times": Times.TIMES, "vq_from": "/runs/shipped/vq.pt", "seed": 0, "torch": "1.13", "threads": 2,
                "stage_b_teacher": {"train_bce": 0.05, "heldout_shape_acc": 0.912}}
@@ -181,9 +186,13 @@ class WholeCard(unittest.TestCase):
         self.assertIn("regresses onto (cosine, through a linear head; teacher and head are discarded); half of each "
                       "batch sees its ids moved on the token grid", card)
         self.assertIn("then 85.0 % in this run (+ stage B's training scenes drawn with 8 px of position jitter instead "
-                      "of 3, per-token distillation from a CNN teacher on the codes (weight 1) and half of each batch "
+                      "of 3, the per-token shape loss weighing each shape of a scene the same, not each token, per-token distillation from a CNN teacher on the codes (weight 1) and half of each batch "
                       "on shifted token grids); none reaches the floor.", card)
         self.assertIn("## Known gaps", card)
+
+    def test_stage_b_names_the_balanced_token_loss(self):
+        self.assertIn("is drawn and not only through one caption word per image, each shape of a scene weighing the "
+                      "same in that loss whatever its number of tokens", self.card(0.85))
 
     def test_stage_b_names_its_scenes_position_jitter(self):
         self.assertIn("Stage B: VQ frozen, 40000 training scenes (drawn with a position jitter of 8 px about their cell "
