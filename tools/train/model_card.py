@@ -132,12 +132,16 @@ RECIPE_HISTORY = (
     ("+ a shape-aware VQ fine-tune, stage A3 (shape weight 0.5)", 0.806),
 )
 PREVIOUS_STAGE_B_STEPS = 5000  # the last RECIPE_HISTORY entry's
+PREVIOUS_VISION_DEPTH = 4  # its token ViT's
 
 
 def _this_run_change(cfg: dict) -> str:
     """The change this run adds to the last of RECIPE_HISTORY, read from its recipe's settings."""
     contrastive = cfg["contrastive"]
     changes = []
+    depth = cfg.get("model", {}).get("vision", {}).get("depth", PREVIOUS_VISION_DEPTH)
+    if depth != PREVIOUS_VISION_DEPTH:
+        changes.append(f"a token ViT of depth {depth} instead of {PREVIOUS_VISION_DEPTH}")
     if _wide_jitter(cfg):
         changes.append(f"stage B's training scenes drawn with {_wide_jitter(cfg):g} px of position jitter "
                        f"instead of {S.POSITION_JITTER:g}")

@@ -94,6 +94,12 @@ class RecipeHistory(unittest.TestCase):
         self.assertIn("then 86.0 % in this run (+ the per-token shape loss weighing each shape of a scene the same, "
                       "not each token); none reaches the floor.", text)
 
+    def test_a_deeper_vit_is_this_runs_change(self):
+        text = model_card._recipe_history(0.84, {"model": {"vision": {"depth": 6}}, "contrastive": {"steps": 5000}})
+        self.assertIn("then 84.0 % in this run (+ a token ViT of depth 6 instead of 4); none reaches the floor.", text)
+        with self.assertRaises(ValueError):  # the predecessor's depth is no change
+            model_card._recipe_history(0.84, {"model": {"vision": {"depth": 4}}, "contrastive": {"steps": 5000}})
+
     def test_a_wider_position_jitter_is_this_runs_change(self):
         text = model_card._recipe_history(0.85, self.JITTER)
         self.assertIn("then 85.0 % in this run (+ stage B's training scenes drawn with 8 px of position jitter "
