@@ -69,7 +69,8 @@ FULL = Recipe(
     # token_shape_weight 0.5, not 1: see tools/train/README.md, "Per-token shape loss".
     # Stage B's distillation teacher and shifted token grids stay off (token_distill_weight and
     # shift_fraction 0): together they left held-out shape where it was, see tools/train/README.md,
-    # "Distillation and shifted token grids (stage B, off)".
+    # "Distillation and shifted token grids (stage B, off)". token_shape_balance stays off: behind the
+    # shipped run at steps 1000 and 1500, see "Small shapes, and a balanced per-token loss (stage B, off)".
     contrastive=ContrastiveConfig(steps=5000, batch_size=64, hard_negatives=("shape", "colour"),
                                   token_shape_weight=0.5),
     train_scenes=40_000,
