@@ -58,6 +58,8 @@ FULL = Recipe(
     model=_model(VQConfig(base_channels=16, channel_multipliers=(1, 1, 2, 4, 8), encoder_res_blocks=1,
                           decoder_res_blocks=1, z_channels=64, codebook_size=1024, codebook_dim=8,
                           norm_groups=4),
+                 # depth 6 ended at the same held-out shape (80.6 %) with a 1.3x slower stage B, see
+                 # tools/train/README.md, "A deeper token ViT (depth 6, off)"
                  width=128, depth=4, heads=4, text_depth=2),
     vq=VQTrainConfig(steps=8000, batch_size=4, lr=7e-4, warmup=100, gradient_weight=0.0,
                      continuous_steps=600, eval_every=250, log_every=50),
@@ -93,7 +95,7 @@ SMOKE = Recipe(
                            scene_shape_weight=0.5, shape_head_warm_scenes=8, shape_head_warm_steps=2,
                            shape_head_warm_batch=4, restart_every=2, log_every=1, eval_every=2),
     contrastive=ContrastiveConfig(steps=4, batch_size=8, warmup=2, log_every=2, eval_every=4,
-                                  hard_negatives=("shape", "colour"), token_shape_weight=1.0,
+                                  hard_negatives=("shape", "colour"), token_shape_weight=1.0, token_shape_balance=True,
                                   token_distill_weight=1.0, teacher=TeacherConfig(steps=3, batch_size=4),
                                   shift_fraction=0.5),
     train_scenes=16,
