@@ -3,7 +3,7 @@
 or stage A3 (shape-aware).
 
     python3 tools/train/finetune_vq.py --vq-from RUN/vq.pt --out DIR [--stage a2|a3] [--object-weight 8]
-        [--shape-weight 0.5] [--steps N] [--lr LR]
+        [--shape-weight 0.5] [--small-share 0.5] [--steps N] [--lr LR]
 
 train.py runs the recipe's fine-tunes itself (stages A2 and A3); this script is for trying other
 settings on an existing VQ without the towers (pair it with diagnose_shape.py). Pixels on and within 2 px of a shape weigh
@@ -44,6 +44,7 @@ def main(argv=None) -> int:
     p.add_argument("--stage", choices=[stage for stage, _, _ in FINE_TUNES], default="a2")
     p.add_argument("--object-weight", type=float, help="default: the recipe's for the stage")
     p.add_argument("--shape-weight", type=float, help="scene_shape_weight; default: the recipe's for the stage")
+    p.add_argument("--small-share", type=float, help="small_shape_share: this share of each batch holds a small shape")
     p.add_argument("--steps", type=int)
     p.add_argument("--lr", type=float)
     p.add_argument("--seed", type=int, default=0)
@@ -55,7 +56,7 @@ def main(argv=None) -> int:
     log = lambda m: print(m, flush=True)  # noqa: E731
     recipe = getattr(FULL, dict((stage, field) for stage, field, _ in FINE_TUNES)[args.stage])  # its settings
     given = {"object_weight": args.object_weight, "scene_shape_weight": args.shape_weight, "steps": args.steps,
-             "lr": args.lr}
+             "lr": args.lr, "small_shape_share": args.small_share}
     cfg = dataclasses.replace(recipe, **{k: v for k, v in given.items() if v is not None})
     saved = load_vq(Path(args.vq_from))
     start = VQModel(FULL.model.vq)

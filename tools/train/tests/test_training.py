@@ -157,6 +157,25 @@ class VQTrainerTest(unittest.TestCase):
         self.assertIn("encoder.conv_in.weight", moved)
         self.assertTrue(all(math.isfinite(h["loss"]) for h in tuner.history))
 
+    def test_small_shape_share_fills_part_of_each_batch_with_small_shapes(self):
+        plain = VQTrainer(SMOKE.model.vq, SMOKE.vq, seed=0, data_seed=4, log=lambda m: None)
+        for step in range(3):  # share 0: the stage's own stream, as before the option
+            self.assertEqual([s.index for s in plain.scenes_for(step)],
+                             [s.index for s in scene_batch("train", step * SMOKE.vq.batch_size,
+                                                           SMOKE.vq.batch_size, 4)])
+        cfg = dataclasses.replace(SMOKE.vq, batch_size=8, small_shape_share=0.5)
+        runs = [VQTrainer(SMOKE.model.vq, cfg, seed=0, data_seed=4, log=lambda m: None) for _ in range(2)]
+        seen = []
+        for step in range(6):
+            batch = runs[0].scenes_for(step)
+            self.assertEqual(len(batch), 8)
+            self.assertTrue(all(any(sh.size == "small" for sh in s.shapes) for s in batch[:4]))
+            self.assertEqual([repr(s) for s in batch], [repr(s) for s in runs[1].scenes_for(step)])
+            seen += [repr(s.shapes) for s in batch[:4]]
+        self.assertEqual(len(set(seen)), len(seen))  # the small-shape stream never repeats a scene
+        # the rest of the batch is the plain stream, not the same scenes shifted
+        self.assertEqual([s.index for s in batch[4:]], [44, 45, 46, 47])
+
 
 class ShapeHeadTest(unittest.TestCase):
     """Stage A3's shape head: a CNN on the code grid names the scene's shapes."""

@@ -24,7 +24,11 @@ import torch.nn.functional as F
 from .data import psnr, render, scene_batch, to_uint8
 from .networks import VQConfig, VQModel, l2_normalize
 from .code_cnn import CodeGridCNN, code_grid, fit_on_codes, shapes_present
-from .scenes import SHAPES, Scene, shape_mask
+from .scenes import SHAPES, Scene, scene, shape_mask
+
+
+# The data seed of the small-shape stream is the stage's plus this: scenes no other stream draws.
+SMALL_STREAM_OFFSET = 1000
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,10 @@ class VQTrainConfig:
     shape_head_warm_steps: int = 0
     shape_head_warm_batch: int = 64
     shape_head_warm_lr: float = 1e-3
+    # This share of each batch comes from training scenes that hold a small shape (a stream of
+    # its own, so the other scenes are those the stage draws without it): small shapes are where
+    # the codes lose shape, and they fill few pixels of few scenes.
+    small_shape_share: float = 0.0
     codebook_weight: float = 1.0
     commitment_weight: float = 0.25
     restart_every: int = 25
@@ -132,6 +140,8 @@ class VQTrainer:
         self.usage = torch.zeros(vq_cfg.codebook_size)
         self.gen = torch.Generator().manual_seed(seed + 1)
         self.history: List[Dict[str, float]] = []
+        self.small_scenes: List[Scene] = []
+        self.small_cursor = 0
 
     def start_from(self, state_dict: dict) -> "VQTrainer":
         """Fine-tune a trained VQ: its weights, every code counted as in use (no k-means; a code
@@ -160,7 +170,7 @@ class VQTrainer:
         cfg = self.cfg
         for group in self.opt.param_groups:
             group["lr"] = lr_at(step, cfg)
-        batch = scene_batch("train", step * cfg.batch_size, cfg.batch_size, self.data_seed)
+        batch = self.scenes_for(step)
         x = render(batch)
         weight = object_weights(batch, cfg.object_weight, cfg.object_margin) if cfg.object_weight > 0 else None
         if cfg.crop and step < cfg.crop_steps:
@@ -203,6 +213,20 @@ class VQTrainer:
         return {"loss": float(loss), "l1": float(l1), "l2": float(l2), "grad": float(grad),
                 "codebook": float(cb_loss), "commit": float(commit_loss), "psnr": batch_psnr,
                 "restarted": restarted, **{k: float(v) for k, v in shape.items()}}
+
+    def scenes_for(self, step: int) -> List[Scene]:
+        """The training scenes of `step`: the stage's stream, the first round(small_shape_share *
+        batch) of them replaced by the next scenes of a second stream that hold a small shape."""
+        cfg = self.cfg
+        small = round(cfg.small_shape_share * cfg.batch_size)
+        batch = scene_batch("train", step * cfg.batch_size + small, cfg.batch_size - small, self.data_seed)
+        while len(self.small_scenes) < small:
+            candidate = scene("train", self.small_cursor, self.data_seed + SMALL_STREAM_OFFSET)
+            self.small_cursor += 1
+            if any(shape.size == "small" for shape in candidate.shapes):
+                self.small_scenes.append(candidate)
+        taken, self.small_scenes = self.small_scenes[:small], self.small_scenes[small:]
+        return taken + batch
 
     def random_crops(self, x: torch.Tensor, size: int, per_image: int = 4) -> torch.Tensor:
         """Crops on the 16 px token grid, so that crop tokens line up with full-image tokens."""
