@@ -72,10 +72,19 @@ def _stage_a3_text(c: dict) -> str:
     return (f"Stage A3: a small CNN over the 8x8 grid of code vectors learns to name the shapes of a scene "
             f"(multi-label), first alone on the frozen codes of {c['shape_head_warm_scenes'] // 1000}k training "
             f"scenes ({c['shape_head_warm_steps']} steps of {c['shape_head_warm_batch']}), then jointly with the VQ "
-            f"for {c['steps']} steps of {c['batch_size']} scenes (lr {c['lr']:g}, the same object weighting) with "
-            f"weight {c['scene_shape_weight']:g} next to the reconstruction losses: its gradient reaches the encoder "
+            f"for {c['steps']} steps of {c['batch_size']} scenes{_small_share_text(c)} (lr {c['lr']:g}, the same "
+            f"object weighting) with weight {c['scene_shape_weight']:g} next to the reconstruction losses: its "
+            "gradient reaches the encoder "
             "through the straight-through estimator, so the codes keep what tells small shapes apart (the CNN is "
             "discarded). ")
+
+
+def _small_share_text(c: dict) -> str:
+    share = c.get("small_shape_share", 0.0)
+    if not share:
+        return ""
+    which = "every scene" if share >= 1 else f"{_fraction(share)} of the scenes"
+    return f", {which} drawn from the training scenes that hold a small shape"
 
 
 FINE_TUNE_TEXT = {"a2": _stage_a2_text, "a3": _stage_a3_text}
@@ -133,12 +142,20 @@ RECIPE_HISTORY = (
 )
 PREVIOUS_STAGE_B_STEPS = 5000  # the last RECIPE_HISTORY entry's
 PREVIOUS_VISION_DEPTH = 4  # its token ViT's
+PREVIOUS_A3_STEPS = 800  # its stage A3's joint steps
 
 
 def _this_run_change(cfg: dict) -> str:
     """The change this run adds to the last of RECIPE_HISTORY, read from its recipe's settings."""
     contrastive = cfg["contrastive"]
     changes = []
+    a3 = cfg.get("vq_shape") or {}
+    if a3.get("small_shape_share"):
+        share = a3["small_shape_share"]
+        changes.append("stage A3 on scenes that hold a small shape ("
+                       + ("all" if share >= 1 else _fraction(share)) + " of each batch)"
+                       + (f", {a3['steps']} steps instead of {PREVIOUS_A3_STEPS}"
+                                   if a3.get("steps", PREVIOUS_A3_STEPS) != PREVIOUS_A3_STEPS else ""))
     depth = cfg.get("model", {}).get("vision", {}).get("depth", PREVIOUS_VISION_DEPTH)
     if depth != PREVIOUS_VISION_DEPTH:
         changes.append(f"a token ViT of depth {depth} instead of {PREVIOUS_VISION_DEPTH}")

@@ -100,6 +100,17 @@ class RecipeHistory(unittest.TestCase):
         with self.assertRaises(ValueError):  # the predecessor's depth is no change
             model_card._recipe_history(0.84, {"model": {"vision": {"depth": 4}}, "contrastive": {"steps": 5000}})
 
+    def test_a_small_shape_stage_a3_is_this_runs_change(self):
+        cfg = {"vq_shape": {"steps": 1200, "small_shape_share": 1.0}, "contrastive": {"steps": 5000}}
+        self.assertIn("then 84.0 % in this run (+ stage A3 on scenes that hold a small shape (all of each batch), "
+                      "1200 steps instead of 800); none", model_card._recipe_history(0.84, cfg))
+        cfg = {"vq_shape": {"steps": 800, "small_shape_share": 0.5}, "contrastive": {"steps": 5000}}
+        self.assertIn("(+ stage A3 on scenes that hold a small shape (half of each batch));",
+                      model_card._recipe_history(0.84, cfg))
+        with self.assertRaises(ValueError):  # the predecessor's stage A3 is no change
+            model_card._recipe_history(0.84, {"vq_shape": {"steps": 800, "small_shape_share": 0.0},
+                                              "contrastive": {"steps": 5000}})
+
     def test_a_wider_position_jitter_is_this_runs_change(self):
         text = model_card._recipe_history(0.85, self.JITTER)
         self.assertIn("then 85.0 % in this run (+ stage B's training scenes drawn with 8 px of position jitter "
@@ -158,6 +169,14 @@ class Times(unittest.TestCase):
                       "8x8 grid of code vectors learns to name the shapes of a scene (multi-label), first alone on "
                       "the frozen codes of 12k training scenes (1500 steps of 64), then jointly with the VQ for 800 "
                       "steps of 8 scenes (lr 0.0002, the same object weighting) with weight 0.5", text)
+
+    def test_stage_a3_on_small_shapes_says_so(self):
+        text = model_card._fine_tunes_text({"a": {}, "a2": A2, "a3": dict(A3, config=dict(
+            A3["config"], steps=1200, small_shape_share=1.0))})
+        self.assertIn("then jointly with the VQ for 1200 steps of 8 scenes, every scene drawn from the training "
+                      "scenes that hold a small shape (lr 0.0002", text)
+        half = model_card._fine_tunes_text({"a3": dict(A3, config=dict(A3["config"], small_shape_share=0.5))})
+        self.assertIn("800 steps of 8 scenes, half of the scenes drawn from the training scenes that hold a small shape", half)
 
     def test_stage_a3_counts_in_the_recipe_time(self):
         run = {"times": Times.TIMES, "vq_stages": {"a": {"run": "/runs/b", "wall_s": 3900.0, "cpu_s": 6000.0},
