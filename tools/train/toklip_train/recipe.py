@@ -92,7 +92,7 @@ SMOKE = Recipe(
     vq_object=VQTrainConfig(steps=2, batch_size=2, warmup=1, gradient_weight=0.0, object_weight=8.0,
                             restart_every=2, log_every=1, eval_every=2),
     vq_shape=VQTrainConfig(steps=2, batch_size=2, warmup=1, gradient_weight=0.0, object_weight=8.0,
-                           scene_shape_weight=0.5, shape_head_warm_scenes=8, shape_head_warm_steps=2,
+                           scene_shape_weight=0.5, small_shape_share=0.5, shape_head_warm_scenes=8, shape_head_warm_steps=2,
                            shape_head_warm_batch=4, restart_every=2, log_every=1, eval_every=2),
     contrastive=ContrastiveConfig(steps=4, batch_size=8, warmup=2, log_every=2, eval_every=4,
                                   hard_negatives=("shape", "colour"), token_shape_weight=1.0, token_shape_balance=True,
