@@ -37,9 +37,11 @@ class Recipe:
 
 
 # Stage A3's settings (the full recipe's vq_shape; named for the tests): a CNN on the code grid names
-# the scene's shapes, its gradient shaping the codes.
-SHAPE_AWARE_VQ = VQTrainConfig(steps=800, batch_size=8, lr=2e-4, warmup=50, gradient_weight=0.0, object_weight=8.0,
-                               scene_shape_weight=0.5, shape_head_warm_scenes=12_000, shape_head_warm_steps=1500,
+# the scene's shapes, its gradient shaping the codes. Every scene holds a small shape, for 1200 steps
+# (not 800 of the stage's plain stream): see tools/train/README.md, "Small shapes in stage A3".
+SHAPE_AWARE_VQ = VQTrainConfig(steps=1200, batch_size=8, lr=2e-4, warmup=50, gradient_weight=0.0, object_weight=8.0,
+                               scene_shape_weight=0.5, small_shape_share=1.0, shape_head_warm_scenes=12_000,
+                               shape_head_warm_steps=1500,
                                continuous_steps=0, eval_every=200, log_every=50)
 
 
