@@ -8,7 +8,7 @@ from toklip_train.networks import REPO_ROOT
 from toklip_train.recipe import MODEL_NAME
 
 BUNDLE = REPO_ROOT / "models" / MODEL_NAME
-MANIFEST_SHA256 = "fef2b3eb81b042a9478d2601cc85d567562d22602982703580524cf118d61e49"
+MANIFEST_SHA256 = "34b6cdc9c16cd7713b7caad8c5a459530b773b090cb99fe54aa9f1ba531e069a"
 MAX_BUNDLE_BYTES = 25_000_000
 
 
