@@ -139,10 +139,12 @@ RECIPE_HISTORY = (
     ("+ 40k training scenes instead of 10k", 0.704),
     ("+ an object-weighted VQ fine-tune, stage A2 (weight 8)", 0.738),
     ("+ a shape-aware VQ fine-tune, stage A3 (shape weight 0.5)", 0.806),
+    ("+ stage A3 on scenes that each hold a small shape, 1200 steps instead of 800", 0.914),
 )
 PREVIOUS_STAGE_B_STEPS = 5000  # the last RECIPE_HISTORY entry's
 PREVIOUS_VISION_DEPTH = 4  # its token ViT's
-PREVIOUS_A3_STEPS = 800  # its stage A3's joint steps
+PREVIOUS_A3_STEPS = 1200  # its stage A3's joint steps
+PREVIOUS_A3_SMALL_SHARE = 1.0  # and the share of each A3 batch that holds a small shape
 
 
 def _this_run_change(cfg: dict) -> str:
@@ -150,12 +152,13 @@ def _this_run_change(cfg: dict) -> str:
     contrastive = cfg["contrastive"]
     changes = []
     a3 = cfg.get("vq_shape") or {}
-    if a3.get("small_shape_share"):
-        share = a3["small_shape_share"]
-        changes.append("stage A3 on scenes that hold a small shape ("
-                       + ("all" if share >= 1 else _fraction(share)) + " of each batch)"
-                       + (f", {a3['steps']} steps instead of {PREVIOUS_A3_STEPS}"
-                                   if a3.get("steps", PREVIOUS_A3_STEPS) != PREVIOUS_A3_STEPS else ""))
+    share = a3.get("small_shape_share", PREVIOUS_A3_SMALL_SHARE)
+    if share != PREVIOUS_A3_SMALL_SHARE:
+        changes.append("stage A3 on its plain stream of scenes" if not share else
+                       f"stage A3 with {_share_of_batch(share)} of each batch from scenes that hold a small shape")
+        changes[-1] += f" instead of {_share_of_batch(PREVIOUS_A3_SMALL_SHARE)} of it"
+    if a3.get("steps", PREVIOUS_A3_STEPS) != PREVIOUS_A3_STEPS:
+        changes.append(f"{a3['steps']} stage-A3 steps instead of {PREVIOUS_A3_STEPS}")
     depth = cfg.get("model", {}).get("vision", {}).get("depth", PREVIOUS_VISION_DEPTH)
     if depth != PREVIOUS_VISION_DEPTH:
         changes.append(f"a token ViT of depth {depth} instead of {PREVIOUS_VISION_DEPTH}")
@@ -239,6 +242,10 @@ def _left_to_try(diagnosis: Optional[dict]) -> str:
                "shape does not carry over to the held-out scenes. ")
         no_bound = general
     return fit + (_codes_bound(diagnosis) or no_bound)
+
+
+def _share_of_batch(f: float) -> str:
+    return "all" if f >= 1 else ("none" if f <= 0 else _fraction(f))
 
 
 def _fraction(f: float) -> str:
