@@ -74,9 +74,8 @@ def _stage_a3_text(c: dict) -> str:
             f"scenes ({c['shape_head_warm_steps']} steps of {c['shape_head_warm_batch']}), then jointly with the VQ "
             f"for {c['steps']} steps of {c['batch_size']} scenes{_small_share_text(c)} (lr {c['lr']:g}, the same "
             f"object weighting) with weight {c['scene_shape_weight']:g} next to the reconstruction losses: its "
-            "gradient reaches the encoder "
-            "through the straight-through estimator, so the codes keep what tells small shapes apart (the CNN is "
-            "discarded). ")
+            "gradient reaches the encoder through the straight-through estimator, so the codes keep what tells "
+            "small shapes apart (the CNN is discarded). ")
 
 
 def _small_share_text(c: dict) -> str:
@@ -154,9 +153,9 @@ def _this_run_change(cfg: dict) -> str:
     a3 = cfg.get("vq_shape") or {}
     share = a3.get("small_shape_share", PREVIOUS_A3_SMALL_SHARE)
     if share != PREVIOUS_A3_SMALL_SHARE:
-        changes.append("stage A3 on its plain stream of scenes" if not share else
-                       f"stage A3 with {_share_of_batch(share)} of each batch from scenes that hold a small shape")
-        changes[-1] += f" instead of {_share_of_batch(PREVIOUS_A3_SMALL_SHARE)} of it"
+        which = ("on its plain stream of scenes" if not share
+                 else f"with {_share_of_batch(share)} of each batch from scenes that hold a small shape")
+        changes.append(f"stage A3 {which} instead of {_share_of_batch(PREVIOUS_A3_SMALL_SHARE)} of it")
     if a3.get("steps", PREVIOUS_A3_STEPS) != PREVIOUS_A3_STEPS:
         changes.append(f"{a3['steps']} stage-A3 steps instead of {PREVIOUS_A3_STEPS}")
     depth = cfg.get("model", {}).get("vision", {}).get("depth", PREVIOUS_VISION_DEPTH)

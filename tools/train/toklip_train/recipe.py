@@ -41,8 +41,7 @@ class Recipe:
 # (not 800 of the stage's plain stream): see tools/train/README.md, "Small shapes in stage A3".
 SHAPE_AWARE_VQ = VQTrainConfig(steps=1200, batch_size=8, lr=2e-4, warmup=50, gradient_weight=0.0, object_weight=8.0,
                                scene_shape_weight=0.5, small_shape_share=1.0, shape_head_warm_scenes=12_000,
-                               shape_head_warm_steps=1500,
-                               continuous_steps=0, eval_every=200, log_every=50)
+                               shape_head_warm_steps=1500, continuous_steps=0, eval_every=200, log_every=50)
 
 
 def _model(vq: VQConfig, width: int, depth: int, heads: int, text_depth: int) -> TokLIPConfig:

@@ -140,8 +140,7 @@ class VQTrainer:
         self.usage = torch.zeros(vq_cfg.codebook_size)
         self.gen = torch.Generator().manual_seed(seed + 1)
         self.history: List[Dict[str, float]] = []
-        self.small_scenes: List[Scene] = []
-        self.small_cursor = 0
+        self.small_cursor = 0  # the next index of the small-shape stream to look at
 
     def start_from(self, state_dict: dict) -> "VQTrainer":
         """Fine-tune a trained VQ: its weights, every code counted as in use (no k-means; a code
@@ -220,12 +219,12 @@ class VQTrainer:
         cfg = self.cfg
         small = round(cfg.small_shape_share * cfg.batch_size)
         batch = scene_batch("train", step * cfg.batch_size + small, cfg.batch_size - small, self.data_seed)
-        while len(self.small_scenes) < small:
+        taken: List[Scene] = []
+        while len(taken) < small:
             candidate = scene("train", self.small_cursor, self.data_seed + SMALL_STREAM_OFFSET)
             self.small_cursor += 1
             if any(shape.size == "small" for shape in candidate.shapes):
-                self.small_scenes.append(candidate)
-        taken, self.small_scenes = self.small_scenes[:small], self.small_scenes[small:]
+                taken.append(candidate)
         return taken + batch
 
     def random_crops(self, x: torch.Tensor, size: int, per_image: int = 4) -> torch.Tensor:
