@@ -6,7 +6,7 @@ with MAP pooling, open_clip text tower), only narrower and shallower.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Optional
 
 from .contrastive import ContrastiveConfig
@@ -82,21 +82,6 @@ FULL = Recipe(
     next_token=NextTokenConfig(steps=500),
 )
 
-# The one-hour recipe (issue 4's training-time target on 2 cores): stage A 2400 steps instead of
-# 8000, no stage A2 (stage A3 weighs objects too), stage A3 600 steps, and a narrower token ViT and
-# text tower (width 96, 0.7x the cost per scene) for 5000 steps of 48 scenes.
-FAST = Recipe(
-    name="fast",
-    model=_model(FULL.model.vq, width=96, depth=4, heads=4, text_depth=2),
-    vq=VQTrainConfig(steps=2400, batch_size=4, lr=7e-4, warmup=100, gradient_weight=0.0,
-                     continuous_steps=400, eval_every=400, log_every=50),
-    vq_shape=replace(SHAPE_AWARE_VQ, steps=600, shape_head_warm_scenes=8000, shape_head_warm_steps=1000),
-    contrastive=ContrastiveConfig(steps=5000, batch_size=48, hard_negatives=("shape", "colour"),
-                                  token_shape_weight=0.5),
-    train_scenes=40_000,
-    next_token=NextTokenConfig(steps=300),
-)
-
 SMOKE = Recipe(
     name="smoke",
     model=_model(VQConfig(base_channels=8, channel_multipliers=(1, 1, 1, 1, 2), encoder_res_blocks=1,
@@ -119,4 +104,4 @@ SMOKE = Recipe(
     next_token=NextTokenConfig(steps=3, batch_size=4, warmup=1, log_every=1),
 )
 
-RECIPES = {r.name: r for r in (FULL, FAST, SMOKE)}
+RECIPES = {r.name: r for r in (FULL, SMOKE)}
