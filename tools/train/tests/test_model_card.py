@@ -171,13 +171,16 @@ class Times(unittest.TestCase):
                       "steps of 8 scenes, every scene drawn from the training scenes that hold a small shape (lr 0.0002, "
                       "the same object weighting) with weight 0.5", text)
 
-    def test_stage_a3_on_small_shapes_says_so(self):
-        text = model_card._fine_tunes_text({"a": {}, "a2": A2, "a3": dict(A3, config=dict(
-            A3["config"], steps=1200, small_shape_share=1.0))})
-        self.assertIn("then jointly with the VQ for 1200 steps of 8 scenes, every scene drawn from the training "
-                      "scenes that hold a small shape (lr 0.0002", text)
-        half = model_card._fine_tunes_text({"a3": dict(A3, config=dict(A3["config"], steps=800, small_shape_share=0.5))})
-        self.assertIn("800 steps of 8 scenes, half of the scenes drawn from the training scenes that hold a small shape", half)
+    def test_stage_a3_states_its_share_of_small_shapes(self):
+        def text(share: float) -> str:
+            return model_card._fine_tunes_text({"a3": dict(A3, config=dict(A3["config"], steps=800,
+                                                                             small_shape_share=share))})
+        self.assertIn("800 steps of 8 scenes, half of the scenes drawn from the training scenes that hold a small shape",
+                      text(0.5))
+        self.assertIn("800 steps of 8 scenes, 25 % of the scenes drawn from the training scenes that hold a small "
+                      "shape", text(0.25))
+        self.assertIn("800 steps of 8 scenes (lr 0.0002", text(0.0))
+        self.assertNotIn("small shape", text(0.0).split("800 steps")[1].split("(lr")[0])
 
     def test_stage_a3_counts_in_the_recipe_time(self):
         run = {"times": Times.TIMES, "vq_stages": {"a": {"run": "/runs/b", "wall_s": 3900.0, "cpu_s": 6000.0},
