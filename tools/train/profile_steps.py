@@ -7,8 +7,9 @@ Stage A, A2 and A3 steps train the VQ on freshly rendered scenes, as `train.py` 
 not k-means initialised: the cost is the same); a stage-B step trains the towers on random token
 ids of real training scenes' captions. Prints seconds a step, then the share of the profiled
 steps' CPU time per kind of operation (convolutions, matrix products, normalisation, activations,
-copies, other) and the costliest operations. This is the evidence behind tools/train/README.md's
-step costs: what a faster recipe can and cannot win by engineering alone.
+copies, other), the costliest operations, and the arithmetic rate of convolutions and products.
+This is the evidence behind tools/train/README.md's step costs: what a faster recipe can and cannot
+win by engineering alone.
 """
 from __future__ import annotations
 
@@ -79,7 +80,7 @@ def measure(step: Callable[[int], None], warmup: int, steps: int, profiled: int)
     for i in range(steps):
         step(warmup + i)
     seconds = (time.perf_counter() - start) / max(steps, 1)
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
+    with profile(activities=[ProfilerActivity.CPU], with_flops=True) as prof:
         for i in range(profiled):
             step(warmup + steps + i)
     return seconds, prof.key_averages()
@@ -96,6 +97,14 @@ def shares(averages) -> Tuple[Dict[str, float], List[Tuple[str, float]]]:
     return by_kind, sorted(ops, key=lambda o: -o[1])
 
 
+def rates(averages, min_gflop: float = 0.1) -> List[Tuple[str, float, float]]:
+    """(operator, GFLOP, GFLOP/s) of the operators the profiler counts arithmetic for (forward
+    convolutions and matrix products; a convolution's backward is not counted), over their total
+    CPU time, which for `conv2d` includes the kernel it calls."""
+    return sorted(((a.key, a.flops / 1e9, a.flops / 1e3 / a.cpu_time_total) for a in averages
+                   if a.flops and a.flops / 1e9 >= min_gflop and a.cpu_time_total > 0), key=lambda r: -r[1])
+
+
 def report(name: str, seconds: float, batch: int, unit: str, averages, top: int) -> None:
     by_kind, ops = shares(averages)
     print(f"stage {name}: {seconds:.3f} s a step of {batch} {unit} "
@@ -103,6 +112,8 @@ def report(name: str, seconds: float, batch: int, unit: str, averages, top: int)
     print("  " + ", ".join(f"{kind} {100 * share:.0f} %" for kind, share in by_kind.items()))
     for op, t in ops[:top]:
         print(f"    {op:<40} {1000 * t:9.1f} ms")
+    print("  arithmetic rate: " + ", ".join(f"{op} {gflop:.1f} GFLOP at {rate:.0f} GFLOP/s"
+                                            for op, gflop, rate in rates(averages)))
 
 
 def parse_args(argv: Sequence[str] = None) -> argparse.Namespace:

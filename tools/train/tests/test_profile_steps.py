@@ -32,6 +32,9 @@ class SmokeRecipeTest(unittest.TestCase):
         for line in shares:
             total = sum(int(n) for n in re.findall(r"(\d+) %", line))
             self.assertTrue(97 <= total <= 103, line)  # whole percentages, rounded
+        rates = re.findall(r"^  arithmetic rate: (.*)$", text, re.M)
+        self.assertEqual(len(rates), 3)
+        self.assertRegex(rates[0], r"aten::conv2d \d+\.\d GFLOP at \d+ GFLOP/s")
         # the VQ's step is mostly convolution, the towers' is not
         conv = [int(re.match(r"convolution (\d+) %", line).group(1)) for line in shares]
         self.assertGreater(conv[0], 30)
