@@ -51,17 +51,17 @@ def kind_of(op: str) -> str:
     return next((kind for kind, keys in KINDS if any(k in op for k in keys)), "other")
 
 
-def vq_step(recipe: Recipe, stage: str, seed: int) -> Tuple[Callable[[int], None], int, str]:
+def vq_step(recipe: Recipe, stage: str, seed: int) -> Tuple[Callable[[int], None], int]:
     cfg = getattr(recipe, VQ_STAGES[stage])
     if cfg is None:
         raise SystemExit(f"recipe {recipe.name} has no stage {stage.upper()}")
     trainer = VQTrainer(recipe.model.vq, cfg, seed=seed, data_seed=seed, log=lambda _: None)
     # time whole-scene quantised steps, as most of the stage is (past the k-means start and any crops)
     first = max(cfg.continuous_steps, cfg.crop_steps) + 1
-    return (lambda i: trainer.step(first + i)), cfg.batch_size, "scenes"
+    return (lambda i: trainer.step(first + i)), cfg.batch_size
 
 
-def contrastive_step(recipe: Recipe, seed: int) -> Tuple[Callable[[int], None], int, str]:
+def contrastive_step(recipe: Recipe, seed: int) -> Tuple[Callable[[int], None], int]:
     cfg = recipe.contrastive
     pool = 4 * cfg.batch_size
     model = init_towers(TokLIP(recipe.model), seed)
@@ -70,7 +70,7 @@ def contrastive_step(recipe: Recipe, seed: int) -> Tuple[Callable[[int], None], 
     trainer = ContrastiveTrainer(model, cfg, ids, scene_batch("train", 0, pool, seed), seed=seed,
                                  log=lambda _: None)
     order = np.random.default_rng(seed).permutation(pool)
-    return (lambda i: trainer.step(i, np.roll(order, -i * cfg.batch_size))), cfg.batch_size, "scenes"
+    return (lambda i: trainer.step(i, np.roll(order, -i * cfg.batch_size))), cfg.batch_size
 
 
 def measure(step: Callable[[int], None], warmup: int, steps: int, profiled: int):
@@ -105,9 +105,9 @@ def rates(averages, min_gflop: float = 0.1) -> List[Tuple[str, float, float]]:
                    if a.flops and a.flops / 1e9 >= min_gflop and a.cpu_time_total > 0), key=lambda r: -r[1])
 
 
-def report(name: str, seconds: float, batch: int, unit: str, averages, top: int) -> None:
+def report(name: str, seconds: float, batch: int, averages, top: int) -> None:
     by_kind, ops = shares(averages)
-    print(f"stage {name}: {seconds:.3f} s a step of {batch} {unit} "
+    print(f"stage {name}: {seconds:.3f} s a step of {batch} scenes "
           f"({1000 * seconds / batch:.1f} ms each, {torch.get_num_threads()} threads)")
     print("  " + ", ".join(f"{kind} {100 * share:.0f} %" for kind, share in by_kind.items()))
     for op, t in ops[:top]:
@@ -135,9 +135,9 @@ def main(argv: Sequence[str] = None) -> None:
     recipe = RECIPES[args.recipe]
     for stage in args.stages:
         torch.manual_seed(args.seed)
-        step, batch, unit = contrastive_step(recipe, args.seed) if stage == "b" else vq_step(recipe, stage, args.seed)
+        step, batch = contrastive_step(recipe, args.seed) if stage == "b" else vq_step(recipe, stage, args.seed)
         seconds, averages = measure(step, args.warmup, args.steps, args.profiled)
-        report(stage.upper(), seconds, batch, unit, averages, args.top)
+        report(stage.upper(), seconds, batch, averages, args.top)
 
 
 if __name__ == "__main__":
