@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the Python test suites (exporter, trainer) with Debian's python3.
+# Runs the Python test suites (exporter, trainer) with Debian's python3, through tools/python (which makes
+# toklip_export and toklip_train importable).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-python-deps.sh
@@ -10,5 +11,5 @@ done
 [ ${#suites[@]} -eq 0 ] && { echo "no Python test suites"; exit 0; }
 for d in "${suites[@]}"; do
   echo "== python tests: $d"
-  /usr/bin/python3 -m unittest discover -s "$d" -t . -v
+  tools/python -m unittest discover -s "$d" -t . -v
 done

@@ -1,7 +1,2 @@
-"""Trainer tests: `python3 -m unittest discover -s tools/train/tests -t .` (npm run test:python)."""
-import os
-import sys
-
-_TRAIN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if _TRAIN_DIR not in sys.path:
-    sys.path.insert(0, _TRAIN_DIR)
+"""Trainer tests: `tools/python -m unittest discover -s tools/train/tests -t .` (npm run test:python);
+tools/python makes toklip_train and toklip_export importable."""

@@ -1,6 +1,5 @@
 import io
 import json
-import sys
 import unittest
 
 import numpy as np
@@ -8,8 +7,7 @@ from PIL import Image
 
 from toklip_train.networks import REPO_ROOT
 
-sys.path.insert(0, str(REPO_ROOT / "tools" / "train"))
-import make_test_scenes  # noqa: E402
+from toklip_train import make_test_scenes
 
 FIXTURES = REPO_ROOT / "test" / "fixtures" / "scenes"
 

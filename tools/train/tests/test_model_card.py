@@ -4,7 +4,7 @@ import json
 import unittest
 from pathlib import Path
 
-import model_card
+from toklip_train import model_card
 from toklip_train.evaluation import FLOORS
 from toklip_train.recipe import FULL, SHAPE_AWARE_VQ
 

@@ -3,7 +3,7 @@ import io
 import re
 import unittest
 
-import profile_steps
+from toklip_train import profile_steps
 
 
 class KindsTest(unittest.TestCase):

@@ -4,7 +4,6 @@ import unittest
 from pathlib import Path
 
 from toklip_train import scenes as S
-from toklip_train.networks import REPO_ROOT  # noqa: F401  (puts tools/export on sys.path)
 from toklip_train.tokenizer import (BOS, CONTEXT_LENGTH, EOS, PAD, UNK, VOCAB, canonicalize, decode,
                                     encode, tokenizer_json, write_tokenizer)
 from toklip_export.tokenizer import TextSettings, encode_texts

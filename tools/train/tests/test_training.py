@@ -11,7 +11,6 @@ import torch
 from toklip_train import scenes as S
 from toklip_train.captions import describes, format_caption, parse_caption, positives, swap_attribute
 from toklip_train.contrastive import scale_at
-from toklip_train.networks import REPO_ROOT  # noqa: F401  (puts tools/export on sys.path)
 from toklip_train.networks import TokLIP
 from toklip_train.onnx_ids import encode_ids_onnx
 from toklip_train.pipeline import encode_ids, run, training_ids

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import vq_from_bundle as recovery
+from toklip_train import vq_from_bundle as recovery
 from toklip_train.networks import REPO_ROOT
 from toklip_train.recipe import FULL, MODEL_NAME
 from toklip_train.vq_stages import load_vq

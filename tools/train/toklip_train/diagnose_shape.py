@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Where the shipped model loses shape: four measurements on the held-out single-shape scenes.
 
-    python3 tools/train/diagnose_shape.py --checkpoint RUN/toklip.pt [--steps 400] [--vit-steps N] [--pixel-steps N] [--json OUT]
+    tools/python -m toklip_train.diagnose_shape --checkpoint RUN/toklip.pt [--steps 400] [--vit-steps N] [--pixel-steps N] [--json OUT]
 
 1. Zero-shot confusion of the trained model ("a {colour} {shape}" prompts), and accuracy by size,
    on the held-out scenes and on the single-shape training scenes (memorised or not learnt).
@@ -32,21 +31,20 @@ from collections import Counter  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Callable, Dict  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
-from toklip_train.code_cnn import CodeIdsCNN  # noqa: E402
-from toklip_train.contrastive import init_towers  # noqa: E402
-from toklip_train.data import render, scene_batch  # noqa: E402
-from toklip_train.evaluation import EVAL_SEED, held_out_sets, zero_shot_prompts  # noqa: E402
-from toklip_train.networks import TokLIP, l2_normalize  # noqa: E402  (puts tools/export on sys.path)
-from toklip_train.pipeline import encode_ids, training_ids, image_embeddings, text_embeddings  # noqa: E402
-from toklip_train.recipe import FULL  # noqa: E402
-from toklip_train.scenes import SHAPES  # noqa: E402
+from .code_cnn import CodeIdsCNN  # noqa: E402
+from .contrastive import init_towers  # noqa: E402
+from .data import render, scene_batch  # noqa: E402
+from .evaluation import EVAL_SEED, held_out_sets, zero_shot_prompts  # noqa: E402
+from .networks import TokLIP, l2_normalize  # noqa: E402
+from .pipeline import encode_ids, training_ids, image_embeddings, text_embeddings  # noqa: E402
+from .recipe import FULL  # noqa: E402
+from .scenes import SHAPES  # noqa: E402
 from toklip_export.convert import load_toklip  # noqa: E402
 
 BATCH = 64
@@ -164,7 +162,7 @@ def main(argv=None) -> int:
     p.add_argument("--pixel-steps", type=int, default=0,
                    help="training steps of a CNN on the rendered pixels and on the VQ's reconstructions "
                         "(0, the default, skips both; decoding the reconstructions takes about 4 minutes)")
-    p.add_argument("--ids-cache", default=str(Path(__file__).resolve().parent / "runs" / ".ids-cache"))
+    p.add_argument("--ids-cache", default=str(Path(__file__).resolve().parents[1] / "runs" / ".ids-cache"))
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", help="write the results here")
     args = p.parse_args(argv)

@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Held-out quality of a trained checkpoint and/or an exported bundle.
 
-    python3 tools/train/evaluate.py --checkpoint RUN/toklip.pt [--bundle models/toklip-scenes-128] [--json OUT]
+    tools/python -m toklip_train.evaluate --checkpoint RUN/toklip.pt [--bundle models/toklip-scenes-128] [--json OUT]
 
 --checkpoint: the PyTorch model (the exporter's modules). --bundle: the exported ONNX graphs run
 by onnxruntime-node and tokenizers.js (tools/train/run_bundle.mjs), i.e. what the service
@@ -23,19 +22,18 @@ import sys  # noqa: E402
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from toklip_train.data import psnr, render, to_uint8  # noqa: E402
-from toklip_train.evaluation import (FLOORS, held_out_sets, psnr_metrics, retrieval_metrics,  # noqa: E402
+from .data import psnr, render, to_uint8  # noqa: E402
+from .evaluation import (FLOORS, held_out_sets, psnr_metrics, retrieval_metrics,  # noqa: E402
                                      zero_shot_metrics, zero_shot_prompts)
-from toklip_train.networks import REPO_ROOT  # noqa: E402,F401  (puts tools/export on sys.path)
-from toklip_train.node_script import run_node_script  # noqa: E402
-from toklip_train.recipe import FULL  # noqa: E402
 
-RUN_BUNDLE = Path(__file__).resolve().parent / "run_bundle.mjs"
+from .node_script import run_node_script  # noqa: E402
+from .recipe import FULL  # noqa: E402
+
+RUN_BUNDLE = Path(__file__).resolve().parents[1] / "run_bundle.mjs"
 
 
 def load_checkpoint(path: str, vision_heads: int, text_heads: int, norm_groups: int):
@@ -46,7 +44,7 @@ def load_checkpoint(path: str, vision_heads: int, text_heads: int, norm_groups: 
 
 
 def evaluate_checkpoint(model, sets) -> dict:
-    from toklip_train.pipeline import HeldOutEvaluator
+    from .pipeline import HeldOutEvaluator
 
     return HeldOutEvaluator(model, sets).full()
 
@@ -89,7 +87,7 @@ def evaluate_bundle(bundle: str, sets, threads: int = 2) -> tuple:
 @torch.no_grad()
 def bundle_vs_checkpoint(model, sets, out: dict) -> dict:
     """Agreement of the served graphs with the PyTorch modules on the same held-out inputs."""
-    from toklip_train.pipeline import encode_ids
+    from .pipeline import encode_ids
 
     scenes = sets.retrieval + sets.zero_shot
     ids = encode_ids(model, scenes)

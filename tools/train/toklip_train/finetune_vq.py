@@ -1,8 +1,7 @@
-#!/usr/bin/env python3
 """Run one of the full recipe's VQ fine-tunes alone on a trained VQ: stage A2 (object-weighted)
 or stage A3 (shape-aware).
 
-    python3 tools/train/finetune_vq.py --vq-from RUN/vq.pt --out DIR [--stage a2|a3] [--object-weight 8]
+    tools/python -m toklip_train.finetune_vq --vq-from RUN/vq.pt --out DIR [--stage a2|a3] [--object-weight 8]
         [--shape-weight 0.5] [--small-share 0.5] [--steps N] [--lr LR]
 
 train.py runs the recipe's fine-tunes itself (stages A2 and A3); this script is for trying other
@@ -24,17 +23,16 @@ import json  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
 
-from toklip_train.clock import Clock  # noqa: E402
-from toklip_train.data import render  # noqa: E402
-from toklip_train.evaluation import held_out_sets  # noqa: E402
-from toklip_train.networks import VQModel  # noqa: E402
-from toklip_train.recipe import FULL  # noqa: E402
-from toklip_train.vq_stages import FINE_TUNES, fine_tune, load_vq, save_vq  # noqa: E402
-from toklip_train.vq_training import VQTrainer  # noqa: E402
+from .clock import Clock  # noqa: E402
+from .data import render  # noqa: E402
+from .evaluation import held_out_sets  # noqa: E402
+from .networks import VQModel  # noqa: E402
+from .recipe import FULL  # noqa: E402
+from .vq_stages import FINE_TUNES, fine_tune, load_vq, save_vq  # noqa: E402
+from .vq_training import VQTrainer  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -1,9 +1,8 @@
-#!/usr/bin/env python3
 """Writes the held-out scenes that the service tests use (test/fixtures/scenes/):
 a held-out red circle (for "a red circle" vs every other colour/shape prompt) and eight held-out
 scenes (for the reconstruction floor), as PNGs plus scenes.json with their captions.
 
-    python3 tools/train/make_test_scenes.py [--out test/fixtures/scenes]
+    tools/python -m toklip_train.make_test_scenes [--out test/fixtures/scenes]
 
 Everything is regenerable from the seeded generator; tools/train/tests checks that the committed
 files equal what this script writes.
@@ -16,11 +15,10 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from toklip_train import scenes as S  # noqa: E402
-from toklip_train.evaluation import EVAL_SEED, ZERO_SHOT_START  # noqa: E402
-from toklip_train.networks import REPO_ROOT  # noqa: E402
+from . import scenes as S
+from .evaluation import EVAL_SEED, ZERO_SHOT_START
+from .networks import REPO_ROOT
 
 DEFAULT_OUT = REPO_ROOT / "test" / "fixtures" / "scenes"
 RECONSTRUCTION_SCENES = 8

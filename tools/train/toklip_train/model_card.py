@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Writes MODEL_CARD.md into an exported bundle from the training run and the evaluation report.
 
-    python3 tools/train/model_card.py --run RUN_DIR --report EVAL.json --bundle models/toklip-scenes-128
+    tools/python -m toklip_train.model_card --run RUN_DIR --report EVAL.json --bundle models/toklip-scenes-128
 
 The card is one of the bundle's files, so it is also registered in manifest.json's `files`
 (sha256 and size), as the exporter registers its own files; the graphs are untouched.
@@ -14,18 +13,17 @@ import sys
 from typing import Optional
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from toklip_train import scenes as S  # noqa: E402
-from toklip_train.networks import REPO_ROOT  # noqa: E402,F401  (puts tools/export on sys.path)
-from toklip_export.bundle import list_files, write_json  # noqa: E402
-from toklip_train.evaluation import FLOORS, RETRIEVAL_SCENES, ZERO_SHOT_SCENES, held_out_sets  # noqa: E402
-from toklip_train.recipe import FULL  # noqa: E402
-from toklip_train.token_labels import MIN_COVERAGE  # noqa: E402
-from toklip_train.tokenizer import CONTEXT_LENGTH, VOCAB  # noqa: E402
-from toklip_train.vq_stages import stages_of_run  # noqa: E402
+from . import scenes as S
 
-TRAIN_COMMAND = "python3 tools/train/train.py --out tools/train/runs/scenes128 --seed 0"
+from toklip_export.bundle import list_files, write_json
+from .evaluation import FLOORS, RETRIEVAL_SCENES, ZERO_SHOT_SCENES, held_out_sets
+from .recipe import FULL
+from .token_labels import MIN_COVERAGE
+from .tokenizer import CONTEXT_LENGTH, VOCAB
+from .vq_stages import stages_of_run
+
+TRAIN_COMMAND = "tools/python -m toklip_train.train --out tools/train/runs/scenes128 --seed 0"
 
 
 def _pct(x: float) -> str:
@@ -361,7 +359,7 @@ def render_card(run: dict, run_dir: Path, report: dict, manifest: dict, export_c
         "```",
         TRAIN_COMMAND,
         export_command,
-        "python3 tools/train/evaluate.py --checkpoint tools/train/runs/scenes128/toklip.pt "
+        "tools/python -m toklip_train.evaluate --checkpoint tools/train/runs/scenes128/toklip.pt "
         f"--bundle models/{manifest['name']} --json tools/train/runs/scenes128/eval.json",
         "```",
         "",

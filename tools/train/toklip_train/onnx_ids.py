@@ -20,7 +20,7 @@ from .networks import VQModel
 from .node_script import run_node_script
 from .scenes import IMAGE_SIZE, Scene
 
-from toklip_export import onnx_export as ox  # noqa: E402  (on sys.path through .networks)
+from toklip_export import onnx_export as ox
 
 ENCODE_IDS = Path(__file__).resolve().parents[1] / "encode_ids.mjs"
 CHUNK = 4096  # scenes rendered and encoded per node call: 200 MB of uint8 pixels

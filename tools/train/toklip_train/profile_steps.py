@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Time one training step of a recipe's stages and show where it goes, by kind of operation.
 
-    python3 tools/train/profile_steps.py --stages a b
+    tools/python -m toklip_train.profile_steps --stages a b
 
 Stage A, A2 and A3 steps train the VQ on freshly rendered scenes, as `train.py` does (codebook
 not k-means initialised: the cost is the same); a stage-B step trains the towers on random token
@@ -23,17 +22,16 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Callable, Dict, List, Sequence, Tuple  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
-from toklip_train.contrastive import ContrastiveTrainer, init_towers  # noqa: E402
-from toklip_train.data import scene_batch  # noqa: E402
-from toklip_train.networks import TokLIP  # noqa: E402
-from toklip_train.recipe import RECIPES, Recipe  # noqa: E402
-from toklip_train.vq_training import VQTrainer  # noqa: E402
+from .contrastive import ContrastiveTrainer, init_towers  # noqa: E402
+from .data import scene_batch  # noqa: E402
+from .networks import TokLIP  # noqa: E402
+from .recipe import RECIPES, Recipe  # noqa: E402
+from .vq_training import VQTrainer  # noqa: E402
 
 VQ_STAGES = {"a": "vq", "a2": "vq_object", "a3": "vq_shape"}  # stage -> its Recipe field
 

@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Train the shipped demonstration TokLIP (toklip-scenes-128) on generated scenes, on CPU.
 
-    python3 tools/train/train.py --out tools/train/runs/scenes128 --seed 0
+    tools/python -m toklip_train.train --out tools/train/runs/scenes128 --seed 0
 
 Stage A trains the VQ and stage A2 fine-tunes it with object-weighted losses; stage B freezes it,
 encodes the training scenes to token ids once and trains the causal token ViT (after next-token
@@ -23,12 +22,11 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
 
-from toklip_train.pipeline import run  # noqa: E402
-from toklip_train.recipe import RECIPES  # noqa: E402
+from .pipeline import run  # noqa: E402
+from .recipe import RECIPES  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -40,7 +38,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--force", action="store_true", help="overwrite an existing run folder")
     p.add_argument("--vq-from", help="development only: take the VQ from a previous run's vq.pt and "
                                      "skip the VQ stages it has been through (recorded in metrics.json)")
-    p.add_argument("--ids-cache", default=str(Path(__file__).resolve().parent / "runs" / ".ids-cache"),
+    p.add_argument("--ids-cache", default=str(Path(__file__).resolve().parents[1] / "runs" / ".ids-cache"),
                    help="folder that memoises the training scenes' token ids per VQ (default: "
                         "tools/train/runs/.ids-cache; 'none' disables it)")
     return p.parse_args(argv)

@@ -27,12 +27,11 @@ import onnx
 import torch
 from onnx import numpy_helper
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from toklip_train.networks import VQConfig, VQModel  # noqa: E402
-from toklip_train.recipe import FULL  # noqa: E402
-from toklip_train.vq_stages import FINE_TUNES, save_vq  # noqa: E402
+from .networks import VQConfig, VQModel
+from .recipe import FULL
+from .vq_stages import FINE_TUNES, save_vq
 
-from toklip_export.onnx_export import VQDecoder, VQEncoderZ, export_module  # noqa: E402
+from toklip_export.onnx_export import VQDecoder, VQEncoderZ, export_module
 
 
 def vq_config(manifest: dict) -> VQConfig:
