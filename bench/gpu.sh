@@ -30,7 +30,7 @@ bash scripts/ensure-python-deps.sh
 export_bundle() { # dtype folder
   if [ ! -f "models-local/$2/manifest.json" ]; then
     rm -rf "models-local/$2"
-    "$PY" tools/export/export.py --random-init --preset toklip-l-384 --seed 0 --dtype "$1" \
+    TOKLIP_PYTHON="$PY" tools/python -m toklip_export.export --random-init --preset toklip-l-384 --seed 0 --dtype "$1" \
       --tokenizer "$TOKENIZER" --out "models-local/$2" --name "$2"
   fi
 }

@@ -1,13 +1,11 @@
-"""Exporter tests (unittest). Run from the repository root: npm run test:python."""
+"""Exporter tests (unittest), run from the repository root with toklip_export importable:
+`tools/python -m unittest discover -s tools/export/tests -t .` (npm run test:python)."""
 import os
-import sys
+
+import torch
 
 EXPORT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPO_ROOT = os.path.dirname(os.path.dirname(EXPORT_DIR))
-if EXPORT_DIR not in sys.path:
-    sys.path.insert(0, EXPORT_DIR)
-
-import torch  # noqa: E402
 
 torch.set_num_threads(2)
 

@@ -8,8 +8,7 @@ import unittest
 import numpy as np
 import torch
 
-import tools.export.tests  # noqa: F401  (puts tools/export on sys.path)
-import export
+from toklip_export import export
 from toklip_export.config import small_config, tiny_config
 from toklip_export.convert import CheckpointError, infer_config, load_toklip
 from toklip_export.layouts import llamagen_checkpoint, official_state_dict, training_checkpoint

@@ -1,4 +1,4 @@
-"""End to end: official-layout checkpoints -> export.py -> bundle -> parity in onnxruntime-node."""
+"""End to end: official-layout checkpoints -> toklip_export.export -> bundle -> parity in onnxruntime-node."""
 import hashlib
 import json
 import os
@@ -8,7 +8,7 @@ import unittest
 import torch
 
 from tools.export.tests import REPO_ROOT
-import export
+from toklip_export import export
 from toklip_export.config import tiny_config
 from toklip_export.layouts import llamagen_checkpoint, training_checkpoint
 from toklip_export.model import build_model
@@ -29,7 +29,7 @@ def fingerprint(folder):
 
 
 def export_cli(args):
-    """Runs export.py's main() and returns its exit code."""
+    """Runs toklip_export.export's main() and returns its exit code."""
     return export.main(args + TINY_FLAGS)
 
 

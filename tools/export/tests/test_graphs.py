@@ -14,7 +14,7 @@ import torch
 from onnx import numpy_helper
 
 from tools.export.tests import REPO_ROOT
-from toklip_export import bundle
+from toklip_export import bundle, export
 from toklip_export.bundle import ExportOptions, write_bundle
 from toklip_export.config import tiny_config
 from toklip_export.convert import random_model
@@ -264,13 +264,11 @@ class RandomInitTest(unittest.TestCase):
 
 class CommandLineTest(unittest.TestCase):
     def test_random_init_needs_a_preset(self):
-        import export
         with contextlib.redirect_stderr(io.StringIO()) as err, self.assertRaises(SystemExit):
             export.parse_args(["--random-init", "--out", "x"])
         self.assertIn("--random-init needs --preset", err.getvalue())
 
     def test_existing_output_folder_is_refused(self):
-        import export
         with tempfile.TemporaryDirectory() as tmp:
             open(os.path.join(tmp, "keep.txt"), "w").close()
             with contextlib.redirect_stderr(io.StringIO()) as err, contextlib.redirect_stdout(io.StringIO()):

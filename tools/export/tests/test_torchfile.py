@@ -6,7 +6,6 @@ import unittest
 import numpy as np
 import torch
 
-import tools.export.tests  # noqa: F401  (puts tools/export on sys.path)
 from toklip_export import torchfile
 from toklip_export.config import tiny_config
 from toklip_export.convert import load_toklip, toklip_state_dict

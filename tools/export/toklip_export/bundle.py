@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import datetime
 import gc
-import json
 import os
 import shutil
 import tempfile
@@ -19,6 +18,7 @@ from .config import TokLIPConfig
 from .convert import LoadedModel, sha256_file
 from .fp16 import convert_float16
 from .golden import write_golden
+from .jsonfmt import write_json
 from .tokenizer import TextSettings
 
 FORMAT_VERSION = 1
@@ -252,19 +252,3 @@ def write_bundle(loaded: LoadedModel, out_dir: str, opts: ExportOptions,
     manifest["files"] = list_files(out_dir)
     write_json(os.path.join(out_dir, "manifest.json"), manifest)
     return manifest
-
-
-def write_json(path: str, value: dict) -> None:
-    """Indented JSON with short lists of numbers/strings on one line (shapes, mean/std)."""
-    def render(v, indent):
-        pad, inner = "  " * indent, "  " * (indent + 1)
-        if isinstance(v, dict):
-            if not v:
-                return "{}"
-            items = [f"{inner}{json.dumps(k)}: {render(x, indent + 1)}" for k, x in v.items()]
-            return "{\n" + ",\n".join(items) + "\n" + pad + "}"
-        if isinstance(v, list) and v and any(isinstance(x, (dict, list)) for x in v):
-            return "[\n" + ",\n".join(inner + render(x, indent + 1) for x in v) + "\n" + pad + "]"
-        return json.dumps(v)
-    with open(path, "w") as f:
-        f.write(render(value, 0) + "\n")

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .jsonfmt import write_json
 from .model import TokLIP
 from .tokenizer import TextSettings, encode_texts
 
@@ -126,6 +127,5 @@ def write_golden(model: TokLIP, folder: str, *, dtype: str = "float32",
         "float16_criteria": dict(FLOAT16_CRITERIA) if dtype == "float16" else None,
         "reference": "float32 PyTorch modules of tools/export (toklip_export)",
     }
-    from .bundle import write_json  # late import: bundle imports this module
     write_json(os.path.join(folder, "manifest.json"), manifest)
     return manifest

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import tempfile
 from typing import Dict, List, Optional
@@ -13,10 +12,10 @@ import numpy as np
 import onnx
 
 from .convert import sha256_file
+from .model_id import MODEL_ID_PATTERN, MODEL_ID_RE
 from .tokenizer import REPO_ROOT, EXPORT_DIR, TokenizerError, node_command
 
 PARITY_SCRIPT = os.path.join(EXPORT_DIR, "check_parity.mjs")
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 REQUIRED = ("format", "format_version", "name", "description", "exporter", "source", "architecture",
             "image_size", "patch_size", "grid", "num_tokens", "codebook", "embedding_dim",
             "preprocessing", "postprocessing", "text", "logit_scale", "score", "dtype",
@@ -105,8 +104,8 @@ def check_bundle(folder: str) -> dict:
     problems += [f"manifest lacks '{k}'" for k in REQUIRED if k not in manifest]
     if manifest.get("format") != "toklip-bundle" or manifest.get("format_version") != 1:
         problems.append("format must be toklip-bundle version 1")
-    if not NAME_RE.match(str(manifest.get("name", ""))):
-        problems.append(f"name {manifest.get('name')!r} does not match [a-z0-9][a-z0-9._-]*")
+    if not MODEL_ID_RE.match(str(manifest.get("name", ""))):
+        problems.append(f"name {manifest.get('name')!r} does not match {MODEL_ID_PATTERN}")
     grid = manifest.get("grid", [0, 0])
     if grid[0] * grid[1] != manifest.get("num_tokens") or grid[0] * manifest.get("patch_size", 0) != manifest.get("image_size"):
         problems.append("grid, num_tokens, patch_size and image_size disagree")

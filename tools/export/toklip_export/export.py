@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Export a TokLIP checkpoint (or seeded random weights) to an ONNX model bundle.
 
-    python3 tools/export/export.py --checkpoint TokLIP_S_256.pt --tokenizer tokenizer.json \
+    tools/python -m toklip_export.export --checkpoint TokLIP_S_256.pt --tokenizer tokenizer.json \
         --out models/toklip-s-256 [--vq-checkpoint vq_ds16_t2i.pt] [--dtype float16] [--golden]
 
 See docs/export.md and docs/bundle-format.md.
@@ -13,15 +12,14 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torch
 
-import torch  # noqa: E402
-
-from toklip_export.bundle import ExportOptions, write_bundle  # noqa: E402
-from toklip_export.config import PRESETS  # noqa: E402
-from toklip_export.convert import CheckpointError, load_toklip, random_model  # noqa: E402
-from toklip_export.tokenizer import TokenizerError  # noqa: E402
-from toklip_export.validate import BundleError, check_bundle, check_parity  # noqa: E402
+from .bundle import ExportOptions, write_bundle
+from .config import PRESETS
+from .convert import CheckpointError, load_toklip, random_model
+from .model_id import ModelIdError, check_model_id, model_id_from_folder
+from .tokenizer import TokenizerError
+from .validate import BundleError, check_bundle, check_parity
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -33,7 +31,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--vq-checkpoint", help="LlamaGen vq_ds16_t2i.pt: supplies the VQ, or cross-checks the embedded one")
     p.add_argument("--tokenizer", help="tokenizer.json of the text tower (SigLIP2: the Gemma tokenizer)")
     p.add_argument("--out", required=True, help="bundle folder to create (must be absent or empty)")
-    p.add_argument("--name", help="model id in the manifest (default: the --out folder name)")
+    p.add_argument("--name", help="model id in the manifest (default: the --out folder name, lower-cased, "
+                                  "other characters than a-z 0-9 . _ - replaced by '-')")
     p.add_argument("--description")
     p.add_argument("--dtype", choices=("float32", "float16"), default="float32")
     p.add_argument("--preset", choices=sorted(PRESETS),
@@ -59,14 +58,16 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     started = time.time()
-    name = args.name or os.path.basename(os.path.normpath(args.out))
 
     def log(msg: str) -> None:
         print(f"[{time.time() - started:7.1f}s] {msg}", flush=True)
 
     try:
+        name = check_model_id(args.name) if args.name else model_id_from_folder(args.out)
         if os.path.isdir(args.out) and os.listdir(args.out):
             raise FileExistsError(f"{args.out} exists and is not empty")
+        if not args.name and name != os.path.basename(os.path.normpath(args.out)):
+            log(f"model id {name!r} (from the folder name; --name sets another)")
         if args.random_init:
             log(f"building {args.preset} with random weights (seed {args.seed})")
             loaded = random_model(args.preset, seed=args.seed, vision_heads=args.vision_heads,
@@ -100,7 +101,7 @@ def main(argv=None) -> int:
                 log(f"  {c['graph']}.{c['array']}: {c['metric']} {c['value']:.3g} (limit {c['limit']}){note}")
         log(f"done: {args.out}")
         return 0
-    except (CheckpointError, TokenizerError, BundleError, FileExistsError) as e:
+    except (ModelIdError, CheckpointError, TokenizerError, BundleError, FileExistsError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
 

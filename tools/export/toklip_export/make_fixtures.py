@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Regenerates test/fixtures/bundles/tiny-64: a tiny TokLIP (64 px, 4x4 tokens, 64 codes, a
 32-wide ViT and text tower, a word-level tokenizer) exported from a random checkpoint laid out
 exactly like the released files (dict with 'state_dict', 'module.' prefix, AdamW state with
@@ -8,7 +7,7 @@ Also writes test/fixtures/bundles-float16/tiny-64-f16: the same checkpoint expor
 --dtype float16, whose golden data the parity test checks with the float16 criteria. It lives
 outside test/fixtures/bundles so that the test servers (which serve that folder) load one model.
 
-    python3 tools/export/make_fixtures.py [--only tiny-64|tiny-64-f16]
+    tools/python -m toklip_export.make_fixtures [--only tiny-64|tiny-64-f16]
 """
 from __future__ import annotations
 
@@ -18,16 +17,14 @@ import shutil
 import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torch
 
-import torch  # noqa: E402
+from . import export
+from .config import tiny_config
+from .layouts import training_checkpoint
+from .model import build_model
+from .tokenizer import REPO_ROOT
 
-import export  # noqa: E402
-from toklip_export.config import tiny_config  # noqa: E402
-from toklip_export.layouts import training_checkpoint  # noqa: E402
-from toklip_export.model import build_model  # noqa: E402
-
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FIXTURES = os.path.join(REPO_ROOT, "test", "fixtures", "bundles")
 FLOAT16_FIXTURES = os.path.join(REPO_ROOT, "test", "fixtures", "bundles-float16")
 SPECIALS = ["<pad>", "<eos>", "<bos>", "<unk>"]  # ids 0..3, as in the Gemma vocabulary
