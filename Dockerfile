@@ -8,7 +8,7 @@
 # passed through NODE_IMAGE and CPU_BASE.
 
 # Images every stage is built from. Global ARGs so that FROM lines can use them.
-ARG NODE_IMAGE=docker.io/library/node:22-bookworm-slim
+ARG NODE_IMAGE=docker.io/library/node:24-bookworm-slim
 ARG CUDA_BASE=docker.io/nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
 ARG CPU_BASE=docker.io/library/debian:bookworm-slim
 # cuda | cpu: which runtime base and which onnxruntime-node binaries the final image gets.

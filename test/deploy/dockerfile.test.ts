@@ -26,11 +26,21 @@ describe('Dockerfile', () => {
     assert.equal(dockerfile.args.VARIANT, 'cuda');
     assert.match(dockerfile.args.CUDA_BASE ?? '', /^docker\.io\/nvidia\/cuda:12\.\d+\.\d+-cudnn-runtime-ubuntu2[24]\.04$/);
     assert.match(dockerfile.args.CPU_BASE ?? '', /^docker\.io\/library\/debian:bookworm-slim$/);
-    assert.match(dockerfile.args.NODE_IMAGE ?? '', /^docker\.io\/library\/node:(22|24)-/);
+    assert.match(dockerfile.args.NODE_IMAGE ?? '', /^docker\.io\/library\/node:\d+-bookworm-slim$/);
     for (const stage of ['build', 'deps-cpu', 'deps-cuda', 'base-cpu', 'base-cuda', 'runtime']) {
       assert.ok(dockerfile.stages.includes(stage), `stage ${stage}`);
     }
     assert.match(dockerfile.text, /ONNXRUNTIME_NODE_INSTALL=cuda12/);
+  });
+
+  it('runs the active Node LTS line (24), the same line as the offline build script\'s stand-in', () => {
+    // Node 24 is the active LTS line (maintained until April 2028); 22 is in maintenance only.
+    const major = /node:(\d+)-/.exec(dockerfile.args.NODE_IMAGE ?? '')?.[1];
+    assert.equal(major, '24');
+    const script = readFileSync(new URL('scripts/build-image.sh', REPO_ROOT), 'utf8');
+    const standIn = /node_version=\$\{NODE_VERSION:-(\d+)\.\d+\.\d+\}/.exec(script)?.[1];
+    assert.equal(standIn, major, 'scripts/build-image.sh NODE_VERSION default is another Node line');
+    assert.match(script, /node_image=localhost\/toklip-node:\$node_major/);
   });
 
   it('runs the compiled server as a non-root numeric user', () => {
