@@ -119,8 +119,14 @@ const appPlugin: FastifyPluginAsync<AppOptions> = async (app, { config, deps }) 
   });
 
   await app.register(swagger, openApiOptions(config));
-  // staticCSP: Swagger UI's own Content-Security-Policy on /docs, replacing the API's deny-all one.
-  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+  // staticCSP: Swagger UI's own Content-Security-Policy on /docs, replacing the API's deny-all one,
+  // without upgrade-insecure-requests: the service speaks plain HTTP (TLS ends at an ingress), and
+  // a browser told to upgrade fetches the UI's scripts over https from any non-loopback address.
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    staticCSP: true,
+    transformStaticCSP: (header) => header.replace(/\s*upgrade-insecure-requests;?/g, ''),
+  });
 
   const remote = config.security.remoteImages;
   const remoteImages =

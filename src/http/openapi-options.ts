@@ -1,9 +1,10 @@
 /**
  * Options of @fastify/swagger: the document's metadata and its security. Without API keys the
- * Bearer scheme is optional (`security: [{}, {bearerAuth: []}]`); with TOKLIP_API_KEYS every
- * route but the public ones (health, documentation) requires it and documents its 401, and with
- * a rate limit the 429 rate_limited answer.
+ * document requires nothing (`security: []`: no scheme to send, no lock icons in Swagger UI); with
+ * TOKLIP_API_KEYS every route but the public ones (health, documentation) requires the Bearer
+ * scheme and documents its 401, and with a rate limit the 429 rate_limited answer.
  */
+import { readFileSync } from 'node:fs';
 import type { SwaggerOptions } from '@fastify/swagger';
 import Type from 'typebox';
 import type { Config } from '../config/schema.js';
@@ -24,6 +25,20 @@ function withProblem(responses: Responses | undefined, code: ErrorCode): Respons
   return out;
 }
 
+/** The package's version (package.json sits two folders above this module in src/ and dist/ alike). */
+function packageVersion(): string {
+  const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return manifest.version;
+}
+
+const BEARER_AUTH = {
+  bearerAuth: {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'API key as a Bearer token (this deployment requires one on every route but health and documentation)',
+  },
+} as const;
+
 export function openApiOptions(config: Config): SwaggerOptions {
   const { apiKeys, rateLimit } = config.security;
   const keysRequired = apiKeys.length > 0;
@@ -32,7 +47,7 @@ export function openApiOptions(config: Config): SwaggerOptions {
       openapi: '3.1.0',
       info: {
         title: 'toklip-serve',
-        version: '1.0.0',
+        version: packageVersion(),
         description:
           'TokLIP over HTTP: images to discrete VQ tokens, tokens back to images, and images, tokens or texts to ' +
           'embeddings. Errors are application/problem+json (RFC 9457).',
@@ -40,19 +55,8 @@ export function openApiOptions(config: Config): SwaggerOptions {
       },
       // Relative: the instance that serves this document (GET /openapi.json).
       servers: [{ url: '/', description: 'This instance' }],
-      components: {
-        securitySchemes: {
-          bearerAuth: {
-            type: 'http',
-            scheme: 'bearer',
-            description: keysRequired
-              ? 'API key as a Bearer token (this deployment requires one on every route but health and documentation)'
-              : 'API key as a Bearer token, required only when the deployment configures API keys',
-          },
-        },
-      },
-      // Without keys: anonymous ({}) or a Bearer key. Health probes declare no security at all.
-      security: keysRequired ? [{ bearerAuth: [] }] : [{}, { bearerAuth: [] }],
+      // Without keys, no requirement at all (an empty list, not an optional scheme).
+      ...(keysRequired ? { components: { securitySchemes: BEARER_AUTH }, security: [{ bearerAuth: [] }] } : { security: [] }),
       tags: [
         { name: 'models', description: 'Loaded models' },
         { name: 'inference', description: 'Tokenize, encode, decode, similarity' },

@@ -5,6 +5,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ERROR_TABLE, type ErrorCode, ServiceError, isServiceError } from '../errors.js';
 import { limitText } from './limits-text.js';
+import { DISCARD_LIMIT_FACTOR, discardRestOfBody } from './oversized-body.js';
 import { PROBLEM_CONTENT_TYPE, type Problem } from './schemas/problem.js';
 import { type IssueLocation, type ValidationIssue, describeIssue, memberPath } from './validation-detail.js';
 
@@ -94,12 +95,19 @@ export function sendProblem(reply: FastifyReply, error: ServiceError, requestId:
 }
 
 export function registerErrorHandling(app: FastifyInstance, limits: { bodyLimitBytes: number; maxInputs: number }): void {
-  app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
+  app.setErrorHandler(async (error: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const serviceError = toServiceError(error, limits.bodyLimitBytes, limits.maxInputs);
     if (serviceError.status >= 500) {
       request.log.error({ err: error, code: serviceError.code }, 'request failed');
     } else {
       request.log.info({ code: serviceError.code, detail: serviceError.message }, 'request rejected');
+    }
+    // Refused before the whole body arrived: let the client finish sending so that it reads the
+    // answer rather than a reset. A refused request costs at most what an accepted one of the
+    // largest size does, an oversized one a few times that.
+    if (!request.raw.complete) {
+      const bound = (serviceError.code === 'payload_too_large' ? DISCARD_LIMIT_FACTOR : 1) * limits.bodyLimitBytes;
+      if (!(await discardRestOfBody(request.raw, bound))) reply.header('connection', 'close');
     }
     return sendProblem(reply, serviceError, request.id);
   });

@@ -23,4 +23,15 @@ describe('OpenAPI document', () => {
     assert.ok(tokenize.responses['422'].content['application/problem+json']);
     assert.ok(doc.components.schemas.Problem);
   });
+
+  it("names the package's version and, without API keys, requires no security (no lock icons in Swagger UI)", async () => {
+    const doc = (await buildOpenApiDocument()) as any;
+    const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    assert.equal(doc.info.version, pkg.version);
+    assert.deepEqual(doc.security, []);
+    assert.equal(doc.components.securitySchemes, undefined);
+    for (const [path, operations] of Object.entries(doc.paths as Record<string, Record<string, any>>)) {
+      for (const op of Object.values(operations)) assert.ok(op.security === undefined || op.security.length === 0, path);
+    }
+  });
 });

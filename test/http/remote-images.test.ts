@@ -12,7 +12,8 @@ import { type Server as NetServer, createServer as createNetServer } from 'node:
 import { after, before, describe, it } from 'node:test';
 import { ServiceError } from '../../src/errors.js';
 import { classifyAddress } from '../../src/http/remote-images/address-policy.js';
-import { type RemoteImageOptions, type ResolvedAddress, createRemoteImageFetcher } from '../../src/http/remote-images/fetch-image.js';
+import { ByteBudget, type RemoteImageOptions, type ResolvedAddress, createRemoteImageFetcher } from '../../src/http/remote-images/fetch-image.js';
+import { readImageStrings } from '../../src/http/inputs/images.js';
 import { checkImageUrl, hostAllowed } from '../../src/http/remote-images/url-policy.js';
 import type { RunningServer } from '../../src/http/server.js';
 import { loadGolden } from '../helpers/golden.js';
@@ -147,6 +148,12 @@ describe('fetching image URLs', () => {
           for (let i = 0; i < 40; i++) res.write(Buffer.alloc(64 * 1024));
           res.end();
           return;
+        case '/half-mib':
+          // 512 KiB in 64 KiB chunks, no declared length: only the bytes as they arrive tell its size.
+          res.writeHead(200, { 'content-type': 'image/png' });
+          for (let i = 0; i < 8; i++) res.write(Buffer.alloc(64 * 1024, i));
+          res.end();
+          return;
         case '/big-declared':
           res.writeHead(200, { 'content-type': 'image/png', 'content-length': String(100 * 2 ** 20) });
           res.write(png);
@@ -181,7 +188,7 @@ describe('fetching image URLs', () => {
       unsafeAllowPrivateAddresses: true,
       ...overrides,
     });
-  const budget = () => ({ total: 8 * 2 ** 20, remaining: 8 * 2 ** 20 });
+  const budget = () => new ByteBudget(8 * 2 ** 20);
   const base = () => `http://127.0.0.1:${port}`;
 
   it('downloads an image, with or without a declared length, and charges the request budget', async () => {
@@ -230,13 +237,32 @@ describe('fetching image URLs', () => {
     await rejectsWith(testOnly().fetch(`${base()}/missing`, 0, budget()), 'url_fetch_failed', /the server answered 404/);
     await rejectsWith(testOnly().fetch(`${base()}/big`, 0, budget()), 'payload_too_large', /the image at this URL exceeds the limit of 1048576 bytes \(1 MiB\)/);
     await rejectsWith(testOnly().fetch(`${base()}/big-declared`, 0, budget()), 'payload_too_large', /exceeds the limit of 1048576 bytes/);
-    const small = { total: png.length + 10, remaining: png.length + 10 };
+    const small = new ByteBudget(png.length + 10);
     await testOnly().fetch(`${base()}/ok.png`, 0, small);
     await rejectsWith(testOnly().fetch(`${base()}/ok.png`, 1, small), 'payload_too_large', /images\[1\]: the images downloaded for this request exceed the request body limit/);
     const closed = createNetServer();
     const closedPort = await listen(closed);
     await new Promise<void>((resolve) => closed.close(() => resolve()));
     await rejectsWith(testOnly().fetch(`http://127.0.0.1:${closedPort}/a.png`, 0, budget()), 'url_fetch_failed', /the connection was refused/);
+  });
+
+  it('parallel downloads share one byte budget, charged as bytes arrive', async () => {
+    // 8 URLs of 512 KiB each (under the 1 MiB cap per image), downloaded at once against a
+    // 1 MiB request budget: each fits the budget as it starts, together they do not.
+    const urls = Array.from({ length: 8 }, () => `${base()}/half-mib`);
+    const fetcher = testOnly();
+    const charged = new ByteBudget(2 ** 20);
+    await rejectsWith(
+      Promise.all(urls.map((url, row) => fetcher.fetch(url, row, charged))),
+      'payload_too_large',
+      /the images downloaded for this request exceed the request body limit of 1048576 bytes/,
+    );
+    assert.ok(charged.remaining >= 0 && charged.remaining < 64 * 1024, `the budget is spent but never overdrawn (${charged.remaining} bytes left)`);
+    // Through the request path: the first refusal cancels the other downloads.
+    await rejectsWith(readImageStrings(urls, fetcher, 2 ** 20), 'payload_too_large', /exceed the request body limit/);
+    // Two of them fit.
+    const two = await readImageStrings(urls.slice(0, 2), fetcher, 2 ** 20);
+    assert.deepEqual(two.map((b) => b.length), [512 * 1024, 512 * 1024]);
   });
 
   it('connect and download timeouts', async () => {

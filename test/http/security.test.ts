@@ -135,6 +135,8 @@ describe('API keys, CORS and security headers', () => {
     const docs = await get(`${url}/docs/static/index.html`);
     assert.match(docs.headers.get('content-security-policy') ?? '', /script-src 'self'/);
     assert.doesNotMatch(docs.headers.get('content-security-policy') ?? '', /default-src 'none'/);
+    // Plain HTTP from any address: a browser told to upgrade would fetch the UI's scripts over https.
+    assert.doesNotMatch(docs.headers.get('content-security-policy') ?? '', /upgrade-insecure-requests/);
   });
 
   it('the OpenAPI document requires bearerAuth on protected routes and documents their 401', async () => {

@@ -7,7 +7,7 @@ import { ServiceError, isServiceError } from '../../errors.js';
 import { limitText } from '../limits-text.js';
 import type { ImagePreprocessor, PreprocessSpec } from '../../images/index.js';
 import type { ModelBundle } from '../../models/registry.js';
-import type { ByteBudget, RemoteImageFetcher } from '../remote-images/fetch-image.js';
+import { ByteBudget, type RemoteImageFetcher } from '../remote-images/fetch-image.js';
 
 const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
 const DATA_URI = /^data:([^,;]*)((?:;[^,;]*)*),/;
@@ -71,7 +71,7 @@ export function decodeImageString(text: string, row: number): Buffer {
  */
 export async function readImageStrings(strings: readonly string[], remote: RemoteImageFetcher | undefined, bodyLimitBytes: number): Promise<Buffer[]> {
   if (remote === undefined || !strings.some(isImageUrl)) return strings.map((s, i) => decodeImageString(s, i));
-  const budget: ByteBudget = { total: bodyLimitBytes, remaining: bodyLimitBytes };
+  const budget = new ByteBudget(bodyLimitBytes);
   const cancel = new AbortController();
   try {
     return await Promise.all(strings.map((s, i) => (isImageUrl(s) ? remote.fetch(s, i, budget, cancel.signal) : Promise.resolve(decodeImageString(s, i)))));

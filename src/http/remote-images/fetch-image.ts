@@ -7,7 +7,7 @@
  * - the connection is pinned to the checked address (the socket's lookup returns it), so a
  *   second DNS answer (rebinding) cannot move it; TLS still verifies the certificate for the host;
  * - no redirects are followed; connect and whole-download timeouts; a byte cap per image and a
- *   budget per request (the body limit), enforced while streaming.
+ *   budget per request (the body limit) that its parallel downloads share, charged as bytes arrive.
  */
 import { Resolver } from 'node:dns/promises';
 import http, { type IncomingMessage } from 'node:http';
@@ -37,10 +37,27 @@ export interface RemoteImageOptions {
   readonly resolve?: (host: string, signal: AbortSignal) => Promise<ResolvedAddress[]>;
 }
 
-/** What a request may download in all (its body limit), shared by its URLs. */
-export interface ByteBudget {
-  readonly total: number;
-  remaining: number;
+/**
+ * What a request may download in all (its body limit). Its downloads run in parallel and share
+ * it: every chunk is charged as it arrives, so together they can never hold more than `total`.
+ */
+export class ByteBudget {
+  private left: number;
+
+  constructor(readonly total: number) {
+    this.left = total;
+  }
+
+  get remaining(): number {
+    return this.left;
+  }
+
+  /** Charges `bytes`; false, charging nothing, when they do not fit. */
+  take(bytes: number): boolean {
+    if (bytes > this.left) return false;
+    this.left -= bytes;
+    return true;
+  }
 }
 
 export interface RemoteImageFetcher {
@@ -125,13 +142,14 @@ export function createRemoteImageFetcher(options: RemoteImageOptions): RemoteIma
   }
 
   function download(url: URL, target: ResolvedAddress, row: number, budget: ByteBudget, signal: AbortSignal): Promise<Buffer> {
-    const limit = Math.min(options.maxBytes, budget.remaining);
-    const limitError = () =>
+    const imageTooLarge = () =>
+      new ServiceError('payload_too_large', `images[${row}]: the image at this URL exceeds the limit of ${limitText(options.maxBytes)}`, {
+        extensions: { position: { row } },
+      });
+    const budgetSpent = () =>
       new ServiceError(
         'payload_too_large',
-        limit < options.maxBytes
-          ? `images[${row}]: the images downloaded for this request exceed the request body limit of ${limitText(budget.total)}`
-          : `images[${row}]: the image at this URL exceeds the limit of ${limitText(options.maxBytes)}`,
+        `images[${row}]: the images downloaded for this request exceed the request body limit of ${limitText(budget.total)}`,
         { extensions: { position: { row } } },
       );
     return new Promise<Buffer>((resolvePromise, rejectPromise) => {
@@ -176,17 +194,19 @@ export function createRemoteImageFetcher(options: RemoteImageOptions): RemoteIma
         }
         if (status !== 200) return fail(failed(row, `the server answered ${status}`));
         const declared = Number(response.headers['content-length']);
-        if (Number.isFinite(declared) && declared > limit) return fail(limitError());
+        if (Number.isFinite(declared) && declared > options.maxBytes) return fail(imageTooLarge());
+        if (Number.isFinite(declared) && declared > budget.remaining) return fail(budgetSpent());
         const chunks: Buffer[] = [];
         let received = 0;
         response.on('data', (chunk: Buffer) => {
+          if (settled) return;
           received += chunk.length;
-          if (received > limit) return fail(limitError());
+          if (received > options.maxBytes) return fail(imageTooLarge());
+          if (!budget.take(chunk.length)) return fail(budgetSpent());
           chunks.push(chunk);
         });
         response.on('end', () => {
           if (settled) return;
-          budget.remaining -= received;
           settle(undefined, Buffer.concat(chunks, received));
         });
         response.on('aborted', () => settle(failed(row, 'the server closed the connection before the image was complete')));
