@@ -6,6 +6,7 @@ with MAP pooling, open_clip text tower), only narrower and shallower.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Optional
 
@@ -105,3 +106,42 @@ SMOKE = Recipe(
 )
 
 RECIPES = {r.name: r for r in (FULL, SMOKE)}
+
+
+@dataclass(frozen=True)
+class Continuation:
+    """A recipe that continues a shipped model (read back from its bundle, recover.py) on the broad
+    generator (broad_scenes.py) and uncaptioned pictures (pictures.py), in three stages that each
+    start from the previous one's checkpoint (continued.py):
+    * vq_broad: the VQ, its encoder and decoder continued, its codebook (possibly larger) new from
+      k-means on the encoder's outputs after `vq_broad.continuous_steps` steps without quantiser;
+    * vq_shape: the shape-aware fine-tune of stage A3 on that VQ, with broad scenes and pictures;
+    * towers: the token ViT and text tower continued (new caption words get new embeddings)
+      contrastively on ids of classic and broad scenes."""
+    name: str
+    model: TokLIPConfig
+    vq_broad: VQTrainConfig
+    vq_shape: VQTrainConfig
+    contrastive: ContrastiveConfig
+    train_scenes: int  # stage "towers"' training scenes, encoded to ids once
+    classic_share: float  # of those, from the classic generator (the rest broad)
+    token_mlp_fit_steps: int = 3000  # recovering the token MLP from the bundle's table (recover.py)
+
+
+BROAD = Continuation(
+    name="broad",
+    model=_model(dataclasses.replace(FULL.model.vq, codebook_size=4096), width=128, depth=4, heads=4, text_depth=2),
+    vq_broad=VQTrainConfig(steps=3500, batch_size=8, lr=4e-4, warmup=100, gradient_weight=0.0, object_weight=2.0,
+                           broad_per_batch=4, pictures_per_batch=3, continuous_steps=400, eval_every=500,
+                           log_every=50),
+    vq_shape=VQTrainConfig(steps=1000, batch_size=8, lr=2e-4, warmup=50, gradient_weight=0.0, object_weight=4.0,
+                           scene_shape_weight=0.5, small_shape_share=0.25, broad_per_batch=3, pictures_per_batch=2,
+                           shape_head_warm_scenes=12_000, shape_head_warm_steps=1500, continuous_steps=0,
+                           eval_every=250, log_every=50),
+    contrastive=ContrastiveConfig(steps=3000, batch_size=64, lr=5e-4, hard_negatives=("shape", "colour"),
+                                  token_shape_weight=0.5),
+    train_scenes=40_000,
+    classic_share=0.3,
+)
+
+CONTINUATIONS = {c.name: c for c in (BROAD,)}

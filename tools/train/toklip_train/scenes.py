@@ -15,6 +15,7 @@ also draw from separate random streams, so backgrounds and jitter never repeat e
 """
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import dataclass
 from typing import Iterator, List, Sequence, Tuple
@@ -94,15 +95,29 @@ class ShapeSpec:
     position: str
     cx: float
     cy: float
-    radius: float
+    radius: float  # half the side of the shape's bounding box, in pixels
     rgb: Tuple[int, int, int]
+    # The broad generator's variations (broad_scenes.py); the defaults draw the classic shapes.
+    outlined: bool = False  # drawn as an outline of `stroke` px instead of filled (never a ring)
+    stroke: float = 0.0
+    # Square: half side / radius; triangle: height / width; star and ring: inner / outer radius.
+    # 0: the classic proportion (PROPORTIONS).
+    proportion: float = 0.0
+    antialias: bool = True  # supersampled edges, or hard ones
 
     @property
     def attributes(self) -> Tuple[str, str, str, str]:
+        """(colour, shape, size, position): what the held-out split is defined on."""
         return (self.colour, self.shape, self.size, self.position)
 
+    @property
+    def caption_attributes(self) -> Tuple[str, str, str, str, bool]:
+        """What a caption phrase states: the attributes and whether the shape is outlined."""
+        return (*self.attributes, self.outlined)
+
     def phrase(self, *, size: bool = True, position: bool = True) -> str:
-        words = ["a"] + ([self.size] if size else []) + [self.colour, self.shape]
+        words = ["a"] + ([self.size] if size else []) + [self.colour] + (["outlined"] if self.outlined else [])
+        words.append(self.shape)
         if position:
             words.append(self.position)
         return " ".join(words)
@@ -123,18 +138,25 @@ class Scene:
     index: int
     shapes: Tuple[ShapeSpec, ...]
     background: BackgroundSpec
+    jpeg_quality: int = 0  # > 0: the rendered scene is a JPEG copy at this quality (broad generator)
+
+    @property
+    def states_positions(self) -> bool:
+        """Captions of scenes with more than MAX_POSITIONED_SHAPES shapes leave positions out
+        (they would not fit the text context)."""
+        return len(self.shapes) <= MAX_POSITIONED_SHAPES
 
     @property
     def caption(self) -> str:
         """Canonical caption: shapes in raster order of their grid cells."""
-        return " and ".join(s.phrase() for s in _raster_order(self.shapes))
+        return " and ".join(s.phrase(position=self.states_positions) for s in _raster_order(self.shapes))
 
     def caption_variant(self, rng: np.random.Generator) -> str:
         """A training caption: random shape order, size and position phrases sometimes dropped."""
         shapes = list(self.shapes)
         rng.shuffle(shapes)
         keep_size = rng.random() >= 0.3
-        keep_position = rng.random() >= 0.3
+        keep_position = rng.random() >= 0.3 and self.states_positions
         return " and ".join(s.phrase(size=keep_size, position=keep_position) for s in shapes)
 
     def render(self) -> np.ndarray:
@@ -143,7 +165,8 @@ class Scene:
         for s in self.shapes:
             alpha = shape_mask(s)[..., None]
             img = img * (1.0 - alpha) + (np.asarray(s.rgb, np.float32) / 255.0) * alpha
-        return np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
+        pixels = np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
+        return jpeg_copy(pixels, self.jpeg_quality) if self.jpeg_quality else pixels
 
     def image(self) -> Image.Image:
         return Image.fromarray(self.render(), "RGB")
@@ -278,34 +301,55 @@ def _star_points(cx: float, cy: float, r_out: float, r_in: float) -> List[Tuple[
     return pts
 
 
+# The classic shapes' proportions (ShapeSpec.proportion 0): a square's half side / radius, a
+# triangle's height / width, a star's and a ring's inner / outer radius.
+PROPORTIONS = {"square": 0.86, "triangle": math.sqrt(3.0) / 2.0, "star": 0.45, "ring": 0.55}
+MAX_POSITIONED_SHAPES = 2
+
+
 def shape_mask(s: ShapeSpec) -> np.ndarray:
-    """Coverage in [0, 1], float32 (IMAGE_SIZE, IMAGE_SIZE), antialiased by supersampling."""
-    k = SUPERSAMPLE
+    """Coverage in [0, 1], float32 (IMAGE_SIZE, IMAGE_SIZE), antialiased by supersampling unless
+    the shape asks for hard edges."""
+    k = SUPERSAMPLE if s.antialias else 1
     mask = Image.new("L", (IMAGE_SIZE * k, IMAGE_SIZE * k), 0)
     draw = ImageDraw.Draw(mask)
     cx, cy, r = s.cx * k, s.cy * k, s.radius * k
+    proportion = s.proportion or PROPORTIONS.get(s.shape, 0.0)
+    # Filled: fill 255; outlined: an outline of the stroke's width drawn inside the shape.
+    paint = {"outline": 255, "width": max(1, int(round(s.stroke * k)))} if s.outlined else {"fill": 255}
 
-    def ellipse(rad: float, fill: int) -> None:
-        draw.ellipse([cx - rad, cy - rad, cx + rad, cy + rad], fill=fill)
+    def ellipse(rad: float, **kw) -> None:
+        draw.ellipse([cx - rad, cy - rad, cx + rad, cy + rad], **kw)
 
     if s.shape == "circle":
-        ellipse(r, 255)
+        ellipse(r, **paint)
     elif s.shape == "ring":
-        ellipse(r, 255)
-        ellipse(r * 0.55, 0)
+        if s.outlined:
+            raise ValueError("a ring is never outlined")
+        ellipse(r, fill=255)
+        ellipse(r * proportion, fill=0)
     elif s.shape == "square":
-        h = r * 0.86
-        draw.rectangle([cx - h, cy - h, cx + h, cy + h], fill=255)
+        h = r * proportion
+        draw.rectangle([cx - h, cy - h, cx + h, cy + h], **paint)
     elif s.shape == "triangle":
-        # equilateral, pointing up, bounding box centred on (cx, cy) with half-width r
-        half_h = r * math.sqrt(3.0) / 2.0
-        draw.polygon([(cx, cy - half_h), (cx + r, cy + half_h), (cx - r, cy + half_h)], fill=255)
+        # pointing up, bounding box centred on (cx, cy) with half-width r
+        half_h = r * proportion
+        draw.polygon([(cx, cy - half_h), (cx + r, cy + half_h), (cx - r, cy + half_h)], **paint)
     elif s.shape == "star":
         # five-pointed, pointing up; the outer radius is shifted so the box is centred
         r_out = r * 1.05
         dy = r_out * (1 - math.cos(math.pi / 5)) / 2
-        draw.polygon(_star_points(cx, cy + dy, r_out, r_out * 0.45), fill=255)
+        draw.polygon(_star_points(cx, cy + dy, r_out, r_out * proportion), **paint)
     else:
         raise ValueError(f"unknown shape {s.shape!r}")
+    if k == 1:
+        return np.asarray(mask, np.float32) / 255.0
     small = mask.resize((IMAGE_SIZE, IMAGE_SIZE), Image.BOX)
     return np.asarray(small, np.float32) / 255.0
+
+
+def jpeg_copy(pixels: np.ndarray, quality: int) -> np.ndarray:
+    """The uint8 image after a round trip through JPEG at `quality` (PIL's libjpeg, 4:2:0)."""
+    buf = io.BytesIO()
+    Image.fromarray(pixels, "RGB").save(buf, format="JPEG", quality=int(quality))
+    return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))

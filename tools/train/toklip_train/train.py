@@ -25,15 +25,20 @@ from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 
+from . import continued  # noqa: E402
 from .pipeline import run  # noqa: E402
-from .recipe import RECIPES  # noqa: E402
+from .recipe import CONTINUATIONS, RECIPES  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True, help="run folder (created; must not hold a checkpoint)")
     p.add_argument("--seed", type=int, default=0, help="seed of weights, data order and training scenes")
-    p.add_argument("--recipe", choices=sorted(RECIPES), default="full")
+    p.add_argument("--recipe", choices=sorted([*RECIPES, *CONTINUATIONS]), default="full",
+                   help="from scratch (full, smoke) or continuing a bundle's model (broad: needs --from-bundle)")
+    p.add_argument("--from-bundle", help="the bundle a continuation recipe starts from (the predecessor model)")
+    p.add_argument("--until", choices=continued.STAGES, help="continuation recipes: stop after this stage "
+                   "(the next invocation resumes from its checkpoint)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     p.add_argument("--force", action="store_true", help="overwrite an existing run folder")
     p.add_argument("--vq-from", help="development only: take the VQ from a previous run's vq.pt and "
@@ -48,11 +53,16 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     out = Path(args.out)
+    continuation = CONTINUATIONS.get(args.recipe)
+    if continuation is not None and not args.from_bundle:
+        print(f"error: recipe {args.recipe} continues a model: give --from-bundle", file=sys.stderr)
+        return 1
     if (out / "toklip.pt").exists() and not args.force:
         print(f"error: {out} already holds a checkpoint (use --force)", file=sys.stderr)
         return 1
     out.mkdir(parents=True, exist_ok=True)
-    log_file = open(out / "train.log", "w")
+    # A continuation resumes stage by stage: its log grows across invocations.
+    log_file = open(out / "train.log", "a" if continuation is not None else "w")
     started = time.time()
 
     def log(msg: str) -> None:
@@ -62,6 +72,11 @@ def main(argv=None) -> int:
         log_file.flush()
 
     log(f"command: {' '.join(sys.argv)}; torch {torch.__version__}, {args.threads} threads")
+    if continuation is not None:
+        continued.run(continuation, out, predecessor=Path(args.from_bundle), seed=args.seed, log=log, until=args.until,
+                      ids_cache=None if args.ids_cache == "none" else Path(args.ids_cache))
+        log_file.close()
+        return 0
     metrics = run(RECIPES[args.recipe], out, seed=args.seed, log=log, vq_from=args.vq_from,
                   ids_cache=None if args.ids_cache == "none" else Path(args.ids_cache))
     log("metrics: " + json.dumps(metrics["heldout"]))

@@ -24,7 +24,9 @@ import torch.nn.functional as F
 from .data import psnr, render, scene_batch, to_uint8
 from .networks import VQConfig, VQModel, l2_normalize
 from .code_cnn import CodeGridCNN, code_grid, fit_on_codes, shapes_present
-from .scenes import SHAPES, Scene, scene, shape_mask
+from .broad_scenes import broad_scene
+from .pictures import picture
+from .scenes import IMAGE_SIZE, SHAPES, Scene, scene, shape_mask
 
 
 # The data seed of the small-shape stream is the stage's plus this: scenes no other stream draws.
@@ -64,6 +66,10 @@ class VQTrainConfig:
     # its own, so the other scenes are those the stage draws without it): small shapes are where
     # the codes lose shape, and they fill few pixels of few scenes.
     small_shape_share: float = 0.0
+    # Of each batch, this many broad scenes (broad_scenes.py) and this many uncaptioned pictures
+    # (pictures.py), each from a stream of its own; the rest are classic scenes.
+    broad_per_batch: int = 0
+    pictures_per_batch: int = 0
     codebook_weight: float = 1.0
     commitment_weight: float = 0.25
     restart_every: int = 25
@@ -110,7 +116,8 @@ def image_gradient_l1(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 def object_weights(scenes: Sequence[Scene], weight: float, margin: int) -> torch.Tensor:
     """(B,1,H,W) per-pixel loss weights: 1 on background, 1 + weight on and within `margin` px
     of a shape (antialiased coverage, dilated by a max filter)."""
-    cover = np.stack([np.max([shape_mask(s) for s in sc.shapes], axis=0) for sc in scenes])
+    empty = np.zeros((IMAGE_SIZE, IMAGE_SIZE), np.float32)  # an uncaptioned picture: no shape
+    cover = np.stack([np.max([shape_mask(s) for s in sc.shapes], axis=0) if sc.shapes else empty for sc in scenes])
     cover = torch.from_numpy(cover)[:, None]
     if margin > 0:
         cover = F.max_pool2d(cover, 2 * margin + 1, stride=1, padding=margin)
@@ -134,6 +141,8 @@ class VQTrainer:
         self.model = init_vq(VQModel(vq_cfg), seed).train()
         if cfg.scene_shape_weight > 0 and cfg.crop:
             raise ValueError("scene_shape_weight needs whole scenes: a crop may cut a shape out")
+        if round(cfg.small_shape_share * cfg.batch_size) + cfg.broad_per_batch + cfg.pictures_per_batch > cfg.batch_size:
+            raise ValueError("small-shape, broad and picture items do not fit in the batch")
         self.shape_head = CodeGridCNN(vq_cfg.codebook_dim) if cfg.scene_shape_weight > 0 else None
         params = list(self.model.parameters()) + (list(self.shape_head.parameters()) if self.shape_head else [])
         self.opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.95), weight_decay=cfg.weight_decay)
@@ -192,8 +201,11 @@ class VQTrainer:
                 + cfg.codebook_weight * cb_loss + cfg.commitment_weight * commit_loss)
         shape = {}
         if self.shape_head is not None:
-            logits = self.shape_head(quant)
-            shape = {"shape_bce": F.binary_cross_entropy_with_logits(logits, shapes_present(batch))}
+            # scenes only: an uncaptioned picture has no shape labels (its discs are no "circle")
+            labelled = torch.tensor([bool(item.shapes) for item in batch])
+            logits = self.shape_head(quant[labelled])
+            shape = {"shape_bce": F.binary_cross_entropy_with_logits(
+                logits, shapes_present([item for item in batch if item.shapes]))}
             loss = loss + cfg.scene_shape_weight * shape["shape_bce"]
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -213,19 +225,24 @@ class VQTrainer:
                 "codebook": float(cb_loss), "commit": float(commit_loss), "psnr": batch_psnr,
                 "restarted": restarted, **{k: float(v) for k, v in shape.items()}}
 
-    def scenes_for(self, step: int) -> List[Scene]:
-        """The training scenes of `step`: the stage's stream, the first round(small_shape_share *
-        batch) of them replaced by the next scenes of a second stream that hold a small shape."""
+    def scenes_for(self, step: int) -> list:
+        """The training items of `step`: the stage's stream of classic scenes, the first
+        round(small_shape_share * batch) of them replaced by the next scenes of a second stream
+        that hold a small shape, and the last broad_per_batch + pictures_per_batch by broad scenes
+        and uncaptioned pictures (streams of their own)."""
         cfg = self.cfg
         small = round(cfg.small_shape_share * cfg.batch_size)
-        batch = scene_batch("train", step * cfg.batch_size + small, cfg.batch_size - small, self.data_seed)
+        broad, pictures = cfg.broad_per_batch, cfg.pictures_per_batch
+        batch = scene_batch("train", step * cfg.batch_size + small, cfg.batch_size - small - broad - pictures,
+                            self.data_seed)
         taken: List[Scene] = []
         while len(taken) < small:
             candidate = scene("train", self.small_cursor, self.data_seed + SMALL_STREAM_OFFSET)
             self.small_cursor += 1
             if any(shape.size == "small" for shape in candidate.shapes):
                 taken.append(candidate)
-        return taken + batch
+        return (taken + batch + [broad_scene("train", step * broad + j, self.data_seed) for j in range(broad)]
+                + [picture(step * pictures + j, self.data_seed) for j in range(pictures)])
 
     def random_crops(self, x: torch.Tensor, size: int, per_image: int = 4) -> torch.Tensor:
         """Crops on the 16 px token grid, so that crop tokens line up with full-image tokens."""
@@ -318,10 +335,12 @@ class VQTrainer:
 
     def train(self, eval_images: Optional[torch.Tensor] = None,
               snapshot: Optional[Callable[[VQModel, int], None]] = None,
-              shape_eval: Optional[Tuple[torch.Tensor, Sequence[str]]] = None, stage: str = "A") -> VQModel:
+              shape_eval: Optional[Tuple[torch.Tensor, Sequence[str]]] = None, stage: str = "A",
+              more_eval: Optional[Dict[str, torch.Tensor]] = None) -> VQModel:
         """stage: the name on the log lines ("A", "A2", "A3"). shape_eval: held-out single-shape
         images and their shapes, on which the shape head is scored at every evaluation (how much
-        shape the codes now carry)."""
+        shape the codes now carry). more_eval: further named image sets whose PSNR is logged and
+        recorded (as eval_psnr_<name>) next to eval_images'."""
         cfg = self.cfg
         self.log(f"stage {stage} (VQ): {sum(p.numel() for p in self.model.parameters()) / 1e6:.2f}M "
                  f"parameters, {cfg.steps} steps x {cfg.batch_size} images; {asdict(cfg)}")
@@ -345,6 +364,11 @@ class VQTrainer:
                 self.log(f"{stage} eval step {step + 1}: held-out PSNR {ev['psnr']:.2f} dB, "
                          f"{ev['codes_used']} codes used")
                 self.history[-1].update({"eval_psnr": ev["psnr"], "eval_codes": ev["codes_used"]})
+                for name, images in (more_eval or {}).items():
+                    more = self.evaluate(images, continuous=step < cfg.continuous_steps)
+                    self.log(f"{stage} eval step {step + 1}: {name} PSNR {more['psnr']:.2f} dB, "
+                             f"{more['codes_used']} codes used")
+                    self.history[-1].update({f"eval_psnr_{name}": more["psnr"], f"eval_codes_{name}": more["codes_used"]})
                 if shape_eval is not None and self.shape_head is not None:
                     acc = self.shape_accuracy(*shape_eval)
                     self.log(f"{stage} eval step {step + 1}: shape head on held-out codes {acc:.3f}")
