@@ -21,7 +21,7 @@ ARG MODELS=mounted
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src
 ENV ONNXRUNTIME_NODE_INSTALL=skip
-COPY package.json package-lock.json .npmrc ./
+COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
@@ -32,7 +32,7 @@ RUN npm run build
 FROM ${NODE_IMAGE} AS deps-cpu
 WORKDIR /app
 ENV ONNXRUNTIME_NODE_INSTALL=skip
-COPY package.json package-lock.json .npmrc ./
+COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund \
  && npm cache clean --force
 # onnxruntime-node ships every platform's binaries (~300 MB); sharp's @img packages are picked
