@@ -18,7 +18,7 @@ from torch import nn
 from .config import TokLIPConfig
 from .text import TextTransformer
 from .vit import SemanticViT
-from .vq import VQModel, l2_normalize
+from .vq import VQModel, channels_last_rows, l2_normalize
 
 OPSET = 17
 BATCH = "batch"
@@ -94,10 +94,10 @@ class Quantiser(nn.Module):
             codebook = vq.quantize.normalized_codebook().detach().clone()
         self.register_buffer("codebook_t", codebook.t().contiguous())  # (C, K)
         self.register_buffer("codebook_sq", codebook.pow(2).sum(-1))  # (K,)
+        self.codebook_dim = int(codebook.shape[1])
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        b, c = z.shape[0], z.shape[1]
-        flat = l2_normalize(z.permute(0, 2, 3, 1).reshape(b, -1, c), dim=-1)
+        flat = l2_normalize(channels_last_rows(z, self.codebook_dim), dim=-1)
         distance = flat.pow(2).sum(-1, keepdim=True) + self.codebook_sq - 2.0 * torch.matmul(flat, self.codebook_t)
         return torch.argmin(distance, dim=-1)
 
@@ -143,7 +143,7 @@ class VQDecoder(nn.Module):
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         quant = nn.functional.embedding(ids, self.codebook)
-        quant = quant.reshape(ids.shape[0], self.grid, self.grid, -1).permute(0, 3, 1, 2)
+        quant = quant.reshape(quant.shape[0], self.grid, self.grid, -1).permute(0, 3, 1, 2)
         return self.decoder(self.post_quant_conv(quant))
 
 

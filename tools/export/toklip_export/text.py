@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from .config import TextConfig
-from .vit import attention, gelu_tanh, layer_norm, merge_heads, split_heads
+from .vit import attention, gelu_tanh, layer_norm, merge_heads, split_heads, split_last
 
 
 class MultiheadSelfAttention(nn.Module):
@@ -18,6 +18,7 @@ class MultiheadSelfAttention(nn.Module):
     def __init__(self, width: int, heads: int):
         super().__init__()
         self.heads = heads
+        self.width = width
         self.scale = (width // heads) ** -0.5
         self.in_proj_weight = nn.Parameter(torch.empty(3 * width, width))
         self.in_proj_bias = nn.Parameter(torch.zeros(3 * width))
@@ -26,7 +27,7 @@ class MultiheadSelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, queries: slice = slice(None)) -> torch.Tensor:
         """Self-attention of x (B,L,D); only the query positions in `queries` are returned."""
-        q, k, v = nn.functional.linear(x, self.in_proj_weight, self.in_proj_bias).chunk(3, dim=-1)
+        q, k, v = split_last(nn.functional.linear(x, self.in_proj_weight, self.in_proj_bias), self.width, 3)
         out = attention(split_heads(q[:, queries], self.heads), split_heads(k, self.heads),
                         split_heads(v, self.heads), scale=self.scale)
         return self.out_proj(merge_heads(out))

@@ -42,16 +42,25 @@ class Mlp(nn.Module):
         return self.fc2(gelu_tanh(self.fc1(x)))
 
 
+# Reshapes below take their leading sizes from the reshaped tensor itself and leave the rest
+# constant or -1, so that onnxruntime's ReshapeFusion turns each exported shape computation into
+# a constant [0, 0, ...]: no shape arithmetic is left for the CPU next to a CUDA graph
+# (docs/export.md, CUDA coverage).
 def split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
     """(B,T,H*d) -> (B,H,T,d); heads are contiguous slices of the features."""
-    b, t, c = x.shape
-    return x.reshape(b, t, heads, c // heads).transpose(1, 2)
+    return x.reshape(x.shape[0], x.shape[1], heads, -1).transpose(1, 2)
 
 
 def merge_heads(x: torch.Tensor) -> torch.Tensor:
     """(B,H,T,d) -> (B,T,H*d)."""
-    b, h, t, d = x.shape
-    return x.transpose(1, 2).reshape(b, t, h * d)
+    y = x.transpose(1, 2)
+    return y.reshape(y.shape[0], y.shape[1], -1)
+
+
+def split_last(x: torch.Tensor, width: int, parts: int) -> Tuple[torch.Tensor, ...]:
+    """x[..., :width], x[..., width:2*width], ...: constant slices (chunk() would be exported
+    as arithmetic on the tensor's shape)."""
+    return tuple(x[..., i * width:(i + 1) * width] for i in range(parts))
 
 
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: Optional[torch.Tensor] = None,
@@ -73,12 +82,13 @@ class Attention(nn.Module):
     def __init__(self, width: int, heads: int):
         super().__init__()
         self.heads = heads
+        self.width = width
         self.scale = (width // heads) ** -0.5
         self.qkv = nn.Linear(width, 3 * width)
         self.proj = nn.Linear(width, width)
 
     def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor]) -> torch.Tensor:
-        q, k, v = self.qkv(x).chunk(3, dim=-1)  # features ordered [q | k | v]
+        q, k, v = split_last(self.qkv(x), self.width, 3)  # features ordered [q | k | v]
         out = attention(split_heads(q, self.heads), split_heads(k, self.heads),
                         split_heads(v, self.heads), mask, self.scale)
         return self.proj(merge_heads(out))
@@ -105,6 +115,7 @@ class AttentionPoolLatent(nn.Module):
     def __init__(self, width: int, heads: int, mlp_hidden: int):
         super().__init__()
         self.heads = heads
+        self.width = width
         self.latent = nn.Parameter(torch.zeros(1, 1, width))
         self.q = nn.Linear(width, width)
         self.kv = nn.Linear(width, 2 * width)
@@ -121,7 +132,7 @@ class AttentionPoolLatent(nn.Module):
     def forward(self, x: torch.Tensor, query: Optional[torch.Tensor] = None) -> torch.Tensor:
         """x (B,T,D) -> pooled (B,D); `query` is a precomputed self.query()."""
         q = self.query() if query is None else query  # broadcast over the batch
-        k, v = self.kv(x).chunk(2, dim=-1)  # [k | v]
+        k, v = split_last(self.kv(x), self.width, 2)  # [k | v]
         out = attention(q, split_heads(k, self.heads), split_heads(v, self.heads), scale=1.0)
         p = self.proj(merge_heads(out))  # (B,1,D)
         p = p + self.mlp(self.norm(p))

@@ -23,6 +23,18 @@ def l2_normalize(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
     return F.normalize(x, p=2.0, dim=dim, eps=L2_EPS)
 
 
+def flatten_positions(x: torch.Tensor) -> torch.Tensor:
+    """(B,C,H,W) -> (B,C,H*W). The sizes come from x itself, so that onnxruntime's ReshapeFusion
+    makes the exported shape a constant [0, 0, -1] (no shape arithmetic on the CPU)."""
+    return x.reshape(x.shape[0], x.shape[1], -1)
+
+
+def channels_last_rows(z: torch.Tensor, channels: int) -> torch.Tensor:
+    """(B,C,g,g) -> (B,g*g,C), raster order; `channels` is C as a constant (same reason)."""
+    p = z.permute(0, 2, 3, 1)
+    return p.reshape(p.shape[0], -1, channels)
+
+
 def swish(x: torch.Tensor) -> torch.Tensor:
     return x * torch.sigmoid(x)
 
@@ -53,6 +65,7 @@ class AttnBlock(nn.Module):
 
     def __init__(self, channels: int, groups: int):
         super().__init__()
+        self.scale = channels ** -0.5
         self.norm = group_norm(channels, groups)
         self.q = nn.Conv2d(channels, channels, 1)
         self.k = nn.Conv2d(channels, channels, 1)
@@ -60,13 +73,12 @@ class AttnBlock(nn.Module):
         self.proj_out = nn.Conv2d(channels, channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, c, h, w = x.shape
         y = self.norm(x)
-        q = self.q(y).reshape(b, c, h * w).transpose(1, 2)  # (B, HW, C)
-        k = self.k(y).reshape(b, c, h * w)  # (B, C, HW)
-        v = self.v(y).reshape(b, c, h * w)  # (B, C, HW)
-        weights = torch.softmax(torch.bmm(q, k) * (int(c) ** -0.5), dim=2)  # (B, HW_q, HW_k)
-        out = torch.bmm(v, weights.transpose(1, 2)).reshape(b, c, h, w)
+        q = flatten_positions(self.q(y)).transpose(1, 2)  # (B, HW, C)
+        k = flatten_positions(self.k(y))  # (B, C, HW)
+        v = flatten_positions(self.v(y))  # (B, C, HW)
+        weights = torch.softmax(torch.bmm(q, k) * self.scale, dim=2)  # (B, HW_q, HW_k)
+        out = torch.bmm(v, weights.transpose(1, 2)).reshape_as(x)
         return x + self.proj_out(out)
 
 
@@ -193,8 +205,7 @@ class VectorQuantizer(nn.Module):
 
     def ids(self, z: torch.Tensor) -> torch.Tensor:
         """z (B,C,g,g) -> ids (B,g*g) int64, raster order; lowest index on ties."""
-        b, c = z.shape[0], z.shape[1]
-        flat = l2_normalize(z.permute(0, 2, 3, 1).reshape(b, -1, c), dim=-1)  # (B, N, C)
+        flat = l2_normalize(channels_last_rows(z, self.embedding.embedding_dim), dim=-1)  # (B, N, C)
         codebook = self.normalized_codebook()
         distance = (flat.pow(2).sum(-1, keepdim=True) + codebook.pow(2).sum(-1)
                     - 2.0 * torch.matmul(flat, codebook.t()))
@@ -236,7 +247,8 @@ class VQModel(nn.Module):
 
     def decode_ids(self, ids: torch.Tensor, grid: int) -> torch.Tensor:
         """ids (B,grid*grid) in raster order -> raw decoder output (B,3,R,R)."""
-        quant = self.quantize.lookup(ids).reshape(ids.shape[0], grid, grid, -1).permute(0, 3, 1, 2)
+        quant = self.quantize.lookup(ids)
+        quant = quant.reshape(quant.shape[0], grid, grid, -1).permute(0, 3, 1, 2)
         return self.decode(quant)
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
