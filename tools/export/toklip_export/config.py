@@ -163,3 +163,16 @@ def tiny_config(image_size: int = 64, *, text: bool = True, vocab_size: int = 64
     text_cfg = TextConfig(width=32, depth=2, heads=2, mlp_hidden=64, vocab_size=vocab_size,
                           context_length=context_length, embed_dim=32) if text else None
     return TokLIPConfig(image_size=image_size, vq=vq, vision=vision, text=text_cfg)
+
+
+def reduced_preset(name: str) -> TokLIPConfig:
+    """The preset's graphs at a fraction of the cost, for tests of what the graphs are made of:
+    the same image size, token grid, codebook, embedding width, text length and head counts, so
+    the same ops and the same graph inputs and outputs, but one block per tower and narrow inner
+    layers (a few seconds to export instead of half an hour)."""
+    full = PRESETS[name]
+    vq = dataclasses.replace(full.vq, base_channels=32, encoder_res_blocks=1, decoder_res_blocks=1, z_channels=32)
+    hidden = 64
+    vision = dataclasses.replace(full.vision, depth=1, mlp_hidden=hidden, token_mlp_hidden=hidden, pool_mlp_hidden=hidden)
+    text = dataclasses.replace(full.text, depth=1, mlp_hidden=hidden, vocab_size=1024)
+    return TokLIPConfig(image_size=full.image_size, vq=vq, vision=vision, text=text)

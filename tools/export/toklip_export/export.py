@@ -19,7 +19,7 @@ from .config import PRESETS
 from .convert import CheckpointError, load_toklip, random_model
 from .model_id import ModelIdError, check_model_id, model_id_from_folder
 from .tokenizer import TokenizerError
-from .validate import BundleError, check_bundle, check_parity
+from .validate import BundleError, check_bundle, check_cuda_coverage, check_parity
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -52,6 +52,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.random_init and not args.preset:
         p.error("--random-init needs --preset")
     return args
+
+
+def cuda_coverage_lines(report: dict) -> list:
+    """One line per graph: nodes on CUDA, and the shape-arithmetic nodes left on the CPU."""
+    lines = []
+    for g in report["graphs"]:
+        ops: dict = {}
+        for node in g["cpuNodes"]:
+            ops[node["op"]] = ops.get(node["op"], 0) + 1
+        cpu = ", ".join(f"{op} x{n}" for op, n in sorted(ops.items())) or "none"
+        lines.append(f"{g['graph']}: {g['cudaNodes']} of {g['nodes']} nodes on CUDA; on the CPU (shape arithmetic): {cpu}")
+    return lines
 
 
 def main(argv=None) -> int:
@@ -93,6 +105,9 @@ def main(argv=None) -> int:
         del loaded
         log("checking the bundle (manifest, files, onnx.checker)")
         check_bundle(args.out)
+        log("CUDA coverage (onnxruntime's CUDA kernels, tools/export/cuda)")
+        for line in cuda_coverage_lines(check_cuda_coverage(args.out)):
+            log(f"  {line}")
         if args.golden and not args.no_parity:
             log("parity with onnxruntime-node")
             report = check_parity(args.out)

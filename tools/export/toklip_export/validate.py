@@ -16,6 +16,7 @@ from .model_id import MODEL_ID_PATTERN, MODEL_ID_RE
 from .tokenizer import REPO_ROOT, EXPORT_DIR, TokenizerError, node_command
 
 PARITY_SCRIPT = os.path.join(EXPORT_DIR, "check_parity.mjs")
+CUDA_CHECK_SCRIPT = os.path.join(EXPORT_DIR, "cuda", "check.ts")
 REQUIRED = ("format", "format_version", "name", "description", "exporter", "source", "architecture",
             "image_size", "patch_size", "grid", "num_tokens", "codebook", "embedding_dim",
             "preprocessing", "postprocessing", "text", "logit_scale", "score", "dtype",
@@ -166,4 +167,39 @@ def check_parity(folder: str, timeout: Optional[float] = None) -> dict:
               for c in report["checks"] if not c["ok"]]
     if failed or report["exit_code"] != 0:
         raise BundleError(folder, failed or [f"parity check exited with {report['exit_code']}"])
+    return report
+
+
+def cuda_coverage_report(folder: str, timeout: Optional[float] = None) -> dict:
+    """Runs the CUDA coverage check (tools/export/cuda/check.ts, in Node: it needs onnxruntime-node's
+    level-1 optimizer, which a CUDA session applies before it places nodes) on the bundle and
+    returns its report: {"table": kernel table source, "ok", "graphs": [{graph, nodes, cudaNodes,
+    cpuNodes, transfers, failures}]}. Raises BundleError if the check cannot run."""
+    try:
+        cmd = node_command()
+    except TokenizerError as e:
+        raise BundleError(folder, [f"CUDA coverage check cannot run: {e}"]) from e
+    for package in ("onnxruntime-node", "tsx", "protobufjs"):
+        if not os.path.isdir(os.path.join(REPO_ROOT, "node_modules", package)):
+            raise BundleError(folder, [f"CUDA coverage check cannot run: {REPO_ROOT}/node_modules/{package} "
+                                       "is missing (run `npm install`)"])
+    proc = subprocess.run(cmd + ["--import", "tsx", CUDA_CHECK_SCRIPT, "--json", os.path.abspath(folder)],
+                          capture_output=True, text=True, cwd=REPO_ROOT, timeout=timeout)
+    try:
+        result = json.loads(proc.stdout)
+    except ValueError:
+        raise BundleError(folder, [f"CUDA coverage check crashed (exit {proc.returncode}): "
+                                   f"{proc.stderr.strip()[-2000:]}"])
+    report = dict(result["reports"][0])
+    report["table"] = result["table"]
+    return report
+
+
+def check_cuda_coverage(folder: str, timeout: Optional[float] = None) -> dict:
+    """cuda_coverage_report, raising BundleError with every failure (a node without a CUDA
+    kernel, CPU work that is not shape arithmetic, data crossing between CPU and GPU nodes)."""
+    report = cuda_coverage_report(folder, timeout)
+    failures = [f"CUDA coverage, {g['graph']}: {f}" for g in report["graphs"] for f in g["failures"]]
+    if failures or not report["ok"]:
+        raise BundleError(folder, failures or ["CUDA coverage check failed"])
     return report
