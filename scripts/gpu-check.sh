@@ -1,31 +1,44 @@
 #!/usr/bin/env bash
 # GPU check, for a machine with an NVIDIA GPU (run from the repository root, outside a
-# container):
+# container). What a GPU host needs is in docs/deploy.md ("GPU hosts"); this proves it:
+#   0. the NVIDIA driver (nvidia-smi) and the CUDA version it supports (>= 12.8, what the
+#      nvidia/cuda 12.8.1 base of the CUDA image asks for), the CUDA 12 / cuDNN 9 libraries;
 #   1. the service starts with TOKLIP_DEVICE=cuda (a CUDA provider that does not load is then a
 #      start-up error, not a fallback) on the fixture bundles and becomes ready;
 #   2. GET /v1/models and GET /v2/models/{id} report the CUDA execution provider for every model,
 #      and nvidia-smi lists the service process on the GPU;
 #   3. SIGTERM drains it and it exits 0;
 #   4. the HTTP and client tests run with their servers on CUDA (TOKLIP_TEST_DEVICE=cuda):
-#      golden parity, every route and input form, batching, overload, worker crash.
+#      golden parity, every route and input form, batching, overload, worker crash;
+#   5. with --image IMAGE: the NVIDIA Container Toolkit gives containers the GPU
+#      (docker run --gpus all IMAGE nvidia-smi -L), and the image itself serves the fixture
+#      bundle on CUDA and drains on docker stop;
+#   6. with --k8s: kubectl sees nodes that offer the resource nvidia.com/gpu (the NVIDIA device
+#      plugin runs there).
 #
-# Usage: scripts/gpu-check.sh [--device cuda|cuda:N] [--models DIR] [--no-tests]
+# Usage: scripts/gpu-check.sh [--device cuda|cuda:N] [--models DIR] [--no-tests] [--image IMAGE] [--k8s]
 # Needs: node >= 20.9, node_modules installed (npm ci), the NVIDIA driver, and the CUDA 12
 # runtime + cuDNN 9 libraries on the loader path (what the nvidia/cuda:12.x-cudnn-runtime image
 # has). onnxruntime-node's CUDA provider is installed here when missing (a download from NuGet:
 # needs network, or copy node_modules/onnxruntime-node/bin/napi-v6/linux/x64/ from a machine
-# that has it). Writes logs and a summary under $OUT (default: a temporary folder).
+# that has it). --image needs docker; --k8s needs kubectl with a context. Writes logs and a
+# summary under $OUT (default: a temporary folder). TOKLIP_MIN_CUDA overrides the 12.8 minimum.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 device=cuda
 models=test/fixtures/bundles
 tests=1
+image=
+k8s=0
+min_cuda=${TOKLIP_MIN_CUDA:-12.8}
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --device) device=$2; shift 2 ;;
     --models) models=$2; shift 2 ;;
     --no-tests) tests=0; shift ;;
+    --image) image=$2; shift 2 ;;
+    --k8s) k8s=1; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
@@ -46,6 +59,14 @@ log "node $(node --version), device $device, models $models, logs in $out"
 if [[ $expected_provider == cuda ]]; then
   command -v nvidia-smi >/dev/null || fail "nvidia-smi not found: no NVIDIA driver on this machine"
   nvidia-smi --query-gpu=index,name,driver_version,memory.total --format=csv,noheader | tee -a "$summary"
+  driver_cuda=$(nvidia-smi | grep -o 'CUDA Version: [0-9.]*' | awk '{print $3}' || true)
+  if [[ -z $driver_cuda ]]; then
+    log "warning: nvidia-smi does not say which CUDA version the driver supports"
+  elif [[ $(printf '%s\n%s\n' "$min_cuda" "$driver_cuda" | sort -V | head -1) == "$min_cuda" ]]; then
+    log "driver supports CUDA $driver_cuda (>= $min_cuda)"
+  else
+    log "warning: the driver supports CUDA $driver_cuda < $min_cuda: the CUDA image (nvidia/cuda $min_cuda) needs a newer driver (R570 or later) unless NVIDIA's forward compatibility covers this datacenter driver"
+  fi
   IFS=: read -r -a lib_dirs <<<"${LD_LIBRARY_PATH:-}"
   for lib in libcudart.so.12 libcublasLt.so.12 libcudnn.so.9; do
     found=0
@@ -121,4 +142,55 @@ if [[ $tests == 1 ]]; then
   grep -E '^# (tests|pass|fail|skipped)' "$out/http-tests.log" | tee -a "$summary"
   [[ $tests_rc == 0 ]] || { grep -E '^not ok|^    not ok' "$out/http-tests.log" | tee -a "$summary"; fail "HTTP tests on $device"; }
 fi
-log "PASS: service on $expected_provider, drained on SIGTERM$([[ $tests == 1 ]] && echo ', HTTP tests passed')"
+# --- 5. The container path: NVIDIA Container Toolkit and the image itself ---------------------
+if [[ -n $image ]]; then
+  command -v docker >/dev/null || fail "--image needs docker"
+  docker info --format '{{json .Runtimes}}' 2>/dev/null | grep -q nvidia \
+    || command -v nvidia-ctk >/dev/null \
+    || log "warning: docker lists no nvidia runtime and nvidia-ctk is not installed (NVIDIA Container Toolkit)"
+  gpu_flags=(--gpus all)
+  [[ $device == cpu ]] && gpu_flags=()
+  if [[ $expected_provider == cuda ]]; then
+    docker run --rm "${gpu_flags[@]}" --entrypoint nvidia-smi "$image" -L 2>&1 | tee -a "$summary" \
+      || fail "docker run --gpus all $image nvidia-smi failed: the NVIDIA Container Toolkit does not give containers the GPU"
+  fi
+  cport=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+  models_abs=$(cd "$models" && pwd)
+  log "starting $image: TOKLIP_DEVICE=$device, $models mounted at /models, port 127.0.0.1:$cport"
+  cid=$(docker run -d "${gpu_flags[@]}" -p "127.0.0.1:$cport:8080" -v "$models_abs:/models:ro" \
+    -e "TOKLIP_DEVICE=$device" "$image") || fail "docker run $image failed"
+  cleanup() {
+    if kill -0 "$server_pid" 2>/dev/null; then kill -KILL "$server_pid"; fi
+    docker rm -f "$cid" >/dev/null 2>&1 || true
+  }
+  node --input-type=module -e '
+    const [port, expected] = process.argv.slice(1);
+    const base = `http://127.0.0.1:${port}`;
+    const deadline = Date.now() + 300_000;
+    for (;;) {
+      const status = await fetch(`${base}/readyz`).then((r) => r.status, () => 0);
+      if (status === 200) break;
+      if (Date.now() > deadline) { console.error(`container not ready after 300 s (last status ${status})`); process.exit(1); }
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+    const models = await (await fetch(`${base}/v1/models`)).json();
+    for (const m of models.data) console.log(`container: ${m.id}: execution_provider=${m.execution_provider}`);
+    if (models.data.length === 0 || !models.data.every((m) => m.execution_provider === expected)) process.exit(1);
+  ' "$cport" "$expected_provider" 2>&1 | tee -a "$summary" \
+    || { docker logs "$cid" 2>&1 | tail -30 | tee -a "$summary"; fail "$image not serving on $expected_provider"; }
+  docker stop --time 40 "$cid" >/dev/null
+  container_rc=$(docker inspect --format '{{.State.ExitCode}}' "$cid")
+  [[ $container_rc == 0 ]] || fail "the container exited with $container_rc after docker stop"
+  log "container: served on $expected_provider, drained on docker stop (exit 0)"
+fi
+
+# --- 6. Kubernetes: the NVIDIA device plugin advertises nvidia.com/gpu ------------------------
+if [[ $k8s == 1 ]]; then
+  command -v kubectl >/dev/null || fail "--k8s needs kubectl"
+  gpu_nodes=$(kubectl get nodes -o jsonpath='{range .items[*]}{.metadata.name}{" "}{.status.allocatable.nvidia\.com/gpu}{"\n"}{end}' \
+    | awk '$2 > 0')
+  [[ -n $gpu_nodes ]] || fail "no node offers nvidia.com/gpu: install the NVIDIA device plugin (or the GPU Operator)"
+  while read -r name count; do log "kubernetes: node $name offers nvidia.com/gpu: $count"; done <<<"$gpu_nodes"
+fi
+
+log "PASS: service on $expected_provider, drained on SIGTERM$([[ $tests == 1 ]] && echo ', HTTP tests passed')$([[ -n $image ]] && echo ", image $image on $expected_provider")$([[ $k8s == 1 ]] && echo ', nvidia.com/gpu schedulable')"
