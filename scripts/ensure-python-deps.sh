@@ -4,7 +4,7 @@
 # which is about 40x slower.
 set -euo pipefail
 PY=/usr/bin/python3
-packages=(python3-torch python3-onnx python3-numpy python3-pil libopenblas0-pthread python3-skimage)
+packages=(python3-torch python3-onnx python3-numpy python3-pil libopenblas0-pthread python3-skimage python3-jinja2)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
