@@ -9,9 +9,8 @@ from __future__ import annotations
 import contextlib
 import warnings
 from dataclasses import dataclass
-from typing import Dict, List, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, List, Sequence, Tuple
 
-import onnx
 import torch
 from torch import nn
 
@@ -19,6 +18,9 @@ from .config import TokLIPConfig
 from .text import TextTransformer
 from .vit import SemanticViT
 from .vq import VQModel, channels_last_rows, l2_normalize
+
+if TYPE_CHECKING:  # the graph modules run without onnx installed (bench/python/gpu_baseline.py)
+    import onnx
 
 OPSET = 17
 BATCH = "batch"
@@ -209,16 +211,18 @@ def rename_for_merge(model: onnx.ModelProto, prefix: str, keep: Sequence[str]) -
 def merge_sequential(first: onnx.ModelProto, second: onnx.ModelProto, link: str,
                      prefix: str) -> onnx.ModelProto:
     """Chain two graphs: first's output `link` feeds second's input of the same name."""
+    from onnx import helper
+
     keep = [link] + [o.name for o in second.graph.output]
     rename_for_merge(second, prefix, keep)
-    g = onnx.helper.make_graph(
+    g = helper.make_graph(
         nodes=list(first.graph.node) + list(second.graph.node),
         name=first.graph.name,
         inputs=list(first.graph.input),
         outputs=list(second.graph.output),
         initializer=list(first.graph.initializer) + list(second.graph.initializer),
         value_info=list(first.graph.value_info) + list(second.graph.value_info))
-    merged = onnx.helper.make_model(g, opset_imports=list(first.opset_import))
+    merged = helper.make_model(g, opset_imports=list(first.opset_import))
     merged.ir_version = first.ir_version
     return merged
 
