@@ -28,7 +28,11 @@ torch.set_num_threads(2)
 class CaptionTest(unittest.TestCase):
     def test_parse(self):
         self.assertEqual(parse_caption("a large red circle on the left and a blue star"),
-                         [("red", "circle", "large", "on the left"), ("blue", "star", None, None)])
+                         [("red", "circle", "large", "on the left", False), ("blue", "star", None, None, False)])
+        self.assertEqual(parse_caption("a small green outlined square at the top"),
+                         [("green", "square", "small", "at the top", True)])
+        with self.assertRaises(ValueError):
+            parse_caption("a outlined green square")  # the colour comes before "outlined"
         with self.assertRaises(ValueError):
             parse_caption("a photo of a cat")
 
@@ -48,7 +52,8 @@ class CaptionTest(unittest.TestCase):
         self.assertTrue(pos.diagonal().all())
 
     def test_format_inverts_parse(self):
-        for text in ("a large red circle on the left and a blue star", "a white ring at the top right"):
+        for text in ("a large red circle on the left and a blue star", "a white ring at the top right",
+                     "a small black outlined triangle and a medium cyan ring"):
             self.assertEqual(format_caption(parse_caption(text)), text)
 
     def test_swapped_captions_are_negatives_differing_in_one_attribute(self):

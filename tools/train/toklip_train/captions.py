@@ -1,8 +1,9 @@
 """Which captions describe which scenes: the positives of the contrastive loss.
 
 A caption is a list of shape phrases, each with a colour and a shape and optionally a size and a
-position. It describes a scene when it has one phrase per shape of the scene and the phrases
-can be matched one-to-one to the scene's shapes (stated attributes equal). Two different scenes
+position ("a [size] colour [outlined] shape [position]"); "outlined" is stated for every outlined
+shape and only for those. It describes a scene when it has one phrase per shape of the scene and
+the phrases can be matched one-to-one to the scene's shapes (stated attributes equal). Two different scenes
 in a batch can share a description ("a red circle"), so targets are multi-positive.
 """
 from __future__ import annotations
@@ -14,7 +15,8 @@ import numpy as np
 
 from .scenes import COLOURS, POSITIONS, SHAPES, SIZES, Scene
 
-Phrase = Tuple[str, str, Optional[str], Optional[str]]  # colour, shape, size, position
+Phrase = Tuple[str, str, Optional[str], Optional[str], bool]  # colour, shape, size, position, outlined
+OUTLINED = "outlined"
 
 
 def parse_caption(text: str) -> List[Phrase]:
@@ -25,21 +27,24 @@ def parse_caption(text: str) -> List[Phrase]:
             raise ValueError(f"not a scene caption: {text!r}")
         words = words[1:]
         size = words.pop(0) if words and words[0] in SIZES else None
+        outlined = len(words) > 1 and words[1] == OUTLINED
+        if outlined:
+            del words[1]
         if len(words) < 2 or words[0] not in COLOURS or words[1] not in SHAPES:
             raise ValueError(f"not a scene caption: {text!r}")
         position = " ".join(words[2:]) or None
         if position is not None and position not in POSITIONS:
             raise ValueError(f"not a scene caption: {text!r}")
-        phrases.append((words[0], words[1], size, position))
+        phrases.append((words[0], words[1], size, position, outlined))
     return phrases
 
 
-def _matches(phrase: Phrase, attributes: Tuple[str, str, str, str]) -> bool:
+def _matches(phrase: Phrase, attributes: Tuple[str, str, str, str, bool]) -> bool:
     return all(p is None or p == a for p, a in zip(phrase, attributes))
 
 
 def describes(phrases: Sequence[Phrase], scene: Scene) -> bool:
-    shapes = [s.attributes for s in scene.shapes]
+    shapes = [s.caption_attributes for s in scene.shapes]
     if len(phrases) != len(shapes):
         return False
     return any(all(_matches(p, shapes[j]) for p, j in zip(phrases, order))
@@ -49,8 +54,9 @@ def describes(phrases: Sequence[Phrase], scene: Scene) -> bool:
 def format_caption(phrases: Sequence[Phrase]) -> str:
     """The inverse of parse_caption."""
     def one(p: Phrase) -> str:
-        colour, shape, size, position = p
-        return " ".join(["a"] + ([size] if size else []) + [colour, shape] + ([position] if position else []))
+        colour, shape, size, position, outlined = p
+        return " ".join(["a"] + ([size] if size else []) + [colour] + ([OUTLINED] if outlined else []) + [shape]
+                        + ([position] if position else []))
     return " and ".join(one(p) for p in phrases)
 
 
@@ -76,4 +82,5 @@ def positives(captions: Sequence[str], scenes: Sequence[Scene]) -> np.ndarray:
 
 def without_position(caption: str) -> str:
     """The caption with its position phrases dropped: what still holds of a scene drawn elsewhere."""
-    return format_caption([(colour, shape, size, None) for colour, shape, size, _ in parse_caption(caption)])
+    return format_caption([(colour, shape, size, None, outlined)
+                           for colour, shape, size, _, outlined in parse_caption(caption)])

@@ -43,7 +43,8 @@ def ids_cache_key(model: TokLIP, scenes: Sequence[Scene]) -> str:
     for name, tensor in sorted(model.trunk.vq.state_dict().items()):
         h.update(name.encode())
         h.update(tensor.detach().contiguous().numpy().tobytes())
-    h.update((Path(__file__).parent / "scenes.py").read_bytes())
+    for source in ("scenes.py", "broad_scenes.py"):
+        h.update((Path(__file__).parent / source).read_bytes())
     h.update(repr([(s.split, s.index, s.shapes, s.background) for s in scenes]).encode())
     h.update(b"onnxruntime")
     return h.hexdigest()[:24]

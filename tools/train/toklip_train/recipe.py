@@ -126,6 +126,7 @@ class Continuation:
     train_scenes: int  # stage "towers"' training scenes, encoded to ids once
     classic_share: float  # of those, from the classic generator (the rest broad)
     token_mlp_fit_steps: int = 3000  # recovering the token MLP from the bundle's table (recover.py)
+    eval_limit: Optional[int] = None  # > 0: the held-out sets cut to this many scenes (the smoke recipe)
 
 
 BROAD = Continuation(
@@ -144,4 +145,21 @@ BROAD = Continuation(
     classic_share=0.3,
 )
 
-CONTINUATIONS = {c.name: c for c in (BROAD,)}
+# The same stages in seconds, for the tests (a smoke-recipe bundle as the predecessor).
+BROAD_SMOKE = Continuation(
+    name="broad-smoke",
+    model=_model(dataclasses.replace(SMOKE.model.vq, codebook_size=64), width=16, depth=1, heads=2, text_depth=1),
+    vq_broad=VQTrainConfig(steps=4, batch_size=4, warmup=1, broad_per_batch=2, pictures_per_batch=1, continuous_steps=2,
+                           kmeans_vectors=256, kmeans_iters=2, restart_every=2, log_every=2, eval_every=4),
+    vq_shape=VQTrainConfig(steps=2, batch_size=4, warmup=1, object_weight=4.0, scene_shape_weight=0.5,
+                           small_shape_share=0.25, broad_per_batch=1, pictures_per_batch=1, shape_head_warm_scenes=8,
+                           shape_head_warm_steps=2, shape_head_warm_batch=4, restart_every=2, log_every=1, eval_every=2),
+    contrastive=ContrastiveConfig(steps=4, batch_size=8, warmup=2, log_every=2, eval_every=4,
+                                  hard_negatives=("shape", "colour"), token_shape_weight=1.0),
+    train_scenes=20,
+    classic_share=0.3,
+    token_mlp_fit_steps=20,
+    eval_limit=8,
+)
+
+CONTINUATIONS = {c.name: c for c in (BROAD, BROAD_SMOKE)}

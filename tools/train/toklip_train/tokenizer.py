@@ -29,7 +29,7 @@ CONTEXT_LENGTH = 24  # the longest caption is 17 words + EOS
 
 
 def caption_words() -> List[str]:
-    words = {"a", "and"}
+    words = {"a", "and", "outlined"}
     words.update(COLOURS)
     words.update(SHAPES)
     words.update(SIZES)

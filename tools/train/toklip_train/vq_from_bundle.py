@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -31,7 +32,7 @@ from .networks import VQConfig, VQModel
 from .recipe import FULL
 from .vq_stages import FINE_TUNES, save_vq
 
-from toklip_export.onnx_export import VQDecoder, VQEncoderZ, export_module
+from toklip_export.onnx_export import BATCH, VQDecoder, VQEncoderZ, export_module
 
 
 def vq_config(manifest: dict) -> VQConfig:
@@ -42,25 +43,44 @@ def vq_config(manifest: dict) -> VQConfig:
                     codebook_dim=manifest["codebook"]["dim"], norm_groups=arch["norm_groups"])
 
 
+_SUFFIX = re.compile(r"_\d+(?=/|$)")
+
+
 def _initializers(path: Path) -> Dict[str, np.ndarray]:
-    """Initializers keyed by where they are used: "consumer node name/input slot". Constant
-    folding gives GroupNorm scales generated names ("onnx::Mul_592") whose numbers change from
-    one export to the next; the nodes' names follow the module tree and do not."""
+    """Initializers keyed by where they are used: "consumer node name#occurrence/input slot".
+    Constant folding gives GroupNorm scales generated names ("onnx::Mul_592"), node names can get
+    numeric suffixes that depend on what the process exported before ("norm2_4"), which are
+    dropped, and the exporter replaces repeated equal initializers (a fresh model's norms) by
+    Identity nodes on one of them, which are looked through. The nodes' names follow the module
+    tree and their order the forward pass."""
     model = onnx.load(str(path))
     values = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
-    keyed = {}
     for node in model.graph.node:
-        for slot, name in enumerate(node.input):
-            if name in values:
-                keyed.setdefault(f"{node.name}/{slot}", values[name])
+        if node.op_type == "Identity" and node.input[0] in values:
+            values[node.output[0]] = values[node.input[0]]
+    keyed: Dict[str, np.ndarray] = {}
+    seen: Dict[str, int] = {}
+    for node in model.graph.node:
+        if node.op_type == "Identity":
+            continue
+        name = _SUFFIX.sub("", node.name)
+        occurrence = seen.get(name, 0)
+        seen[name] = occurrence + 1
+        for slot, value in enumerate(node.input):
+            if value in values:
+                keyed.setdefault(f"{name}#{occurrence}/{slot}", values[value])
     return keyed
 
 
 def _export(vq: VQModel, grid: int, folder: Path) -> Dict[str, Dict[str, np.ndarray]]:
-    """The encoder (pixels -> z) and decoder graphs of `vq`, as the exporter writes them."""
+    """The encoder (pixels -> z) and decoder graphs of `vq`, exported as the exporter exports them:
+    its example inputs (a batch of 2) and dynamic batch axes, on which node names depend."""
     size = grid * 16
-    export_module(VQEncoderZ(vq), [torch.zeros(1, 3, size, size)], ["pixels"], ["z"], {}, str(folder / "enc.onnx"))
-    export_module(VQDecoder(vq, grid), [torch.zeros(1, grid * grid, dtype=torch.long)], ["ids"], ["pixels"], {},
+    pixels = torch.rand(2, 3, size, size, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    ids = torch.randint(0, vq.config.codebook_size, (2, grid * grid), generator=torch.Generator().manual_seed(0))
+    export_module(VQEncoderZ(vq), [pixels], ["pixels"], ["z"], {"pixels": {0: BATCH}, "z": {0: BATCH}},
+                  str(folder / "enc.onnx"))
+    export_module(VQDecoder(vq, grid), [ids], ["ids"], ["pixels"], {"ids": {0: BATCH}, "pixels": {0: BATCH}},
                   str(folder / "dec.onnx"))
     return {"vq_encoder": _initializers(folder / "enc.onnx"), "vq_decoder": _initializers(folder / "dec.onnx")}
 
