@@ -31,7 +31,7 @@ interface Run {
   fractionOfGemm?: number;
 }
 
-function onnxFlops(graph: string): number {
+function onnxFlops(graph: 'vq_encoder' | 'semantic_encoder' | 'vq_decoder'): number {
   const run = spawnSync(PYTHON, [join(repo, 'bench/python/onnx_tools.py'), 'flops', tiny.graphPaths[graph]!, '--dim', 'batch=1', '--dim', `tokens=${tiny.numTokens}`], { encoding: 'utf8' });
   assert.equal(run.status, 0, run.stderr);
   const [count] = JSON.parse(run.stdout) as [{ flops: number; unresolved: string[] }];
