@@ -183,7 +183,7 @@ fi
 log "buildah build ($driver storage) VARIANT=$variant MODELS=$models -> $tag"
 build_rc=0
 build "$workdir/build-$variant.log" -t "$tag" || build_rc=$?
-[[ $build_rc == 0 ]] || { log "build failed (log: $build_log)"; exit 1; }
+[[ $build_rc == 0 ]] || { log "build failed (log: $workdir/build-$variant.log)"; exit 1; }
 
 # --- 4. Static checks on the built image ------------------------------------------------------
 log "inspecting $tag"
