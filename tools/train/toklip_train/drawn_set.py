@@ -58,6 +58,12 @@ def _distance(a, b) -> float:
     return math.dist(a, b)
 
 
+def draw(shape: str, colour, background, extent: float, cx: float, cy: float, antialiased: bool) -> Image.Image:
+    """One picture: `shape` in `colour` (RGB) on `background` (RGB), its bounding box `extent` of
+    the frame centred at (cx, cy) px; antialiased: drawn at 4x and reduced (Lanczos)."""
+    return _draw(shape, colour, background, extent, cx, cy, 4 if antialiased else 1)
+
+
 def _draw(shape: str, colour, background, extent: float, cx: float, cy: float, scale: int) -> Image.Image:
     size = SIZE * scale
     img = Image.new("RGB", (size, size), background)
@@ -85,7 +91,7 @@ def _draw(shape: str, colour, background, extent: float, cx: float, cy: float, s
     return img.resize((SIZE, SIZE), Image.LANCZOS) if scale > 1 else img
 
 
-def _encode(img: Image.Image, fmt: str) -> bytes:
+def encode(img: Image.Image, fmt: str) -> bytes:
     buf = io.BytesIO()
     if fmt == "png":
         img.save(buf, format="PNG")
@@ -116,9 +122,9 @@ def drawn_set(seed: int = SEED) -> List[Drawn]:
                 centred = rng.random() < 0.5
                 cx, cy = (SIZE / 2, SIZE / 2) if centred else (rng.uniform(r, SIZE - r), rng.uniform(r, SIZE - r))
                 antialiased = rng.random() < 0.5
-                img = _draw(shape, colour, bg, extent, cx, cy, 4 if antialiased else 1)
+                img = draw(shape, colour, bg, extent, cx, cy, antialiased)
                 stem = f"{colour_word}-{shape}-{background.replace(' ', '')}"
                 for fmt in ("png", "jpeg"):
                     items.append(Drawn(f"{stem}.{fmt}", colour_word, shape, background, extent, centred,
-                                       antialiased, _encode(img, fmt), fmt))
+                                       antialiased, encode(img, fmt), fmt))
     return items

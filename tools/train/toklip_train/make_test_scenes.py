@@ -54,7 +54,7 @@ def fixtures() -> dict:
 
 def index_json(files: dict) -> str:
     doc = {
-        "generator": "tools/train/make_test_scenes.py (tools/train/toklip_train/scenes.py)",
+        "generator": "tools/python -m toklip_train.make_test_scenes (tools/train/toklip_train/scenes.py)",
         "image_size": S.IMAGE_SIZE,
         "colours": list(S.COLOURS),
         "shapes": list(S.SHAPES),
