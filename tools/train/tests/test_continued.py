@@ -63,6 +63,11 @@ class ContinuationTest(unittest.TestCase):
         for key in a:
             torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
 
+    def test_the_tokenizer_has_the_new_word(self):
+        vocab = json.loads((self.whole / "tokenizer.json").read_text())["model"]["vocab"]
+        self.assertEqual(vocab, VOCAB)
+        self.assertIn(NEW_WORD, vocab)
+
     def test_a_finished_run_runs_nothing_again(self):
         self.assertEqual(continued.run(BROAD_SMOKE, self.whole, predecessor=self.bundle, seed=0, log=QUIET), [])
 

@@ -17,7 +17,9 @@ from toklip_train.pipeline import encode_ids, run, training_ids
 from toklip_train.next_token import NextTokenConfig, pretrain_next_token
 from toklip_train.recipe import FULL, SMOKE
 from toklip_train.vq_stages import load_vq, save_vq, stages_of_run, train_vq
+from toklip_train.broad_scenes import broad_scene
 from toklip_train.code_cnn import shapes_present
+from toklip_train.pictures import picture
 from toklip_train.data import render, scene_batch
 from toklip_train.vq_training import VQTrainer, lr_at, object_weights, weighted_mean
 from toklip_export.convert import infer_config, load_toklip
@@ -179,6 +181,32 @@ class VQTrainerTest(unittest.TestCase):
         self.assertEqual(len(set(seen)), len(seen))  # the small-shape stream never repeats a scene
         # the rest of the batch is the plain stream, not the same scenes shifted
         self.assertEqual([s.index for s in batch[4:]], [44, 45, 46, 47])
+
+
+    def test_broad_scenes_and_pictures_take_the_end_of_each_batch(self):
+        cfg = dataclasses.replace(SMOKE.vq, batch_size=8, small_shape_share=0.25, broad_per_batch=3, pictures_per_batch=2)
+        t = VQTrainer(SMOKE.model.vq, cfg, seed=0, data_seed=4, log=lambda m: None)
+        for step in range(2):
+            batch = t.scenes_for(step)
+            self.assertEqual(len(batch), 8)
+            self.assertTrue(any(sh.size == "small" for sh in batch[0].shapes) and any(sh.size == "small" for sh in batch[1].shapes))
+            self.assertEqual(batch[2].index, step * 8 + 2)  # the classic stream, as without the option
+            self.assertEqual([s.index for s in batch[3:6]], [step * 3 + j for j in range(3)])
+            self.assertEqual(batch[3:6], [broad_scene("train", step * 3 + j, 4) for j in range(3)])
+            self.assertEqual(batch[6:], [picture(step * 2 + j, 4) for j in range(2)])
+        with self.assertRaisesRegex(ValueError, "do not fit"):
+            VQTrainer(SMOKE.model.vq, dataclasses.replace(cfg, pictures_per_batch=6), seed=0, data_seed=0)
+
+    def test_pictures_weigh_one_everywhere_and_carry_no_shape_loss(self):
+        weights = object_weights([picture(0, 0), S.scene("train", 0, 0)], 8.0, 2)
+        self.assertEqual(float(weights[0].min()), 1.0)
+        self.assertEqual(float(weights[0].max()), 1.0)
+        self.assertEqual(float(weights[1].max()), 9.0)
+        cfg = dataclasses.replace(SMOKE.vq_shape, batch_size=4, small_shape_share=0.0, pictures_per_batch=4)
+        t = VQTrainer(SMOKE.model.vq, cfg, seed=0, data_seed=0, log=lambda m: None)
+        out = t.step(0)  # a batch of pictures only: no scene, no shape loss term
+        self.assertEqual(out["shape_bce"], 0.0)
+        self.assertTrue(math.isfinite(out["loss"]))
 
 
 class ShapeHeadTest(unittest.TestCase):

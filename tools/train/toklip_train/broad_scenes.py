@@ -73,17 +73,19 @@ def colour_rgb(word: str, rng: np.random.Generator) -> Tuple[int, int, int]:
     return tuple(int(round(255 * c)) for c in (r, g, b))  # type: ignore[return-value]
 
 
-def names_colour(word: str, rgb: Tuple[int, int, int]) -> bool:
-    """Whether `rgb` lies in the word's range (COLOUR_RANGES)."""
+def names_colour(word: str, rgb: Tuple[int, int, int], slack: float = 1e-6) -> bool:
+    """Whether `rgb` lies in the word's range (COLOUR_RANGES), give or take `slack` (in saturation
+    and value; in hue, that share of the circle)."""
     hue, sat, val = colorsys.rgb_to_hsv(*(c / 255.0 for c in rgb))
     hues, (s_lo, s_hi), (v_lo, v_hi) = COLOUR_RANGES[word]
-    eps = 1e-6
+    eps = slack
     if not (s_lo - eps <= sat <= s_hi + eps and v_lo - eps <= val <= v_hi + eps):
         return False
     if hues is None:
         return True
     lo, hi = hues
     deg = hue * 360.0
+    eps = 360.0 * slack
     return (lo - eps <= deg <= hi + eps) if lo <= hi else (deg >= lo - eps or deg <= hi + eps)
 
 

@@ -5,6 +5,7 @@ with the same result:
     RUN/vq_broad/vq.pt    stage vq_broad: the predecessor's VQ continued on broad scenes and pictures
     RUN/vq_shape/vq.pt    stage vq_shape: the shape-aware fine-tune
     RUN/toklip.pt         stage towers: the predecessor's towers continued on the new VQ's ids
+                          (with RUN/tokenizer.json and RUN/metrics.json)
 
 Each vq.pt carries the record of the stages before it (vq_stages.py), with their times; each
 stage also writes its history (RUN/<stage>/history.json). metrics.json gathers everything once
@@ -32,7 +33,7 @@ from .pipeline import HeldOutEvaluator, official_checkpoint, training_ids
 from .recipe import MODEL_NAME, Continuation
 from .recover import VQ_PREFIX, recover as recover_model
 from .scenes import scene
-from .tokenizer import VOCAB
+from .tokenizer import VOCAB, write_tokenizer
 from .vq_stages import StageRecord, load_vq, save_vq
 from .vq_training import VQTrainer
 
@@ -147,6 +148,7 @@ def run_towers(model: TokLIP, vq_stages: Dict[str, StageRecord], recipe: Continu
     trainer.train(lambda: {**classic.semantic(), **{f"broad_{k}": v for k, v in broad.semantic().items()}})
     times["stage_b_contrastive"] = clock.read()
     torch.save(official_checkpoint(model, recipe, seed, recipe.contrastive.steps), out / "toklip.pt")
+    write_tokenizer(out / "tokenizer.json")
     clock = Clock()
     heldout, heldout_broad = classic.full(), broad.full()
     times["evaluation"] = clock.read()

@@ -203,9 +203,10 @@ class VQTrainer:
         if self.shape_head is not None:
             # scenes only: an uncaptioned picture has no shape labels (its discs are no "circle")
             labelled = torch.tensor([bool(item.shapes) for item in batch])
-            logits = self.shape_head(quant[labelled])
-            shape = {"shape_bce": F.binary_cross_entropy_with_logits(
-                logits, shapes_present([item for item in batch if item.shapes]))}
+            shape = {"shape_bce": torch.zeros(())}  # a batch of pictures only: no term
+            if labelled.any():
+                shape["shape_bce"] = F.binary_cross_entropy_with_logits(
+                    self.shape_head(quant[labelled]), shapes_present([item for item in batch if item.shapes]))
             loss = loss + cfg.scene_shape_weight * shape["shape_bce"]
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
