@@ -193,7 +193,8 @@ echo "user | healthcheck: $config"
 ctr=$(bh from "$tag")
 cleanup() { bh rm "$ctr" >/dev/null 2>&1 || true; }
 trap cleanup EXIT
-[[ $(bh run "$ctr" -- id -u) == 10001 ]] || { log "image does not run as uid 10001"; exit 1; }
+uid=$(bh run "$ctr" -- id -u) || true
+[[ $uid == 10001 ]] || { log "image does not run as uid 10001 (id -u printed '$uid')"; exit 1; }
 bh run "$ctr" -- node -e '
   const [want] = process.argv.slice(1);
   const major = process.versions.node.split(".")[0];
