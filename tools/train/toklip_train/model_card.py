@@ -25,6 +25,7 @@ from . import broad_scenes as B
 from . import drawn_set as D
 from . import pictures as P
 from . import scenes as S
+from .evaluate import GRID_DRAWN, GRID_PHOTOS
 from .evaluation import FLOORS, RETRIEVAL_SCENES, ZERO_SHOT_SCENES, zero_shot_prompts
 from .photos import PHOTOS
 from .tokenizer import CONTEXT_LENGTH, VOCAB, caption_words
@@ -132,9 +133,8 @@ def context(record: Path, manifest: dict) -> dict:
         "photos": report["bundle"]["photos"], "heldout": report["bundle"]["heldout"],
         "checkpoint": report["checkpoint"],
         "agreement": {**report["bundle_vs_checkpoint"], "images": RETRIEVAL_SCENES + ZERO_SHOT_SCENES},
-        "grid_drawn": card["grid_drawn"], "grid_photos": card["grid_photos"],
+        "grid_drawn": GRID_DRAWN, "grid_photos": GRID_PHOTOS,
         "predecessor": {**predecessor, "drawn": predecessor["drawn"], "photos": predecessor["photos"]},
-        "predecessor_codebook": card["predecessor_codebook"],
         "drawn_spec": {"shapes": D.SHAPES, "backgrounds": D.BACKGROUNDS, "min_distance": D.MIN_DISTANCE,
                        "jpeg_quality": D.JPEG_QUALITY, "colours": D.COLOURS},
         "prompts": len(zero_shot_prompts()), "photo_files": PHOTOS, "held_out_per_pair": S.HELD_OUT_PER_PAIR,
