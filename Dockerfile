@@ -92,7 +92,7 @@ COPY --from=models --chown=0:0 /models /models
 # Defaults; every TOKLIP_* variable is documented in README.md. TOKLIP_DEVICE=auto uses CUDA
 # when the provider loads (the cuda variant on a GPU node) and falls back to CPU with a log line.
 # GLIBC_TUNABLES: image buffers reuse mapped pages instead of page-faulting on fresh ones
-# (src/images/allocator.ts).
+# (src/engine/allocator.ts).
 ENV NODE_ENV=production \
     GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456 \
     TOKLIP_HOST=0.0.0.0 \

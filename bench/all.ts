@@ -25,7 +25,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_OUT, GiB, REPO_ROOT, machine } from './lib/common.js';
 import { defaultBundleDirs, readBundle } from './lib/bundle.js';
-import { withMallocTunables } from '../src/images/allocator.js';
+import { withMallocTunables } from '../src/engine/allocator.js';
 
 const STEPS = ['peak', 'ort', 'torch', 'preprocess', 'http', 'report'] as const;
 type StepName = (typeof STEPS)[number];

@@ -32,9 +32,7 @@ function merge(base: Record<string, unknown>, over: Record<string, unknown>): Re
 }
 
 const [kind, ordinal] = (job.device ?? 'cpu').split(':') as ['cpu' | 'cuda', string | undefined];
-// The service's defaults for the CUDA provider settings (src/config/schema.ts).
-const device = { kind, deviceId: Number(ordinal ?? 0), cudaArenaExtendStrategy: 'next_power_of_two', cudaCudnnConvAlgoSearch: 'exhaustive' } as const;
-const options = merge(sessionOptions(kind, device, job.threads) as Record<string, unknown>, job.overrides ?? {}) as ort.InferenceSession.SessionOptions;
+const options = merge(sessionOptions(kind, Number(ordinal ?? 0), job.threads) as Record<string, unknown>, job.overrides ?? {}) as ort.InferenceSession.SessionOptions;
 
 function feed(graph: JobGraph, session: ort.InferenceSession, batch: number): Record<string, ort.Tensor> {
   const name = session.inputNames[0]!;

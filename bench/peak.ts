@@ -89,8 +89,7 @@ export function chains(text: string): [number, number, number][] {
 async function ortPeak(threads: number, sizes: readonly number[], chainShapes: readonly [number, number, number][], targetSeconds: number): Promise<RuntimePeak> {
   const dir = join(REPO_ROOT, 'bench', 'results', 'tmp');
   mkdirSync(dir, { recursive: true });
-  const device = { kind: 'cpu', deviceId: 0, cudaArenaExtendStrategy: 'next_power_of_two', cudaCudnnConvAlgoSearch: 'exhaustive' } as const;
-  const options = sessionOptions('cpu', device, threads);
+  const options = sessionOptions('cpu', 0, threads);
   const model = join(dir, 'matmul.onnx');
   if (!existsSync(model)) execFileSync(PYTHON, [join(REPO_ROOT, 'bench', 'python', 'onnx_tools.py'), 'matmul', model]);
   const session = await ort.InferenceSession.create(model, options);

@@ -16,17 +16,17 @@ import {
   configureImageRuntime,
   createImagePreprocessor,
   DEFAULT_IMAGE_LIMITS,
-  normalizeInto,
   type PreprocessSpec,
 } from '../src/images/index.js';
+import { normalizeInto } from '../src/inference/codecs/normalize.js';
 import { bicubicAxis, resampleRgb } from '../src/images/resample.js';
-import { type AllocatorStatus, allocatorStatus } from '../src/images/allocator.js';
+import { type AllocatorStatus, allocatorStatus } from '../src/engine/allocator.js';
 
 const { values } = parseArgs({
   options: {
     iterations: { type: 'string', default: '20' },
     // A service decodes image after image: measure the steady state, after the allocator holds
-    // the pages a decode needs (src/images/allocator.ts), not the first images of a process.
+    // the pages a decode needs (src/engine/allocator.ts), not the first images of a process.
     warmup: { type: 'string', default: '30' },
     'pool-threads': { type: 'string', default: '2' },
     'vips-threads': { type: 'string', default: '1' },

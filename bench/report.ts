@@ -283,7 +283,7 @@ function preprocessSection(): string {
   const p = preprocess.results;
   return [
     `sharp ${p.sharp}, libvips ${p.libvips}, ${p.vipsThreads} libvips thread, median of ${p.iterations} runs${p.warmup !== undefined ? ` after ${p.warmup} warm-up images` : ''}, one image at a time in one thread (ms per image)` +
-      (p.allocator?.glibc !== undefined ? `; glibc ${p.allocator.glibc} malloc ${p.allocator.tuned ? 'with' : 'without'} the service's GLIBC_TUNABLES (src/images/allocator.ts)` : '') +
+      (p.allocator?.glibc !== undefined ? `; glibc ${p.allocator.glibc} malloc ${p.allocator.tuned ? 'with' : 'without'} the service's GLIBC_TUNABLES (src/engine/allocator.ts)` : '') +
       ':',
     '',
     table(

@@ -112,8 +112,8 @@ function serverView(metrics: Map<string, number>): {
   const timedOut: Record<string, number> = {};
   for (const [key, value] of metrics) {
     const graph = /graph="([^"]+)"/.exec(key)?.[1];
-    if (key.startsWith('toklip_rejected_total{')) {
-      const what = `${graph} ${/reason="([^"]+)"/.exec(key)?.[1] ?? ''}`.trimEnd();
+    if (key.startsWith('toklip_refusals_total{')) {
+      const what = /reason="([^"]+)"/.exec(key)?.[1] ?? '?';
       refusals[what] = (refusals[what] ?? 0) + value;
     } else if (key.startsWith('toklip_timed_out_total{')) {
       timedOut[graph ?? '?'] = (timedOut[graph ?? '?'] ?? 0) + value;

@@ -64,15 +64,17 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
     }),
     preprocessTime: new Histogram({
       name: 'toklip_preprocess_time_seconds',
-      help: 'Time to decode and preprocess the images of one request',
-      labelNames: ['route'] as const,
+      help: 'Time to decode and preprocess the images of one request, by engine operation',
+      labelNames: ['operation'] as const,
       buckets: SECONDS_BUCKETS,
       registers: [registry],
     }),
-    rejected: new Counter({
-      name: 'toklip_rejected_total',
-      help: 'Requests refused with 429 at admission, by reason: queue_limit (the queue was full; graph "preprocess": the image preprocessing queue) or predicted_wait (the work queued ahead would not let it finish before its deadline)',
-      labelNames: [...batcherLabels, 'reason'] as const,
+    refusals: new Counter({
+      name: 'toklip_refusals_total',
+      help:
+        'Requests refused by the admission controller (src/engine/admission.ts), by reason: event_loop_delay (503 overloaded), ' +
+        'preprocess_queue_limit, queue_limit, predicted_wait (429 queue_full), deadline (504 deadline_exceeded)',
+      labelNames: ['reason', 'model'] as const,
       registers: [registry],
     }),
     timedOut: new Counter({

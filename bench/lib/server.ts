@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { REPO_ROOT } from './common.js';
-import { withMallocTunables } from '../../src/images/allocator.js';
+import { withMallocTunables } from '../../src/engine/allocator.js';
 import { EVENT_LOOP_SAMPLING_MS } from '../../src/metrics.js';
 
 const CLOCK_TICKS = (() => {

@@ -123,7 +123,7 @@ export interface paths {
         put?: never;
         /**
          * Images, token ids or texts to embeddings and per-token features
-         * @description Exactly one input: images (JSON, multipart or a raw image/* body), tokens / tokens_base64, or texts. A token row shorter than N is a raster-order prefix and gets its causal features.
+         * @description Exactly one input: images (JSON, multipart or a raw image/* body), tokens / tokens_base64, or texts. A token row shorter than N is a raster-order prefix and gets its causal features. Texts answers name, per text, the words the model's tokenizer could not represent (`unknown_words`).
          */
         post: operations["encode"];
         delete?: never;
@@ -143,7 +143,7 @@ export interface paths {
         put?: never;
         /**
          * Zero-shot scores of images (or token ids) against texts
-         * @description Images as JSON or multipart file parts (with repeated `texts` fields), or token ids, plus texts.
+         * @description Images as JSON or multipart file parts (with repeated `texts` fields), or token ids, plus texts. The answer names, per text, the words the model's tokenizer could not represent (`unknown_words`).
          */
         post: operations["similarity"];
         delete?: never;
@@ -530,10 +530,7 @@ export interface operations {
     tokenize: {
         parameters: {
             query?: {
-                /**
-                 * @description Model id (GET /v1/models); the default model when omitted
-                 * @example toklip-s-256
-                 */
+                /** @description Model id (GET /v1/models); the default model when omitted */
                 model?: string;
                 /** @description json: arrays of integers; base64: little-endian uint16 per id (codebook <= 65536) or uint32 */
                 ids_format?: "json" | "base64";
@@ -547,18 +544,14 @@ export interface operations {
                 /**
                  * @example {
                  *       "images": [
-                 *         "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4//8/AAX+Av4N70a4AAAAAElFTkSuQmCC"
-                 *       ],
-                 *       "model": "toklip-s-256"
+                 *         "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAEAAAABABAMAAABYR2ztAAAAMFBMVEX////gEBDiGxvpVVXmOTnvg4P1r6/73t72vb3+9fXrYWH2urrtcnL3vr7oSEj//f0I225yAAAACXBIWXMAAAsTAAALEwEAmpwYAAAA7klEQVRIx2NgGAU0AJxbTRSFnKMn4JL/vUgQDLT6scuzOQpCgUgCNnl2Q0E4EC7AoiBJEAmoYcp/FUQB8ejy/AdRFch8QFPAKogGAtAUJKIrEEPzgiK6AiFUjzALYgAD/Dag2cHviKlABNkf3IJYQAOSAi5sChYgKZiETYEmkoKN2BRIICkIxKZAFEmBITYFwkgKHLEpEEFSoIhNgRB9FRB0JEFvEgworEEtS0pkEYxuDkIJhmCSw5ZopUlL9gQzDsGsRzjzYmR/jAKEFb8BRBRBhAsx5GJwA/aC8geBghRYFLeaKCk5x04YrZRoAQC4T08PzykZSgAAAABJRU5ErkJggg=="
+                 *       ]
                  *     }
                  */
                 "application/json": {
                     /** @description PNG, JPEG, WebP, GIF (first frame), TIFF or AVIF images */
                     images: string[];
-                    /**
-                     * @description Model id (GET /v1/models); the default model when omitted
-                     * @example toklip-s-256
-                     */
+                    /** @description Model id (GET /v1/models); the default model when omitted */
                     model?: string;
                     /**
                      * @description json: arrays of integers; base64: little-endian uint16 per id (codebook <= 65536) or uint32
@@ -570,10 +563,7 @@ export interface operations {
                 "multipart/form-data": {
                     /** @description One file part per image, in order (any field name) */
                     images: string[];
-                    /**
-                     * @description Model id (GET /v1/models); the default model when omitted
-                     * @example toklip-s-256
-                     */
+                    /** @description Model id (GET /v1/models); the default model when omitted */
                     model?: string;
                     /**
                      * @description json: arrays of integers; base64: little-endian uint16 per id (codebook <= 65536) or uint32
@@ -594,20 +584,78 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "model": "toklip-s-256",
+                     *       "model": "toklip-scenes-128",
                      *       "grid": [
-                     *         16,
-                     *         16
+                     *         8,
+                     *         8
                      *       ],
-                     *       "codebook_size": 16384,
+                     *       "codebook_size": 1024,
                      *       "tokens": [
                      *         [
-                     *           5213,
-                     *           881,
-                     *           14020,
-                     *           77,
-                     *           9120,
-                     *           3305
+                     *           0,
+                     *           751,
+                     *           478,
+                     *           205,
+                     *           956,
+                     *           683,
+                     *           410,
+                     *           137,
+                     *           888,
+                     *           615,
+                     *           342,
+                     *           69,
+                     *           820,
+                     *           547,
+                     *           274,
+                     *           1,
+                     *           752,
+                     *           479,
+                     *           206,
+                     *           957,
+                     *           684,
+                     *           411,
+                     *           138,
+                     *           889,
+                     *           616,
+                     *           343,
+                     *           70,
+                     *           821,
+                     *           548,
+                     *           275,
+                     *           2,
+                     *           753,
+                     *           480,
+                     *           207,
+                     *           958,
+                     *           685,
+                     *           412,
+                     *           139,
+                     *           890,
+                     *           617,
+                     *           344,
+                     *           71,
+                     *           822,
+                     *           549,
+                     *           276,
+                     *           3,
+                     *           754,
+                     *           481,
+                     *           208,
+                     *           959,
+                     *           686,
+                     *           413,
+                     *           140,
+                     *           891,
+                     *           618,
+                     *           345,
+                     *           72,
+                     *           823,
+                     *           550,
+                     *           277,
+                     *           4,
+                     *           755,
+                     *           482,
+                     *           209
                      *         ]
                      *       ]
                      *     }
@@ -710,10 +758,7 @@ export interface operations {
     decode: {
         parameters: {
             query?: {
-                /**
-                 * @description Model id (GET /v1/models); the default model when omitted
-                 * @example toklip-s-256
-                 */
+                /** @description Model id (GET /v1/models); the default model when omitted */
                 model?: string;
                 /** @description Reconstruction file format */
                 format?: "png" | "jpeg" | "webp";
@@ -728,29 +773,83 @@ export interface operations {
             content: {
                 /**
                  * @example {
-                 *       "model": "toklip-s-256",
                  *       "tokens": [
                  *         [
-                 *           5213,
-                 *           881,
-                 *           14020,
-                 *           77,
-                 *           9120,
-                 *           3305
+                 *           0,
+                 *           751,
+                 *           478,
+                 *           205,
+                 *           956,
+                 *           683,
+                 *           410,
+                 *           137,
+                 *           888,
+                 *           615,
+                 *           342,
+                 *           69,
+                 *           820,
+                 *           547,
+                 *           274,
+                 *           1,
+                 *           752,
+                 *           479,
+                 *           206,
+                 *           957,
+                 *           684,
+                 *           411,
+                 *           138,
+                 *           889,
+                 *           616,
+                 *           343,
+                 *           70,
+                 *           821,
+                 *           548,
+                 *           275,
+                 *           2,
+                 *           753,
+                 *           480,
+                 *           207,
+                 *           958,
+                 *           685,
+                 *           412,
+                 *           139,
+                 *           890,
+                 *           617,
+                 *           344,
+                 *           71,
+                 *           822,
+                 *           549,
+                 *           276,
+                 *           3,
+                 *           754,
+                 *           481,
+                 *           208,
+                 *           959,
+                 *           686,
+                 *           413,
+                 *           140,
+                 *           891,
+                 *           618,
+                 *           345,
+                 *           72,
+                 *           823,
+                 *           550,
+                 *           277,
+                 *           4,
+                 *           755,
+                 *           482,
+                 *           209
                  *         ]
                  *       ],
                  *       "format": "png"
                  *     }
                  */
                 "application/json": {
-                    /**
-                     * @description Model id (GET /v1/models); the default model when omitted
-                     * @example toklip-s-256
-                     */
-                    model?: string;
                     /** @description Token id rows in raster order */
                     tokens?: number[][];
                     tokens_base64?: string[];
+                    /** @description Model id (GET /v1/models); the default model when omitted */
+                    model?: string;
                     /**
                      * @description Reconstruction file format
                      * @default png
@@ -880,10 +979,7 @@ export interface operations {
     encode: {
         parameters: {
             query?: {
-                /**
-                 * @description Model id (GET /v1/models); the default model when omitted
-                 * @example toklip-s-256
-                 */
+                /** @description Model id (GET /v1/models); the default model when omitted */
                 model?: string;
                 /** @description embedding: pooled vector; features: per-token features (images and tokens only); both */
                 output?: "embedding" | "features" | "both";
@@ -898,15 +994,6 @@ export interface operations {
         };
         requestBody: {
             content: {
-                /**
-                 * @example {
-                 *       "texts": [
-                 *         "a photo of a cat",
-                 *         "a diagram"
-                 *       ],
-                 *       "model": "toklip-s-256"
-                 *     }
-                 */
                 "application/json": {
                     /** @description PNG, JPEG, WebP, GIF (first frame), TIFF or AVIF images */
                     images?: string[];
@@ -915,10 +1002,7 @@ export interface operations {
                     tokens_base64?: string[];
                     /** @description Texts */
                     texts?: string[];
-                    /**
-                     * @description Model id (GET /v1/models); the default model when omitted
-                     * @example toklip-s-256
-                     */
+                    /** @description Model id (GET /v1/models); the default model when omitted */
                     model?: string;
                     /**
                      * @description embedding: pooled vector; features: per-token features (images and tokens only); both
@@ -941,10 +1025,7 @@ export interface operations {
                 "multipart/form-data": {
                     /** @description One file part per image, in order (any field name) */
                     images: string[];
-                    /**
-                     * @description Model id (GET /v1/models); the default model when omitted
-                     * @example toklip-s-256
-                     */
+                    /** @description Model id (GET /v1/models); the default model when omitted */
                     model?: string;
                     /**
                      * @description embedding: pooled vector; features: per-token features (images and tokens only); both
@@ -976,8 +1057,8 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "model": "toklip-s-256",
-                     *       "dim": 1152,
+                     *       "model": "toklip-scenes-128",
+                     *       "dim": 128,
                      *       "input": "texts",
                      *       "embeddings": [
                      *         [
@@ -990,6 +1071,10 @@ export interface operations {
                      *           0.0301,
                      *           0.0066
                      *         ]
+                     *       ],
+                     *       "unknown_words": [
+                     *         [],
+                     *         []
                      *       ]
                      *     }
                      */
@@ -1003,6 +1088,8 @@ export interface operations {
                         embeddings?: unknown[];
                         /** @description Per-token features, one entry per input; T = N for images, the row length for tokens */
                         features?: unknown[];
+                        /** @description Per text, in order: the words the model's tokenizer could not represent (mapped to its unknown token); empty when all are known */
+                        unknown_words?: string[][];
                     };
                 };
             };
@@ -1092,10 +1179,7 @@ export interface operations {
     similarity: {
         parameters: {
             query?: {
-                /**
-                 * @description Model id (GET /v1/models); the default model when omitted
-                 * @example toklip-s-256
-                 */
+                /** @description Model id (GET /v1/models); the default model when omitted */
                 model?: string;
             };
             header?: never;
@@ -1107,11 +1191,11 @@ export interface operations {
                 /**
                  * @example {
                  *       "images": [
-                 *         "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4//8/AAX+Av4N70a4AAAAAElFTkSuQmCC"
+                 *         "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAEAAAABABAMAAABYR2ztAAAAMFBMVEX////gEBDiGxvpVVXmOTnvg4P1r6/73t72vb3+9fXrYWH2urrtcnL3vr7oSEj//f0I225yAAAACXBIWXMAAAsTAAALEwEAmpwYAAAA7klEQVRIx2NgGAU0AJxbTRSFnKMn4JL/vUgQDLT6scuzOQpCgUgCNnl2Q0E4EC7AoiBJEAmoYcp/FUQB8ejy/AdRFch8QFPAKogGAtAUJKIrEEPzgiK6AiFUjzALYgAD/Dag2cHviKlABNkf3IJYQAOSAi5sChYgKZiETYEmkoKN2BRIICkIxKZAFEmBITYFwkgKHLEpEEFSoIhNgRB9FRB0JEFvEgworEEtS0pkEYxuDkIJhmCSw5ZopUlL9gQzDsGsRzjzYmR/jAKEFb8BRBRBhAsx5GJwA/aC8geBghRYFLeaKCk5x04YrZRoAQC4T08PzykZSgAAAABJRU5ErkJggg=="
                  *       ],
                  *       "texts": [
-                 *         "a photo of a cat",
-                 *         "a dog"
+                 *         "a red circle",
+                 *         "a blue square"
                  *       ]
                  *     }
                  */
@@ -1123,10 +1207,7 @@ export interface operations {
                     tokens_base64?: string[];
                     /** @description Texts */
                     texts: string[];
-                    /**
-                     * @description Model id (GET /v1/models); the default model when omitted
-                     * @example toklip-s-256
-                     */
+                    /** @description Model id (GET /v1/models); the default model when omitted */
                     model?: string;
                 };
                 "multipart/form-data": {
@@ -1134,10 +1215,7 @@ export interface operations {
                     images: string[];
                     /** @description Texts */
                     texts: string[];
-                    /**
-                     * @description Model id (GET /v1/models); the default model when omitted
-                     * @example toklip-s-256
-                     */
+                    /** @description Model id (GET /v1/models); the default model when omitted */
                     model?: string;
                 };
             };
@@ -1151,7 +1229,7 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "model": "toklip-s-256",
+                     *       "model": "toklip-scenes-128",
                      *       "cosine": [
                      *         [
                      *           0.2915,
@@ -1163,6 +1241,10 @@ export interface operations {
                      *           0.99997,
                      *           0.00003
                      *         ]
+                     *       ],
+                     *       "unknown_words": [
+                     *         [],
+                     *         []
                      *       ]
                      *     }
                      */
@@ -1172,6 +1254,8 @@ export interface operations {
                         cosine: number[][];
                         /** @description Per image, softmax over the texts of scale * cos (the model's score convention; scale 100 for TokLIP) */
                         probabilities: number[][];
+                        /** @description Per text, in order: the words the model's tokenizer could not represent (mapped to its unknown token); empty when all are known */
+                        unknown_words: string[][];
                     };
                 };
             };
@@ -1270,20 +1354,16 @@ export interface operations {
                 /**
                  * @example {
                  *       "input": [
-                 *         "a photo of a cat",
-                 *         "a diagram"
+                 *         "a red circle",
+                 *         "a blue square"
                  *       ],
-                 *       "model": "toklip-s-256",
                  *       "encoding_format": "float"
                  *     }
                  */
                 "application/json": {
                     /** @description One input or an array of inputs: texts (modality text), or images as base64 or data:image/...;base64, URIs (modality image). At most TOKLIP_MAX_IMAGES_PER_REQUEST entries (413 beyond). Arrays of token ids (OpenAI tiktoken ids) are refused: this service tokenizes texts with the model's own tokenizer. */
                     input: string | string[] | number[] | number[][];
-                    /**
-                     * @description Model id (GET /v1/models); the default model when omitted
-                     * @example toklip-s-256
-                     */
+                    /** @description Model id (GET /v1/models); the default model when omitted */
                     model?: string;
                     /**
                      * @description What the input strings are
@@ -1325,11 +1405,14 @@ export interface operations {
                      *           ]
                      *         }
                      *       ],
-                     *       "model": "toklip-s-256",
+                     *       "model": "toklip-scenes-128",
                      *       "usage": {
                      *         "prompt_tokens": 6,
                      *         "total_tokens": 6
-                     *       }
+                     *       },
+                     *       "unknown_words": [
+                     *         []
+                     *       ]
                      *     }
                      */
                     "application/json": {
@@ -1350,6 +1433,8 @@ export interface operations {
                             prompt_tokens: number;
                             total_tokens: number;
                         };
+                        /** @description Texts only (an addition to OpenAI's shape): per input, the words the model's tokenizer could not represent; empty when all are known */
+                        unknown_words?: string[][];
                     };
                 };
             };
@@ -1524,7 +1609,7 @@ export interface operations {
             path: {
                 /**
                  * @description Model id (GET /v1/models)
-                 * @example toklip-s-256
+                 * @example toklip-scenes-128
                  */
                 name: string;
             };
@@ -1656,7 +1741,7 @@ export interface operations {
             path: {
                 /**
                  * @description Model id (GET /v1/models)
-                 * @example toklip-s-256
+                 * @example toklip-scenes-128
                  */
                 name: string;
             };
@@ -1672,7 +1757,7 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "name": "toklip-s-256",
+                     *       "name": "toklip-scenes-128",
                      *       "ready": true
                      *     }
                      */

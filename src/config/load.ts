@@ -7,6 +7,7 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import Value from 'typebox/value';
+import { MODEL_ID_PATTERN } from '../models/manifest.js';
 import { parseSecurity } from './security.js';
 import {
   type Config,
@@ -70,12 +71,7 @@ function readRaw(env: NodeJS.ProcessEnv, argv: readonly string[], problems: stri
 
 function parseDevice(settings: Settings): DeviceConfig {
   const [kind, id] = settings.device.split(':') as ['auto' | 'cpu' | 'cuda', string | undefined];
-  return {
-    kind,
-    deviceId: id === undefined ? 0 : Number(id),
-    cudaArenaExtendStrategy: settings.cudaArenaExtendStrategy,
-    cudaCudnnConvAlgoSearch: settings.cudaCudnnConvAlgoSearch,
-  };
+  return { kind, deviceId: id === undefined ? 0 : Number(id) };
 }
 
 function crossFieldProblems(s: Settings): string[] {
@@ -86,8 +82,8 @@ function crossFieldProblems(s: Settings): string[] {
         'a full request could never be queued',
     );
   }
-  if (s.defaultModel !== '' && !/^[a-z0-9][a-z0-9._-]*$/.test(s.defaultModel)) {
-    problems.push(`${envName('defaultModel')}='${s.defaultModel}': not a model id ([a-z0-9][a-z0-9._-]*)`);
+  if (s.defaultModel !== '' && !new RegExp(MODEL_ID_PATTERN).test(s.defaultModel)) {
+    problems.push(`${envName('defaultModel')}='${s.defaultModel}': not a model id (${MODEL_ID_PATTERN})`);
   }
   return problems;
 }

@@ -136,14 +136,6 @@ export const SettingsSchema = Type.Object(
     urlMaxMb: Type.Number({ default: 16, exclusiveMinimum: 0, maximum: 1024, description: 'Largest image downloaded from one URL, in MiB' }),
     urlConnectTimeoutMs: Type.Integer({ default: 3000, minimum: 1, maximum: 60_000, description: 'Time to connect to an image URL (TCP and TLS)' }),
     urlTimeoutMs: Type.Integer({ default: 10_000, minimum: 1, maximum: 300_000, description: 'Time to download an image URL, name resolution included' }),
-    cudaArenaExtendStrategy: Type.Enum(['next_power_of_two', 'same_as_requested'], {
-      default: 'next_power_of_two',
-      description: 'CUDA memory arena growth (ONNX Runtime arena_extend_strategy; no effect with onnxruntime-node 1.30)',
-    }),
-    cudaCudnnConvAlgoSearch: Type.Enum(['exhaustive', 'heuristic', 'default'], {
-      default: 'exhaustive',
-      description: 'cuDNN convolution algorithm search (ONNX Runtime cudnn_conv_algo_search; no effect with onnxruntime-node 1.30)',
-    }),
   },
   { additionalProperties: false },
 );
@@ -168,8 +160,6 @@ export interface DeviceConfig {
   readonly kind: DeviceKind;
   /** CUDA device ordinal (cuda:N); 0 for auto/cuda. */
   readonly deviceId: number;
-  readonly cudaArenaExtendStrategy: Settings['cudaArenaExtendStrategy'];
-  readonly cudaCudnnConvAlgoSearch: Settings['cudaCudnnConvAlgoSearch'];
 }
 
 /** The validated, derived, frozen configuration handed to every part of the service. */
@@ -189,7 +179,7 @@ export interface Config {
   readonly workerNice: number;
   /** Cores available to the process (for the automatic worker layout). */
   readonly cpuCount: number;
-  /** 0: automatic, resolved at start (src/inference/layout.ts, chooseMaxBatch). */
+  /** 0: automatic, resolved at start (src/scheduling/batch-policy.ts). */
   readonly maxBatch: number;
   readonly maxDelayMs: number;
   readonly queueLimit: number;

@@ -7,7 +7,6 @@ import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { Ajv, type Options as AjvOptions } from 'ajv';
 import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import fp from 'fastify-plugin';
 import { pino, type Logger } from 'pino';
@@ -18,11 +17,12 @@ import { registerBodyParsers } from './body-parsers.js';
 import { MULTIPART_FIELD_BYTES } from './inputs/images.js';
 import { registerErrorHandling, sendProblem } from './problem.js';
 import { registerLoadShedding } from './load-shedding.js';
+import { servedOpenApi } from './served-openapi.js';
+import { bodyValidator, textValidator } from './validation.js';
 import { openApiOptions } from './openapi-options.js';
 import { type RemoteImageFetcher, createRemoteImageFetcher } from './remote-images/fetch-image.js';
 import { registerSecurity } from './security/index.js';
 import { isLivenessRoute } from './security/public-routes.js';
-import type { ImagePreprocessor } from '../images/index.js';
 import { decodeRoutes } from './routes/decode.js';
 import { encodeRoutes } from './routes/encode.js';
 import { healthRoutes } from './routes/health.js';
@@ -35,10 +35,9 @@ import { ProblemSchema } from './schemas/problem.js';
 import type { ServiceState } from './state.js';
 
 export interface AppDeps {
+  /** The engine, once the models are loaded, and the shutdown flag. */
   readonly state: ServiceState;
   readonly metrics: Metrics;
-  /** Decodes and preprocesses images off the event loop (src/images). */
-  readonly images: ImagePreprocessor;
   /** Defaults to a pino logger at config.logLevel. */
   readonly logger?: Logger;
   /** Image URL fetcher; by default made from config.security.remoteImages (none when URLs are off). Tests pass one. */
@@ -50,27 +49,20 @@ export interface AppOptions {
   readonly deps: AppDeps;
 }
 
-export type App = FastifyInstance;
+/** The app: a Fastify instance whose routes are typed by their TypeBox schemas. */
+export type App = Awaited<ReturnType<typeof buildApp>>;
 
 const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
 
-/**
- * Body validation is strict (no type coercion: "12" is not a token id); query strings and
- * multipart fields arrive as text, so their validator coerces.
- */
+/** Validators from src/http/validation.ts: strict for JSON bodies, coercing for text (query, params, headers). */
 function installValidators(app: FastifyInstance): void {
-  // No useDefaults: an option may come from the query or the body, and a filled-in default would
-  // look like a conflicting value. Handlers apply the documented defaults.
-  const common: AjvOptions = { allErrors: false, useDefaults: false, removeAdditional: false, strict: false };
-  const strictAjv = new Ajv({ ...common, coerceTypes: false });
-  const coercingAjv = new Ajv({ ...common, coerceTypes: 'array' });
   app.setValidatorCompiler(({ schema, httpPart, contentType }) => {
     if (httpPart === 'body') {
       // multipart and raw image bodies are parsed and checked by the routes themselves
       if (contentType !== undefined && contentType !== 'application/json') return () => true;
-      return strictAjv.compile(schema);
+      return bodyValidator(schema);
     }
-    return coercingAjv.compile(schema);
+    return textValidator(schema);
   });
 }
 
@@ -102,7 +94,7 @@ const appPlugin: FastifyPluginAsync<AppOptions> = async (app, { config, deps }) 
   });
 
   // Overload: refuse new requests before any work while the event loop is behind.
-  await registerLoadShedding(app, config.maxEventLoopDelayMs);
+  registerLoadShedding(app, deps.state);
   // CORS, security headers, API keys, rate limit: before any route.
   await registerSecurity(app, config.security);
 
@@ -122,10 +114,14 @@ const appPlugin: FastifyPluginAsync<AppOptions> = async (app, { config, deps }) 
   // staticCSP: Swagger UI's own Content-Security-Policy on /docs, replacing the API's deny-all one,
   // without upgrade-insecure-requests: the service speaks plain HTTP (TLS ends at an ingress), and
   // a browser told to upgrade fetches the UI's scripts over https from any non-loopback address.
+  const openApiDocument = servedOpenApi(app, deps.state);
   await app.register(swaggerUi, {
     routePrefix: '/docs',
     staticCSP: true,
     transformStaticCSP: (header) => header.replace(/\s*upgrade-insecure-requests;?/g, ''),
+    // The examples of the document, for the model this instance serves (served-openapi.ts).
+    transformSpecification: () => openApiDocument(),
+    transformSpecificationClone: false,
   });
 
   const remote = config.security.remoteImages;
@@ -142,18 +138,17 @@ const appPlugin: FastifyPluginAsync<AppOptions> = async (app, { config, deps }) 
   const routeOptions = { config, state: deps.state, metrics: deps.metrics, remoteImages };
   await app.register(healthRoutes, routeOptions);
   await app.register(modelRoutes, routeOptions);
-  const inferenceOptions = { ...routeOptions, images: deps.images };
-  await app.register(tokenizeRoutes, inferenceOptions);
-  await app.register(decodeRoutes, inferenceOptions);
-  await app.register(encodeRoutes, inferenceOptions);
-  await app.register(similarityRoutes, inferenceOptions);
-  await app.register(openAiRoutes, inferenceOptions);
+  await app.register(tokenizeRoutes, routeOptions);
+  await app.register(decodeRoutes, routeOptions);
+  await app.register(encodeRoutes, routeOptions);
+  await app.register(similarityRoutes, routeOptions);
+  await app.register(openAiRoutes, routeOptions);
   await app.register(kserveRoutes, routeOptions);
 };
 
 export const app = fp(appPlugin, { name: 'toklip-app', fastify: '5.x' });
 
-export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
+export async function buildApp(config: Config, deps: AppDeps) {
   const logger = deps.logger ?? pino({ level: config.logLevel });
   const instance = Fastify({
     loggerInstance: logger,
@@ -183,5 +178,5 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
     ajv: { customOptions: { strict: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
   await instance.register(app, { config, deps });
-  return instance as unknown as App;
+  return instance;
 }

@@ -4,21 +4,18 @@
  */
 import { pino } from 'pino';
 import { loadConfig } from '../config/load.js';
-import { createImagePreprocessor } from '../images/index.js';
 import { createMetrics } from '../metrics.js';
 import { buildApp } from './app.js';
 import { ServiceState } from './state.js';
 
 export async function buildOpenApiDocument(): Promise<Record<string, unknown>> {
   const config = loadConfig({}, [], { cpuCount: 1, cwd: '/' });
-  const images = createImagePreprocessor({ threads: 1 });
-  const app = await buildApp(config, { state: new ServiceState(), metrics: createMetrics({ defaultMetrics: false }), images, logger: pino({ level: 'silent' }) });
+  const app = await buildApp(config, { state: new ServiceState(), metrics: createMetrics({ defaultMetrics: false }), logger: pino({ level: 'silent' }) });
   try {
     await app.ready();
     return app.swagger() as unknown as Record<string, unknown>;
   } finally {
     await app.close();
-    await images.close();
   }
 }
 

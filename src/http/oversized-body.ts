@@ -12,7 +12,7 @@ export const DISCARD_LIMIT_FACTOR = 4;
 
 /** Resolves true once the body has ended, false when it is over `maxBytes` or the connection closed first. */
 export function discardRestOfBody(raw: IncomingMessage, maxBytes: number): Promise<boolean> {
-  if (raw.complete) return Promise.resolve(true);
+  if (raw.complete || raw.readableEnded) return Promise.resolve(true);
   if (raw.destroyed) return Promise.resolve(false);
   return new Promise((resolve) => {
     let discarded = 0;

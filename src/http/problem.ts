@@ -105,7 +105,7 @@ export function registerErrorHandling(app: FastifyInstance, limits: { bodyLimitB
     // Refused before the whole body arrived: let the client finish sending so that it reads the
     // answer rather than a reset. A refused request costs at most what an accepted one of the
     // largest size does, an oversized one a few times that.
-    if (!request.raw.complete) {
+    if (!request.raw.complete && !request.raw.readableEnded) {
       const bound = (serviceError.code === 'payload_too_large' ? DISCARD_LIMIT_FACTOR : 1) * limits.bodyLimitBytes;
       if (!(await discardRestOfBody(request.raw, bound))) reply.header('connection', 'close');
     }

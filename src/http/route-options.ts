@@ -1,3 +1,4 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Config } from '../config/schema.js';
 import type { Metrics } from '../metrics.js';
 import type { RemoteImageFetcher } from './remote-images/fetch-image.js';
@@ -11,3 +12,6 @@ export interface RouteOptions {
   /** Fetches image URLs when TOKLIP_ALLOW_URLS is on. */
   readonly remoteImages?: RemoteImageFetcher | undefined;
 }
+
+/** A route plugin: typed requests from its TypeBox schemas. */
+export type RoutePlugin = FastifyPluginAsyncTypebox<RouteOptions>;

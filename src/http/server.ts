@@ -8,14 +8,11 @@ import { pathToFileURL } from 'node:url';
 import { pino, type Logger } from 'pino';
 import { ConfigError, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { type ImagePreprocessor, createImagePreprocessor } from '../images/index.js';
-import { GLIBC_MALLOC_TUNABLES, allocatorStatus } from '../images/allocator.js';
-import { chooseMaxBatch, chooseWorkerLayout } from '../inference/layout.js';
-import { StartupError, WorkerPool } from '../inference/pool.js';
-import type { WorkerModelSpec } from '../inference/protocol.js';
+import { type Engine, type EngineStartOptions, startEngine } from '../engine/index.js';
+import { DeviceError } from '../inference/device.js';
+import { StartupError } from '../inference/pool.js';
 import { createMetrics, type Metrics } from '../metrics.js';
-import { BundleError, type ModelRegistry, loadRegistry } from '../models/registry.js';
-import { Scheduler } from '../scheduling/scheduler.js';
+import { BundleError } from '../models/registry.js';
 import { type App, buildApp } from './app.js';
 import type { RemoteImageFetcher } from './remote-images/fetch-image.js';
 import { ServiceState } from './state.js';
@@ -24,48 +21,18 @@ export interface RunningServer {
   readonly app: App;
   readonly url: string;
   readonly state: ServiceState;
-  readonly scheduler: Scheduler;
-  readonly pool: WorkerPool;
+  readonly engine: Engine;
   readonly metrics: Metrics;
-  readonly images: ImagePreprocessor;
   /** Graceful stop: refuse new requests, finish in-flight work, stop the workers. */
   close(): Promise<void>;
 }
 
 export interface StartOptions {
   readonly logger?: Logger;
-  /** Lets tests make a worker crash on purpose (WorkerPool.crashOne). */
-  readonly testHooks?: boolean;
+  /** Another inference worker script (the tests inject faults with one). */
+  readonly workerEntry?: EngineStartOptions['workerEntry'];
   /** Replaces the image URL fetcher made from the configuration (tests fetch from a local http server). */
   readonly remoteImages?: RemoteImageFetcher;
-}
-
-/**
- * Total size of the graphs of every served model, external weight files included (the
- * automatic worker layout's input). The registry has already checked every file's size
- * against its manifest entry, so the manifest's sizes are the files' sizes.
- */
-function graphBytes(registry: ModelRegistry): number {
-  let total = 0;
-  for (const { manifest } of registry.list()) {
-    for (const graph of Object.values(manifest.graphs)) {
-      if (graph === undefined) continue;
-      for (const file of [graph.file, ...(graph.external_data ?? [])]) total += manifest.files[file]?.size ?? 0;
-    }
-  }
-  return total;
-}
-
-function workerSpecs(registry: ModelRegistry): WorkerModelSpec[] {
-  return registry.list().map((m) => ({
-    id: m.id,
-    graphPaths: m.graphPaths,
-    imageSize: m.imageSize,
-    numTokens: m.numTokens,
-    textContextLength: m.manifest.text?.context_length,
-    mean: m.manifest.preprocessing.mean,
-    std: m.manifest.preprocessing.std,
-  }));
 }
 
 /** What the deployment exposes, without the keys themselves; a warning when anyone can call it. */
@@ -90,59 +57,33 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const log = logger.child({ component: 'server' });
   const metrics = createMetrics();
   const state = new ServiceState();
-  const images = createImagePreprocessor({
-    threads: config.imageThreads,
-    nice: config.workerNice,
-    limits: { maxInputPixels: config.maxImagePixels, maxInputBytes: config.bodyLimitBytes },
-  });
-  const allocator = allocatorStatus();
-  if (allocator.glibc !== undefined && !allocator.tuned) {
-    log.warn(
-      { glibc: allocator.glibc },
-      `GLIBC_TUNABLES lacks ${GLIBC_MALLOC_TUNABLES}: decoded images land on fresh pages (slower decodes); npm start and the Docker image set it (src/images/allocator.ts)`,
-    );
-  }
-  const app = await buildApp(config, { state, metrics, images, logger, ...(options.remoteImages ? { remoteImages: options.remoteImages } : {}) });
+  const app = await buildApp(config, { state, metrics, logger, ...(options.remoteImages ? { remoteImages: options.remoteImages } : {}) });
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.port;
   const url = `http://${config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host}:${port}`;
 
-  let pool: WorkerPool;
-  let scheduler: Scheduler;
-  let maxBatch: number;
+  let engine: Engine;
   try {
-    const registry = await loadRegistry(config.modelsDir, {
-      verifyChecksums: config.verifyChecksums,
-      defaultModel: config.defaultModel,
-      log,
-    });
-    const bytes = graphBytes(registry);
-    const layout = chooseWorkerLayout(config.workers, config.intraOpThreads, config.cpuCount, bytes);
-    pool = await WorkerPool.start({
-      size: layout.workers,
-      init: {
-        models: workerSpecs(registry),
-        device: config.device,
-        intraOpThreads: layout.intraOpThreads,
-        intraOpSpinning: config.intraOpSpinning,
-        nice: config.workerNice,
-        testHooks: options.testHooks ?? false,
-      },
-      log: logger,
-      onRestart: () => metrics.workerRestarts.inc(),
-    });
-    maxBatch = chooseMaxBatch(config.maxBatch, pool.provider, bytes);
-    scheduler = new Scheduler({ ...config, maxBatch }, registry, pool, { log: logger, metrics });
+    const started = await startEngine(config, { log: logger, metrics, ...(options.workerEntry ? { workerEntry: options.workerEntry } : {}) });
+    engine = started.engine;
+    const { layout } = started;
     logAccessControl(config, log);
-    state.setScheduler(scheduler);
+    state.setEngine(engine);
     log.info(
-      { url, models: registry.ids(), provider: pool.provider, workers: layout.workers, intraOpThreads: layout.intraOpThreads, layout: layout.reason, maxBatch },
-      `ready: ${registry.ids().length} model(s) on ${pool.provider}`,
+      {
+        url,
+        models: engine.registry.ids(),
+        provider: engine.provider,
+        workers: layout.workers,
+        intraOpThreads: layout.intraOpThreads,
+        layout: layout.reason,
+        maxBatch: layout.maxBatch,
+      },
+      `ready: ${engine.registry.ids().length} model(s) on ${engine.provider}`,
     );
   } catch (error) {
     await app.close();
-    await images.close();
     throw error;
   }
 
@@ -150,14 +91,13 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const close = () => {
     closing ??= (async () => {
       state.beginShutdown();
-      scheduler.beginDrain();
+      engine.beginDrain();
       await app.close(); // resolves once every in-flight HTTP request has its response
-      await scheduler.close();
-      await images.close();
+      await engine.close();
     })();
     return closing;
   };
-  return { app, url, state, scheduler, pool, metrics, images, close };
+  return { app, url, state, engine, metrics, close };
 }
 
 async function main(): Promise<void> {
@@ -183,7 +123,7 @@ async function main(): Promise<void> {
   try {
     server = await startServer(config, { logger });
   } catch (error) {
-    if (error instanceof BundleError || error instanceof StartupError) {
+    if (error instanceof BundleError || error instanceof StartupError || error instanceof DeviceError) {
       logger.fatal(error.message);
       process.exit(1);
     }

@@ -1,39 +1,11 @@
-/** Vector maths and encodings of the responses: L2 normalisation, cosine/softmax, float32 base64. */
+/** Vectors on the wire: JSON numbers or little-endian float32 in base64 (the OpenAI `encoding_format: base64` convention). */
 import { endianness } from 'node:os';
+import type { FastifyBaseLogger } from 'fastify';
+import { l2Normalize } from '../engine/scores.js';
 
 const LITTLE_ENDIAN = endianness() === 'LE';
 
-export function l2Normalize(v: Float32Array): Float32Array {
-  let sum = 0;
-  for (let i = 0; i < v.length; i++) sum += v[i]! * v[i]!;
-  const scale = 1 / Math.max(Math.sqrt(sum), 1e-12);
-  const out = new Float32Array(v.length);
-  for (let i = 0; i < v.length; i++) out[i] = v[i]! * scale;
-  return out;
-}
-
-export function dot(a: Float32Array, b: Float32Array): number {
-  let sum = 0;
-  for (let i = 0; i < a.length; i++) sum += a[i]! * b[i]!;
-  return sum;
-}
-
-/** Cosine of every (image, text) pair and softmax over texts of scale * cos per image. */
-export function similarity(images: Float32Array[], texts: Float32Array[], scale: number) {
-  const a = images.map(l2Normalize);
-  const b = texts.map(l2Normalize);
-  const cosine = a.map((x) => b.map((y) => dot(x, y)));
-  const probabilities = cosine.map((row) => {
-    const logits = row.map((c) => scale * c);
-    const max = Math.max(...logits);
-    const exps = logits.map((l) => Math.exp(l - max));
-    const total = exps.reduce((s, e) => s + e, 0);
-    return exps.map((e) => e / total);
-  });
-  return { cosine, probabilities };
-}
-
-/** Little-endian float32 bytes as base64 (the OpenAI `encoding_format: base64` convention). */
+/** Little-endian float32 bytes as base64. */
 export function floatsToBase64(v: Float32Array): string {
   if (LITTLE_ENDIAN) return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64');
   const bytes = Buffer.allocUnsafe(v.length * 4);
@@ -46,4 +18,21 @@ export function rows(v: Float32Array, width: number): number[][] {
   const out: number[][] = [];
   for (let i = 0; i < v.length; i += width) out.push(Array.from(v.subarray(i, i + width)));
   return out;
+}
+
+/** An embedding as the answer carries it: optionally L2-normalised, then numbers or base64. */
+export function embeddingVector(v: Float32Array, options: { normalize: boolean; asBase64: boolean }): number[] | string {
+  const unit = options.normalize ? l2Normalize(v) : v;
+  return options.asBase64 ? floatsToBase64(unit) : Array.from(unit);
+}
+
+/** Per-token features as the answer carries them: T rows of D numbers, or base64 of T*D float32. */
+export function featureRows(features: Float32Array, dim: number, asBase64: boolean): number[][] | string {
+  return asBase64 ? floatsToBase64(features) : rows(features, dim);
+}
+
+/** Texts with words the model cannot represent, at debug level (the answer names them too). */
+export function logUnknownWords(log: FastifyBaseLogger, unknownWords: readonly (readonly string[])[]): void {
+  const texts = unknownWords.flatMap((words, row) => (words.length > 0 ? [{ row, words }] : []));
+  if (texts.length > 0) log.debug({ unknownWords: texts }, 'texts hold words the model cannot represent');
 }

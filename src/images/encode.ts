@@ -1,7 +1,6 @@
 /** Reconstructed pixels -> PNG / JPEG / WebP file (sharp, on libuv threads). */
 import sharp from 'sharp';
 import { ServiceError } from '../errors.js';
-import { reconstructionToRgb } from './reconstruction.js';
 import type { EncodedImage, ReconstructionFormat } from './types.js';
 
 export const RECONSTRUCTION_MIME: Record<ReconstructionFormat, string> = {
@@ -13,7 +12,7 @@ export const RECONSTRUCTION_MIME: Record<ReconstructionFormat, string> = {
 /** Default quality of the lossy formats when the request names none. */
 export const DEFAULT_QUALITY = 90;
 
-/** size x size x 3 HWC uint8 (e.g. from reconstructionToRgb in the inference worker) -> file. */
+/** size x size x 3 HWC uint8 (the inference worker's reconstructionToRgb output) -> file. */
 export async function encodeRgb(
   rgb: Uint8Array,
   size: number,
@@ -42,14 +41,4 @@ export async function encodeRgb(
       throw new ServiceError('bad_request', `unknown image format '${String(format)}'; use png, jpeg or webp.`);
   }
   return { mime: RECONSTRUCTION_MIME[format], data };
-}
-
-/** Raw decoder output (3 x size x size float32, CHW) -> file: the spec's pixel mapping, then encodeRgb. */
-export async function encodeReconstruction(
-  pixels: Float32Array,
-  size: number,
-  format: ReconstructionFormat,
-  quality: number = DEFAULT_QUALITY,
-): Promise<EncodedImage> {
-  return encodeRgb(reconstructionToRgb(pixels, size), size, format, quality);
 }

@@ -12,9 +12,7 @@ export type {
 export { ACCEPTED_FORMATS, detectAcceptedFormat, sniffImageFormat } from './formats.js';
 export { DEFAULT_IMAGE_LIMITS, validateImageLimits } from './limits.js';
 export { preprocessImage, validatePreprocessSpec } from './preprocess.js';
-export { normalizeInto } from './normalize.js';
-export { DEFAULT_QUALITY, encodeReconstruction, encodeRgb, RECONSTRUCTION_MIME } from './encode.js';
-export { reconstructionToRgb, reconstructionValueToPixel } from './reconstruction.js';
+export { DEFAULT_QUALITY, encodeRgb, RECONSTRUCTION_MIME } from './encode.js';
 export { configureImageRuntime } from './runtime.js';
 export { createImagePreprocessor, defaultImageThreads } from './pool.js';
 export type { ImagePreprocessor, ImagePreprocessorOptions, PreprocessOptions } from './pool.js';

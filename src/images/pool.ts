@@ -1,15 +1,15 @@
 /**
  * A fixed pool of worker threads that run preprocessImage(), so that decoding and resampling
  * never run on the event loop (cf. the tokenization workers of text-embeddings-inference).
- * Backed by piscina, with our own FIFO in front (admission.ts): images wait there, where an
- * AbortSignal drops them. Running tasks are never aborted (piscina would terminate the worker
+ * Backed by piscina, with our own FIFO of slots in front (slot-queue.ts): images wait there,
+ * where an AbortSignal drops them. Running tasks are never aborted (piscina would terminate the worker
  * in the middle of a native decode); they are bounded and finish in the background.
  */
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { ServiceError } from '../errors.js';
-import { Admission } from './admission.js';
+import { SlotQueue } from './slot-queue.js';
 import { DEFAULT_IMAGE_LIMITS, validateImageLimits } from './limits.js';
 import { validatePreprocessSpec } from './preprocess.js';
 import { configureImageRuntime } from './runtime.js';
@@ -39,6 +39,12 @@ export interface PreprocessOptions {
 export interface ImagePreprocessor {
   /** Rejects with a ServiceError (invalid_image, unsupported_image_format, image_too_large...). */
   preprocess(bytes: Uint8Array, spec: PreprocessSpec, options?: PreprocessOptions): Promise<PreprocessedImage>;
+  /**
+   * The images of one request, in parallel, waiting as one group (one abort listener). A failure
+   * names its image: `images[row]: ...` with `position: {row}`; the signal's own reason (the
+   * request's deadline or its client gone) is passed on as it is.
+   */
+  preprocessAll(images: readonly Uint8Array[], spec: PreprocessSpec, options?: PreprocessOptions): Promise<PreprocessedImage[]>;
   /** Images waiting for a worker (for metrics). */
   readonly queued: number;
   /** Images being decoded and resampled now. */
@@ -89,43 +95,71 @@ export function createImagePreprocessor(options: ImagePreprocessorOptions = {}):
     workerData: init,
   });
 
-  const slots = threads * tasksPerThread;
-  const admission = new Admission(slots);
+  const slotCount = threads * tasksPerThread;
+  const slots = new SlotQueue(slotCount);
   let imageMs = 0;
+
+  /** One image in a slot it already holds. */
+  async function run(bytes: Uint8Array, spec: PreprocessSpec): Promise<PreprocessedImage> {
+    const started = performance.now();
+    try {
+      // Cloning a view would copy its whole backing buffer (e.g. a full request body): hand
+      // the worker its own tight copy and transfer it.
+      const own = new Uint8Array(bytes);
+      const outcome = await pool.run({ bytes: own, spec, limits }, { transferList: [own.buffer] });
+      if (outcome.ok) return outcome.image;
+      throw new ServiceError(outcome.code, outcome.detail, { extensions: outcome.extensions });
+    } finally {
+      const ms = performance.now() - started;
+      imageMs = imageMs === 0 ? ms : 0.8 * imageMs + 0.2 * ms;
+      slots.release();
+    }
+  }
+
+  function checkSpec(spec: PreprocessSpec): void {
+    const specProblems = validatePreprocessSpec(spec);
+    if (specProblems.length > 0) throw new Error(`unsupported preprocessing spec: ${specProblems.join('; ')}`);
+  }
 
   return {
     async preprocess(bytes, spec, options = {}) {
-      const specProblems = validatePreprocessSpec(spec);
-      if (specProblems.length > 0) throw new Error(`unsupported preprocessing spec: ${specProblems.join('; ')}`);
-      await admission.acquire(options.signal);
-      const started = performance.now();
-      try {
-        // Cloning a view would copy its whole backing buffer (e.g. a full request body): hand
-        // the worker its own tight copy and transfer it.
-        const own = new Uint8Array(bytes);
-        const outcome = await pool.run({ bytes: own, spec, limits }, { transferList: [own.buffer] });
-        if (outcome.ok) return outcome.image;
-        throw new ServiceError(outcome.code, outcome.detail, { extensions: outcome.extensions });
-      } finally {
-        const ms = performance.now() - started;
-        imageMs = imageMs === 0 ? ms : 0.8 * imageMs + 0.2 * ms;
-        admission.release();
-      }
+      checkSpec(spec);
+      await slots.acquire(options.signal);
+      return run(bytes, spec);
+    },
+    async preprocessAll(images, spec, options = {}) {
+      checkSpec(spec);
+      const signal = options.signal;
+      const acquired = slots.acquireAll(images.length, signal);
+      return Promise.all(
+        images.map((bytes, row) =>
+          acquired[row]!.then(() => run(bytes, spec)).catch((error: unknown) => {
+            // The request's own abort (deadline passed, client gone) is about the request, not this image.
+            if (error instanceof ServiceError && error !== signal?.reason) {
+              throw new ServiceError(error.code, `images[${row}]: ${error.message}`, {
+                extensions: { ...error.extensions, position: { row } },
+                cause: error,
+              });
+            }
+            throw error;
+          }),
+        ),
+      );
     },
     predictWaitMs(images) {
       if (imageMs === 0) return undefined;
-      return Math.max(((admission.queued + images) * imageMs) / slots, imageMs);
+      return Math.max(((slots.queued + images) * imageMs) / slotCount, imageMs);
     },
     get queued() {
-      return admission.queued;
+      return slots.queued;
     },
     get running() {
-      return admission.running;
+      return slots.running;
     },
     threads,
     limits,
     async close() {
-      admission.close(new ServiceError('shutting_down', 'The image preprocessor is shutting down.'));
+      slots.close(new ServiceError('shutting_down', 'The image preprocessor is shutting down.'));
       await pool.close();
     },
   };

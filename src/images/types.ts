@@ -63,7 +63,7 @@ export interface SourceImageInfo {
   readonly depth: string;
 }
 
-/** A preprocessed image: R x R RGB uint8 in HWC order, ready for normalizeInto. */
+/** A preprocessed image: R x R RGB uint8 in HWC order, ready for the inference worker's normalizeInto. */
 export interface PreprocessedImage {
   readonly rgb: Uint8Array;
   readonly size: number;

@@ -14,9 +14,7 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { ServiceError } from '../errors.js';
-import type { GraphName } from '../models/manifest.js';
-import { ineffectiveCudaSettings } from './cuda-settings.js';
-import type { ExecutionProviderName, FromWorker, RunRequest, RunResult, ToWorker, WorkerInit } from './protocol.js';
+import type { ExecutionProviderName, FromWorker, RunRequest, RunResult, ToWorker, WorkerData, WorkerInit } from './protocol.js';
 
 export interface PoolOptions {
   readonly size: number;
@@ -25,6 +23,12 @@ export interface PoolOptions {
   readonly onRestart?: () => void;
   /** Batches one worker holds at once: the running one plus those queued behind it (default 2). */
   readonly pipelineDepth?: number;
+  /**
+   * The worker script and data for it (WorkerData.entryData). Default: src/inference/worker.ts,
+   * ONNX Runtime's own sessions. Another entry runs the same worker runtime with its own session
+   * factory (the tests inject faults that way).
+   */
+  readonly entry?: { readonly url: URL; readonly data?: unknown };
 }
 
 interface Job {
@@ -51,8 +55,8 @@ export class StartupError extends Error {
   override name = 'StartupError';
 }
 
-/** Where the worker code is: the .ts source through a tsx bootstrap, or the compiled .js. */
-function workerEntry(): URL {
+/** Where the production worker code is: the .ts source through a tsx bootstrap, or the compiled .js. */
+function defaultWorkerEntry(): URL {
   const fromSource = import.meta.url.endsWith('.ts');
   return new URL(fromSource ? './worker-bootstrap.mjs' : './worker.js', import.meta.url);
 }
@@ -72,13 +76,6 @@ export class WorkerPool {
 
   /** Starts every worker and waits until each has created and warmed up its sessions. */
   static async start(options: PoolOptions): Promise<WorkerPool> {
-    const ignored = ineffectiveCudaSettings(options.init.device);
-    if (ignored.length > 0) {
-      options.log.warn(
-        { component: 'inference', settings: ignored },
-        `${ignored.join(', ')}: no effect, onnxruntime-node passes only the device id to the CUDA execution provider`,
-      );
-    }
     const pool = new WorkerPool(options);
     const started = await Promise.allSettled(Array.from({ length: options.size }, (_, i) => pool.spawn(i)));
     const failure = started.find((s) => s.status === 'rejected');
@@ -124,17 +121,6 @@ export class WorkerPool {
     });
   }
 
-  /** Test hook (workers started with testHooks): makes an idle worker exit as if it crashed. */
-  crashOne(): void {
-    const slot = this.slots.find((s) => s.ready);
-    slot?.worker.postMessage({ type: 'crash' } satisfies ToWorker);
-  }
-
-  /** Test hook (workers started with testHooks): each worker's next batch of this graph fails inside ONNX Runtime. */
-  failNextRun(graph: GraphName): void {
-    for (const slot of this.slots) slot?.worker.postMessage({ type: 'fail_next_run', graph } satisfies ToWorker);
-  }
-
   /** Waits for running batches, then lets every worker release its sessions and exit. */
   async close(): Promise<void> {
     this.closing = true;
@@ -153,7 +139,9 @@ export class WorkerPool {
   private spawn(index: number): Promise<void> {
     const { init, log } = this.options;
     const workerLog = log.child({ component: 'worker', worker: index });
-    const worker = new Worker(workerEntry(), { workerData: { ...init, workerIndex: index } satisfies WorkerInit });
+    const entry = this.options.entry ?? { url: defaultWorkerEntry() };
+    const data: WorkerData = { init: { ...init, workerIndex: index }, ...(entry.data !== undefined ? { entryData: entry.data } : {}) };
+    const worker = new Worker(entry.url, { workerData: data });
     const slot: Slot = { index, worker, ready: false, jobs: [], stopping: false, exited: false };
     let started = false;
     this.slots[index] = slot;

@@ -3,12 +3,26 @@
  * transferred ArrayBuffers, never copied. ids travel as uint32/int32 (the graphs take int64;
  * the worker widens them) so that the event loop never touches BigInt.
  */
-import type { DeviceConfig } from '../config/schema.js';
 import type { GraphName } from '../models/manifest.js';
+import type { DeviceChoice } from './device.js';
+
+/** A tensor of a graph as the manifest declares it (checked against the session at load). */
+export interface TensorSpec {
+  readonly name: string;
+  readonly dtype: string;
+  readonly shape: readonly (number | string)[];
+}
+
+/** One graph of a model: its file and the tensors it takes and gives. */
+export interface GraphIO {
+  readonly path: string;
+  readonly inputs: readonly TensorSpec[];
+  readonly outputs: readonly TensorSpec[];
+}
 
 export interface WorkerModelSpec {
   readonly id: string;
-  readonly graphPaths: Readonly<Partial<Record<GraphName, string>>>;
+  readonly graphs: Readonly<Partial<Record<GraphName, GraphIO>>>;
   readonly imageSize: number;
   readonly numTokens: number;
   readonly textContextLength: number | undefined;
@@ -19,14 +33,19 @@ export interface WorkerModelSpec {
 export interface WorkerInit {
   readonly workerIndex: number;
   readonly models: readonly WorkerModelSpec[];
-  readonly device: DeviceConfig;
+  /** The provider to use, resolved once in the main thread (device.ts). */
+  readonly device: DeviceChoice;
   readonly intraOpThreads: number;
   /** ONNX Runtime's session.intra_op.allow_spinning. */
   readonly intraOpSpinning: boolean;
   /** Niceness this worker adds to its own thread before it creates its sessions (their threads inherit it). */
   readonly nice: number;
-  /** Enables the `crash` and `fail_next_run` messages (tests of worker replacement and ORT failures). */
-  readonly testHooks: boolean;
+}
+
+/** What a worker thread receives as workerData: its init, and whatever its entry script was given. */
+export interface WorkerData {
+  readonly init: WorkerInit;
+  readonly entryData?: unknown;
 }
 
 export type ExecutionProviderName = 'cpu' | 'cuda';
@@ -41,7 +60,7 @@ export interface RunRequest {
   readonly graph: GraphName;
   readonly batch: number;
   readonly input: BatchInput;
-  /** Graph outputs wanted (ORT fetches only these). */
+  /** Graph outputs wanted, by name (ONNX Runtime fetches only these). */
   readonly outputs: readonly string[];
   /** vq_decoder: map `pixels` to R x R x 3 uint8 images here (the spec's mapping), off the event loop. */
   readonly pixelsAsRgb8?: boolean;
@@ -58,12 +77,7 @@ export interface RunResult {
   readonly runMs: number;
 }
 
-export type ToWorker =
-  | ({ readonly type: 'run'; readonly jobId: number } & RunRequest)
-  | { readonly type: 'shutdown' }
-  | { readonly type: 'crash' }
-  /** Test hook: the next batch of this graph is fed to ONNX Runtime with an invalid rank, so that run() itself fails. */
-  | { readonly type: 'fail_next_run'; readonly graph: GraphName };
+export type ToWorker = ({ readonly type: 'run'; readonly jobId: number } & RunRequest) | { readonly type: 'shutdown' };
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 

@@ -1,20 +1,29 @@
 /**
- * ONNX Runtime sessions of one worker: execution provider choice, session options, warmup and
- * the batch run itself. The only module (with worker.ts) that imports onnxruntime-node.
+ * ONNX Runtime sessions of one worker: session options, creation on the chosen provider, the
+ * check of each session against its manifest tensors, warmup and the batch run itself (fed and
+ * fetched by the manifest's tensor names). With worker.ts, the only module that imports
+ * onnxruntime-node.
  */
 import ort from 'onnxruntime-node';
-import type { DeviceConfig } from '../config/schema.js';
+import { contractProblems } from '../models/graph-contract.js';
 import type { GraphName } from '../models/manifest.js';
-import type { BatchInput, ExecutionProviderName, OutputTensor, WorkerModelSpec } from './protocol.js';
+import type { DeviceChoice } from './device.js';
+import type { BatchInput, ExecutionProviderName, GraphIO, OutputTensor, TensorSpec, WorkerModelSpec } from './protocol.js';
 
-type Session = ort.InferenceSession;
+/** What a worker needs of a session: ONNX Runtime's InferenceSession, or a wrapper of one. */
+export type GraphSession = Pick<ort.InferenceSession, 'run' | 'release' | 'inputMetadata' | 'outputMetadata' | 'outputNames'>;
+
+/** Creates a session from a graph file (ort.InferenceSession.create; a test worker entry may wrap it). */
+export type SessionFactory = (path: string, options: ort.InferenceSession.SessionOptions) => Promise<GraphSession>;
+
+export const createOrtSession: SessionFactory = (path, options) => ort.InferenceSession.create(path, options);
 
 /** Builds a graph's float32 input from a batch of uint8 images (normalisation happens here, off the event loop). */
 export type PixelNormalizer = (rgb: Uint8Array, batch: number, model: WorkerModelSpec) => Float32Array;
 
 export interface LoadedSessions {
   readonly provider: ExecutionProviderName;
-  readonly sessions: ReadonlyMap<string, ReadonlyMap<GraphName, Session>>;
+  readonly sessions: ReadonlyMap<string, ReadonlyMap<GraphName, GraphSession>>;
 }
 
 type Log = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>) => void;
@@ -26,27 +35,9 @@ type Log = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, data?: Reco
  * cores the event loop, the image workers and the other workers need, so it is off there
  * (TOKLIP_INTRA_OP_SPINNING).
  */
-export function sessionOptions(
-  provider: ExecutionProviderName,
-  device: DeviceConfig,
-  threads: number,
-  spinning = true,
-): ort.InferenceSession.SessionOptions {
-  const executionProviders: ort.InferenceSession.ExecutionProviderConfig[] =
-    provider === 'cuda'
-      ? [
-          {
-            name: 'cuda',
-            deviceId: device.deviceId,
-            // onnxruntime-node 1.30 forwards only deviceId (the pool warns when these differ from
-            // the defaults); they are passed for bindings that read them.
-            arenaExtendStrategy: device.cudaArenaExtendStrategy === 'next_power_of_two' ? 0 : 1,
-            cudnnConvAlgoSearch: device.cudaCudnnConvAlgoSearch.toUpperCase(),
-          } as ort.InferenceSession.ExecutionProviderConfig,
-        ]
-      : ['cpu'];
+export function sessionOptions(provider: ExecutionProviderName, deviceId: number, threads: number, spinning = true): ort.InferenceSession.SessionOptions {
   return {
-    executionProviders,
+    executionProviders: provider === 'cuda' ? [{ name: 'cuda', deviceId }] : ['cpu'],
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
     executionMode: 'sequential',
@@ -57,55 +48,71 @@ export function sessionOptions(
   };
 }
 
+function declared(metadata: readonly ort.InferenceSession.ValueMetadata[]): TensorSpec[] {
+  return metadata.map((m) => ({ name: m.name, dtype: m.isTensor ? m.type : 'non-tensor', shape: m.isTensor ? m.shape : [] }));
+}
+
+/** A session whose tensors differ from its manifest's (and so from the bundle format) is refused, naming the file and the tensor. */
+export function sessionProblems(graph: GraphName, io: GraphIO, session: GraphSession): string[] {
+  const file = io.path.split('/').at(-1) ?? io.path;
+  return [
+    ...contractProblems(graph, 'inputs', declared(session.inputMetadata), file),
+    ...contractProblems(graph, 'outputs', declared(session.outputMetadata), file),
+  ];
+}
+
 async function createAll(
   models: readonly WorkerModelSpec[],
-  provider: ExecutionProviderName,
-  device: DeviceConfig,
-  threads: number,
-  spinning: boolean,
-): Promise<Map<string, Map<GraphName, Session>>> {
-  const all = new Map<string, Map<GraphName, Session>>();
-  const options = sessionOptions(provider, device, threads, spinning);
-  for (const model of models) {
-    const sessions = new Map<GraphName, Session>();
-    all.set(model.id, sessions);
-    for (const [graph, path] of Object.entries(model.graphPaths) as [GraphName, string][]) {
-      sessions.set(graph, await ort.InferenceSession.create(path, options));
+  options: ort.InferenceSession.SessionOptions,
+  create: SessionFactory,
+): Promise<Map<string, Map<GraphName, GraphSession>>> {
+  const all = new Map<string, Map<GraphName, GraphSession>>();
+  try {
+    for (const model of models) {
+      const sessions = new Map<GraphName, GraphSession>();
+      all.set(model.id, sessions);
+      for (const [graph, io] of Object.entries(model.graphs) as [GraphName, GraphIO][]) {
+        const session = await create(io.path, options);
+        sessions.set(graph, session);
+        const problems = sessionProblems(graph, io, session);
+        if (problems.length > 0) throw new Error(`model ${model.id}: ${problems.join('; ')}`);
+      }
     }
+  } catch (error) {
+    await releaseAll(all);
+    throw error;
   }
   return all;
 }
 
-async function releaseAll(all: Map<string, Map<GraphName, Session>>): Promise<void> {
+async function releaseAll(all: Map<string, Map<GraphName, GraphSession>>): Promise<void> {
   for (const sessions of all.values()) for (const s of sessions.values()) await s.release().catch(() => {});
 }
 
-/**
- * Creates every session on the configured device. auto: CUDA when its provider loads, else
- * CPU (logged); cuda: a provider that does not load is an error.
- */
+/** Creates every session on the chosen provider; a CUDA provider that fails to load falls back to CPU only under TOKLIP_DEVICE=auto. */
 export async function loadSessions(
   models: readonly WorkerModelSpec[],
-  device: DeviceConfig,
+  device: DeviceChoice,
   threads: number,
   spinning: boolean,
   log: Log,
+  create: SessionFactory = createOrtSession,
 ): Promise<LoadedSessions> {
-  if (device.kind === 'cpu') return { provider: 'cpu', sessions: await createAll(models, 'cpu', device, threads, spinning) };
+  if (device.provider === 'cpu') return { provider: 'cpu', sessions: await createAll(models, sessionOptions('cpu', 0, threads, spinning), create) };
   try {
-    return { provider: 'cuda', sessions: await createAll(models, 'cuda', device, threads, spinning) };
+    return { provider: 'cuda', sessions: await createAll(models, sessionOptions('cuda', device.deviceId, threads, spinning), create) };
   } catch (error) {
     const reason = (error as Error).message.split('\n')[0];
-    if (device.kind === 'cuda') {
+    if (!device.fallbackToCpu) {
       throw new Error(`TOKLIP_DEVICE=${device.deviceId === 0 ? 'cuda' : `cuda:${device.deviceId}`}: the CUDA execution provider did not load: ${reason}`);
     }
     log('warn', 'CUDA execution provider unavailable, falling back to CPU', { reason });
-    return { provider: 'cpu', sessions: await createAll(models, 'cpu', device, threads, spinning) };
+    return { provider: 'cpu', sessions: await createAll(models, sessionOptions('cpu', 0, threads, spinning), create) };
   }
 }
 
 export async function closeSessions(loaded: LoadedSessions): Promise<void> {
-  await releaseAll(loaded.sessions as Map<string, Map<GraphName, Session>>);
+  await releaseAll(loaded.sessions as Map<string, Map<GraphName, GraphSession>>);
 }
 
 function idsTensor(data: Uint32Array | Int32Array, batch: number, rowLength: number): ort.Tensor {
@@ -136,20 +143,21 @@ export async function runBatch(
   input: BatchInput,
   outputs: readonly string[],
   normalize: PixelNormalizer,
-  testOptions: { invalidRank?: boolean } = {},
 ): Promise<Record<string, OutputTensor>> {
   const session = loaded.sessions.get(model.id)?.get(graph);
-  if (session === undefined) throw new Error(`model ${model.id} has no ${graph} session`);
-  const inputName = session.inputNames[0]!;
-  let feed =
+  const io = model.graphs[graph];
+  if (session === undefined || io === undefined) throw new Error(`model ${model.id} has no ${graph} session`);
+  const feed =
     input.kind === 'rgb8'
       ? new ort.Tensor('float32', normalize(input.data, batch, model), [batch, 3, model.imageSize, model.imageSize])
       : idsTensor(input.data, batch, input.rowLength);
-  // Test hook: the same data with one more axis, which ONNX Runtime refuses in run().
-  if (testOptions.invalidRank) feed = new ort.Tensor(feed.type, feed.data as Float32Array, [...feed.dims, 1]);
-  const results = await session.run({ [inputName]: feed }, [...outputs]);
+  const results = await session.run({ [io.inputs[0]!.name]: feed }, [...outputs]);
   const out: Record<string, OutputTensor> = {};
-  for (const name of outputs) out[name] = toOutput(results[name]!);
+  for (const name of outputs) {
+    const tensor = results[name];
+    if (tensor === undefined) throw new Error(`${graph}: ONNX Runtime returned no '${name}' output`);
+    out[name] = toOutput(tensor);
+  }
   return out;
 }
 
@@ -157,10 +165,11 @@ export async function runBatch(
 export async function warmup(loaded: LoadedSessions, models: readonly WorkerModelSpec[], normalize: PixelNormalizer): Promise<void> {
   for (const model of models) {
     for (const [graph, session] of loaded.sessions.get(model.id) ?? []) {
+      const rowLength = graph === 'text_encoder' ? model.textContextLength! : model.numTokens;
       const input: BatchInput =
         graph === 'vq_encoder'
           ? { kind: 'rgb8', data: new Uint8Array(model.imageSize * model.imageSize * 3).fill(128) }
-          : { kind: 'ids', data: new Uint32Array(graph === 'text_encoder' ? model.textContextLength! : model.numTokens), rowLength: graph === 'text_encoder' ? model.textContextLength! : model.numTokens };
+          : { kind: 'ids', data: new Uint32Array(rowLength), rowLength };
       await runBatch(loaded, model, graph, 1, input, session.outputNames, normalize);
     }
   }

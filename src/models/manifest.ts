@@ -8,6 +8,13 @@ import Type, { type Static } from 'typebox';
 export const GRAPH_NAMES = ['vq_encoder', 'semantic_encoder', 'vq_decoder', 'text_encoder'] as const;
 export type GraphName = (typeof GRAPH_NAMES)[number];
 
+/**
+ * A model id (docs/bundle-format.md, `name`): what requests, the configuration and the exporter
+ * accept. The exporter's copy (tools/export/toklip_export/model_id.py) is compared with this one
+ * by test/models/model-id.test.ts.
+ */
+export const MODEL_ID_PATTERN = '^[a-z0-9][a-z0-9._-]*$';
+
 const Dim = Type.Union([Type.Integer({ minimum: 1 }), Type.String({ minLength: 1 })]);
 
 const TensorSpec = Type.Object({
@@ -43,7 +50,7 @@ const TextSpec = Type.Object({
 export const ManifestSchema = Type.Object({
   format: Type.Literal('toklip-bundle'),
   format_version: Type.Literal(1),
-  name: Type.String({ pattern: '^[a-z0-9][a-z0-9._-]*$' }),
+  name: Type.String({ pattern: MODEL_ID_PATTERN }),
   description: Type.Optional(Type.String()),
   image_size: Type.Integer({ minimum: 1 }),
   patch_size: Type.Integer({ minimum: 1 }),

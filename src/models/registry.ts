@@ -10,10 +10,13 @@ import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import Value from 'typebox/value';
+import { contractProblems } from './graph-contract.js';
 import { GRAPH_NAMES, type GraphName, type GraphSpec, type Manifest, ManifestSchema } from './manifest.js';
 import { TextTokenizer } from './text-tokenizer.js';
 
-export type Capability = 'tokenize' | 'decode' | 'encode_image' | 'encode_tokens' | 'encode_text';
+/** What a model can do, from the graphs it has (and a tokenizer for texts). */
+export const CAPABILITIES = ['tokenize', 'decode', 'encode_image', 'encode_tokens', 'encode_text'] as const;
+export type Capability = (typeof CAPABILITIES)[number];
 
 export interface ModelBundle {
   readonly id: string;
@@ -80,33 +83,31 @@ function capabilitiesOf(graphs: Manifest['graphs'], hasTokenizer: boolean): Capa
   return caps;
 }
 
-/** The fixed dims each graph must declare, derived from the manifest's top-level facts. */
-function expectedShapes(m: Manifest): Record<GraphName, { inputs: unknown[][]; outputs: unknown[][] }> {
+/** The dims of each graph's tensors (by contract name), derived from the manifest's top-level facts. */
+function expectedShapes(m: Manifest): Record<GraphName, Record<string, unknown[]>> {
   const R = m.image_size;
   const N = m.num_tokens;
   const D = m.embedding_dim;
   const L = m.text?.context_length;
   return {
-    vq_encoder: { inputs: [['batch', 3, R, R]], outputs: [['batch', N]] },
-    semantic_encoder: { inputs: [['batch', 'tokens']], outputs: [['batch', 'tokens', D], ['batch', D]] },
-    vq_decoder: { inputs: [['batch', N]], outputs: [['batch', 3, R, R]] },
-    text_encoder: { inputs: [['batch', L]], outputs: [['batch', D]] },
+    vq_encoder: { pixels: ['batch', 3, R, R], ids: ['batch', N] },
+    semantic_encoder: { ids: ['batch', 'tokens'], features: ['batch', 'tokens', D], embedding: ['batch', D] },
+    vq_decoder: { ids: ['batch', N], pixels: ['batch', 3, R, R] },
+    text_encoder: { input_ids: ['batch', L], embedding: ['batch', D] },
   };
 }
 
 function shapeProblems(name: GraphName, graph: GraphSpec, m: Manifest): string[] {
   const expected = expectedShapes(m)[name];
   const problems: string[] = [];
-  const check = (kind: 'inputs' | 'outputs', specs: GraphSpec['inputs'], shapes: unknown[][]) => {
-    shapes.forEach((shape, i) => {
-      const spec = specs[i];
-      if (spec === undefined || JSON.stringify(spec.shape) !== JSON.stringify(shape)) {
-        problems.push(`graphs.${name}.${kind}[${i}]: shape ${JSON.stringify(spec?.shape)} expected ${JSON.stringify(shape)}`);
+  for (const [kind, specs] of [['inputs', graph.inputs], ['outputs', graph.outputs]] as const) {
+    for (const spec of specs) {
+      const shape = expected[spec.name];
+      if (shape !== undefined && JSON.stringify(spec.shape) !== JSON.stringify(shape)) {
+        problems.push(`graphs.${name}.${kind} '${spec.name}': shape ${JSON.stringify(spec.shape)} expected ${JSON.stringify(shape)}`);
       }
-    });
-  };
-  check('inputs', graph.inputs, expected.inputs);
-  check('outputs', graph.outputs, expected.outputs);
+    }
+  }
   return problems;
 }
 
@@ -122,6 +123,8 @@ function manifestProblems(m: Manifest): string[] {
   for (const name of GRAPH_NAMES) {
     const graph = m.graphs[name];
     if (graph === undefined) continue;
+    problems.push(...contractProblems(name, 'inputs', graph.inputs, `manifest graphs.${name}`));
+    problems.push(...contractProblems(name, 'outputs', graph.outputs, `manifest graphs.${name}`));
     problems.push(...shapeProblems(name, graph, m));
     for (const file of [graph.file, ...(graph.external_data ?? [])]) {
       if (!(file in m.files)) problems.push(`graphs.${name}: file ${file} is not listed in files`);

@@ -1,40 +1,31 @@
 /**
- * A dynamic batcher for one (model, graph): a bounded FIFO of items (one image, token row or
- * text each) from many requests. The Dispatcher asks it when a batch is ready and takes one;
- * the batcher runs it through its runner and hands each request its outputs in input order.
+ * A dynamic batcher for one (model, graph): a FIFO of items (one image, token row or text each)
+ * from many requests. The Dispatcher asks it when a batch is ready and takes one; the batcher
+ * runs it through its runner and hands each request its outputs in input order.
  *
- * - Admission is immediate: a request whose items do not fit under the queue limit, or whose
- *   predicted completion (wait-estimate.ts, from the Dispatcher's view of every queue) lies
- *   past its deadline, gets 429 with a Retry-After estimate, before any work is done.
+ * - Whether a request may enter is not decided here: the engine's admission controller
+ *   (src/engine/admission.ts) reads load() and the queue limit before submit().
  * - A request's items may land in different batches; it settles when all have results.
  * - Only items with the same shape key (e.g. the token count of a prefix) share a batch.
- * - Items of a request whose deadline passed, or whose client went away, are dropped before
- *   inference; a running batch is never interrupted (its late results are discarded).
+ * - Items of a request whose signal fired (its deadline passed, its client went away) are
+ *   dropped before inference; a running batch is never interrupted (its late results are
+ *   discarded).
  */
 import { ServiceError, isServiceError } from '../errors.js';
 import type { Clock } from './clock.js';
-import { type QueueLoad, type StageCost, retryAfterForExcess } from './wait-estimate.js';
+import type { QueueLoad, StageCost } from './wait-estimate.js';
 
-export interface RequestContext {
+/** What the scheduling layer needs of a request: a name for logs and the signal that ends it early. */
+export interface WorkContext {
   readonly requestId: string;
-  /** Absolute time on the scheduler's clock after which the request is answered 504. */
-  readonly deadline: number;
-  /** Fires when the client went away; its reason (if a ServiceError) is what the request gets. */
+  /** Fires when the request ends early; its reason (a ServiceError) is what the request gets. */
   readonly signal?: AbortSignal;
 }
 
 export interface SubmitOptions {
-  /** Later stage of an already admitted request (e.g. semantic_encoder after vq_encoder): skips the admission checks. */
-  readonly admitted?: boolean;
-  /** Stages the items go through after this one (their batches count in the predicted completion). */
-  readonly laterStages?: readonly { stageCost(): StageCost }[];
+  /** A later stage of a request already running (e.g. semantic_encoder after vq_encoder): accepted while draining. */
+  readonly continuation?: boolean;
 }
-
-/** Why a request was refused at admission (the `reason` of the problem and of the metric). */
-export type RefusalReason = 'queue_limit' | 'predicted_wait';
-
-/** Predicted time until the given stages are done for `items` more items, ready in `readyInMs`; undefined: no prediction (admit). */
-export type CompletionPredictor = (stages: readonly StageCost[], items: number, readyInMs?: number) => number | undefined;
 
 export interface BatchInfo {
   readonly requestIds: readonly string[];
@@ -61,7 +52,6 @@ export interface BatcherObserver {
   queueDepth(depth: number): void;
   batchStarted(size: number, queueTimesMs: readonly number[]): void;
   batchFinished(size: number, inferenceMs: number, requestIds: readonly string[], error?: unknown): void;
-  rejected(reason: RefusalReason): void;
   timedOut(items: number): void;
   cancelled(items: number): void;
 }
@@ -74,24 +64,15 @@ export interface BatcherOptions<I, O> {
   readonly clock: Clock;
   readonly runner: BatchRunner<I, O>;
   readonly observer?: BatcherObserver;
-  /** Parallel batch slots (workers): used by the Retry-After estimate. */
-  readonly capacityHint?: number;
-  /**
-   * A request is admitted when its work is predicted to be done within this fraction of the
-   * time left before its deadline (headroom for the prediction's error and the answer's way
-   * back); 0 turns admission by predicted wait off. Default 1.
-   */
-  readonly admissionWaitFraction?: number;
 }
 
 interface PendingRequest<O> {
-  readonly ctx: RequestContext;
+  readonly ctx: WorkContext;
   readonly outputs: O[];
   remaining: number;
   queueMs: number;
   inferenceMs: number;
   settled: boolean;
-  timer: unknown;
   resolve(result: StageResult<O>): void;
   reject(error: unknown): void;
   cleanup(): void;
@@ -121,17 +102,13 @@ export class Batcher<I, O> {
   private queue: Entry<I, O>[] = [];
   private closed: ServiceError | undefined;
   private flushing = false;
-  private batchMsEstimate = 0;
   /** Worker time of one batch (moving average of RunnerResult.inferenceMs): the cost admission predicts with. */
   private workMsEstimate = 0;
   /** Called when items arrive (set by the Dispatcher). */
   onWork: () => void = () => {};
-  /** Admission by predicted wait (set by the Dispatcher, which sees every queue); alone, a batcher admits. */
-  predictCompletion: CompletionPredictor = (_stages, _items, readyInMs = 0) => (readyInMs > 0 ? readyInMs : undefined);
 
   constructor(options: BatcherOptions<I, O>) {
-    const fraction = options.admissionWaitFraction ?? 1;
-    if (options.maxBatch < 1 || options.queueLimit < 1 || options.maxDelayMs < 0 || !(fraction >= 0 && fraction <= 1)) {
+    if (options.maxBatch < 1 || options.queueLimit < 1 || options.maxDelayMs < 0) {
       throw new RangeError(`bad batcher options for ${options.name}`);
     }
     this.name = options.name;
@@ -140,6 +117,11 @@ export class Batcher<I, O> {
 
   get depth(): number {
     return this.queue.length;
+  }
+
+  /** Most items it holds waiting (TOKLIP_QUEUE_LIMIT); the admission controller keeps it. */
+  get queueLimit(): number {
+    return this.options.queueLimit;
   }
 
   /** Max batch and the worker time of one batch (moving average, ms; 0 until a batch finished). */
@@ -152,29 +134,15 @@ export class Batcher<I, O> {
     return { ...this.stageCost(), queued: this.queue.length };
   }
 
-  /** Enqueues the items of one request; resolves when every item has its output. */
-  submit(items: readonly SubmitItem<I>[], ctx: RequestContext, submitOptions: SubmitOptions = {}): Promise<StageResult<O>> {
-    const { clock } = this.options;
-    if (this.closed && !submitOptions.admitted) return Promise.reject(this.closed);
+  /** Enqueues the items of one admitted request; resolves when every item has its output. */
+  submit(items: readonly SubmitItem<I>[], ctx: WorkContext, submitOptions: SubmitOptions = {}): Promise<StageResult<O>> {
+    if (this.closed && !submitOptions.continuation) return Promise.reject(this.closed);
     if (items.length === 0) return Promise.resolve({ outputs: [], queueMs: 0, inferenceMs: 0 });
     if (ctx.signal?.aborted) return Promise.reject(abortReason(ctx.signal));
-    const now = clock.now();
-    if (ctx.deadline <= now) {
-      this.options.observer?.timedOut(items.length);
-      return Promise.reject(deadlineError(ctx));
-    }
-    if (!submitOptions.admitted) {
-      try {
-        this.checkAdmission(items.length, ctx, submitOptions.laterStages);
-      } catch (error) {
-        return Promise.reject(error);
-      }
-    }
-
+    const now = this.options.clock.now();
     return new Promise<StageResult<O>>((resolve, reject) => {
       const onAbort = () => {
         const reason = abortReason(ctx.signal!);
-        // The HTTP layer's signal also fires at the deadline: count that as a timeout.
         this.failRequest(request, reason, isServiceError(reason) && reason.code === 'deadline_exceeded' ? 'timedOut' : 'cancelled');
       };
       const request: PendingRequest<O> = {
@@ -184,13 +152,9 @@ export class Batcher<I, O> {
         queueMs: 0,
         inferenceMs: 0,
         settled: false,
-        timer: clock.setTimer(() => this.failRequest(request, deadlineError(ctx), 'timedOut'), ctx.deadline - now),
         resolve,
         reject,
-        cleanup: () => {
-          clock.clearTimer(request.timer);
-          ctx.signal?.removeEventListener('abort', onAbort);
-        },
+        cleanup: () => ctx.signal?.removeEventListener('abort', onAbort),
       };
       ctx.signal?.addEventListener('abort', onAbort, { once: true });
       items.forEach((item, index) => this.queue.push({ input: item.input, key: item.key, index, enqueuedAt: now, request }));
@@ -225,8 +189,6 @@ export class Batcher<I, O> {
    * first. Items whose request already expired or failed are dropped here, never run.
    */
   take(): Batch<I, O> | undefined {
-    const now = this.options.clock.now();
-    this.dropDeadEntries(now);
     const head = this.queue[0];
     if (head === undefined) return undefined;
     const entries: Entry<I, O>[] = [];
@@ -263,8 +225,6 @@ export class Batcher<I, O> {
       for (const entry of batch.entries) this.failRequest(entry.request, failure);
       return;
     }
-    const elapsed = clock.now() - started;
-    this.batchMsEstimate = this.batchMsEstimate === 0 ? elapsed : 0.8 * this.batchMsEstimate + 0.2 * elapsed;
     // Wall time includes waiting in the worker behind the running batch (staging): the worker's own time is the cost.
     this.workMsEstimate = this.workMsEstimate === 0 ? result.inferenceMs : 0.8 * this.workMsEstimate + 0.2 * result.inferenceMs;
     observer?.batchFinished(batch.entries.length, result.inferenceMs, requestIds);
@@ -291,69 +251,6 @@ export class Batcher<I, O> {
     this.closed = reason;
   }
 
-  /**
-   * Throws (and counts) the 429 that submit() would give `items` new items now: over the queue
-   * limit, or predicted to finish past the deadline. Lets a caller refuse before costly
-   * preparation (decoding the images of the request), which the items wait for: `readyInMs`.
-   */
-  checkAdmission(items: number, ctx: RequestContext, laterStages: readonly { stageCost(): StageCost }[] = [], readyInMs = 0): void {
-    const refusal = this.admissionRefusal(items, ctx, this.options.clock.now(), laterStages, readyInMs);
-    if (refusal === undefined) return;
-    this.options.observer?.rejected(refusal.reason);
-    throw refusal.error;
-  }
-
-  /** The 429 for a request that does not fit under the queue limit or cannot finish before its deadline. */
-  private admissionRefusal(
-    items: number,
-    ctx: RequestContext,
-    now: number,
-    laterStages: readonly { stageCost(): StageCost }[],
-    readyInMs = 0,
-  ): { reason: RefusalReason; error: ServiceError } | undefined {
-    const { queueLimit } = this.options;
-    if (this.queue.length + items > queueLimit) {
-      const error = new ServiceError('queue_full', `the ${this.name} queue is full (${this.queue.length} of ${queueLimit} items waiting)`, {
-        retryAfterSeconds: this.retryAfterSeconds(),
-        extensions: { reason: 'queue_limit' },
-      });
-      return { reason: 'queue_limit', error };
-    }
-    const fraction = this.options.admissionWaitFraction ?? 1;
-    if (fraction === 0) return undefined;
-    const predictedMs = this.predictCompletion([this.stageCost(), ...laterStages.map((s) => s.stageCost())], items, readyInMs);
-    const remainingMs = ctx.deadline - now;
-    // Past its deadline already: a 504 (deadline_exceeded), not a refusal.
-    if (remainingMs <= 0) return undefined;
-    const budgetMs = fraction * remainingMs;
-    if (predictedMs === undefined || predictedMs <= budgetMs) return undefined;
-    const predicted = Math.ceil(predictedMs);
-    const remaining = Math.floor(remainingMs);
-    const budget = fraction === 1 ? `only ${remaining} ms are left` : `the limit is ${Math.floor(budgetMs)} ms (${fraction} of the ${remaining} ms left)`;
-    const error = new ServiceError(
-      'queue_full',
-      `the ${this.name} queue is too long for this request's deadline: its work would be done in about ${predicted} ms` +
-        `${readyInMs > 0 ? ` (its images preprocessed in about ${Math.ceil(readyInMs)} ms)` : ''}, but ${budget}`,
-      {
-        retryAfterSeconds: retryAfterForExcess(predictedMs, budgetMs),
-        extensions: { reason: 'predicted_wait', predicted_ms: predicted, remaining_ms: remaining },
-      },
-    );
-    return { reason: 'predicted_wait', error };
-  }
-
-  private retryAfterSeconds(): number {
-    const { maxBatch, maxDelayMs, capacityHint = 1 } = this.options;
-    const batchesAhead = Math.ceil(this.queue.length / maxBatch);
-    return Math.max(1, Math.ceil(((batchesAhead / capacityHint) * this.batchMsEstimate + maxDelayMs) / 1000));
-  }
-
-  private dropDeadEntries(now: number): void {
-    const expired = this.queue.filter((e) => !e.request.settled && e.request.ctx.deadline <= now);
-    for (const entry of expired) this.failRequest(entry.request, deadlineError(entry.request.ctx), 'timedOut');
-    this.queue = this.queue.filter((e) => !e.request.settled);
-  }
-
   /** Settles a request with an error and removes its queued items. */
   private failRequest(request: PendingRequest<O>, error: unknown, count?: 'timedOut' | 'cancelled'): void {
     if (request.settled) return;
@@ -367,10 +264,6 @@ export class Batcher<I, O> {
     if (count === 'cancelled') this.options.observer?.cancelled(dropped);
     request.reject(error);
   }
-}
-
-function deadlineError(ctx: RequestContext): ServiceError {
-  return new ServiceError('deadline_exceeded', `request ${ctx.requestId} passed its deadline`);
 }
 
 function abortReason(signal: AbortSignal): unknown {

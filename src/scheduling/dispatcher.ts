@@ -9,8 +9,9 @@
  * and the worker starts it the moment the running batch ends, without waiting for the main
  * thread. A batch that could still grow waits for a free slot as before.
  *
- * It also predicts, for admission, when a new request's work would be done: it alone sees
- * every queue sharing the workers and the batches handed to them (wait-estimate.ts).
+ * It also predicts, for the admission controller (src/engine/admission.ts), when a new
+ * request's work would be done: it alone sees every queue sharing the workers and the batches
+ * handed to them (wait-estimate.ts).
  */
 import type { Batcher } from './batcher.js';
 import type { Clock } from './clock.js';
@@ -55,7 +56,6 @@ export class Dispatcher {
   add(batcher: AnyBatcher): void {
     this.batchers.push(batcher);
     batcher.onWork = () => this.pump();
-    batcher.predictCompletion = (stages, items, readyInMs) => this.predictCompletionMs(stages, items, readyInMs);
   }
 
   /** Predicted ms from now until `items` new items, ready in `readyInMs`, have gone through `stages`; undefined at cold start. */

@@ -1,22 +1,25 @@
 /**
  * The scheduler: one dynamic batcher per (model, graph), all sharing the worker pool through
- * one Dispatcher. It offers the model operations the HTTP routes need (tokenize, encode
- * tokens / images / texts, decode) and hides batching: a caller hands in its items and gets
- * its outputs in order, plus queue and inference times.
+ * one Dispatcher. It runs the model's graphs for the engine (tokenize, encode tokens / images /
+ * texts, decode) and hides batching: a caller hands in its items and gets its outputs in order,
+ * plus queue and inference times. Tensors are fed and fetched by the names of the bundle
+ * format's graph contract (src/models/graph-contract.ts), which the registry checked against the
+ * manifest and the workers against each session.
  *
  *   image -> embedding = vq_encoder batcher, then semantic_encoder batcher
  *   tokenize and the first half of encode-image share the vq_encoder batcher.
  */
 import type { Logger } from 'pino';
-import type { Config } from '../config/schema.js';
 import { ServiceError } from '../errors.js';
 import type { RunRequest, RunResult } from '../inference/protocol.js';
 import type { Metrics } from '../metrics.js';
+import { GRAPH_CONTRACT } from '../models/graph-contract.js';
 import type { GraphName } from '../models/manifest.js';
 import type { ModelBundle, ModelRegistry } from '../models/registry.js';
-import { Batcher, type BatcherObserver, type BatchRunner, type RequestContext, type StageResult } from './batcher.js';
+import { Batcher, type BatcherObserver, type BatchRunner, type StageResult, type WorkContext } from './batcher.js';
 import { type Clock, systemClock } from './clock.js';
 import { Dispatcher } from './dispatcher.js';
+import type { QueueLoad, StageCost } from './wait-estimate.js';
 
 /** What the scheduler needs from the inference layer (the WorkerPool, or a test double). */
 export interface BatchExecutor {
@@ -29,11 +32,31 @@ export interface BatchExecutor {
   close(): Promise<void>;
 }
 
+export interface BatchingConfig {
+  readonly maxBatch: number;
+  readonly maxDelayMs: number;
+  readonly queueLimit: number;
+}
+
+/** One stage of a request as the admission controller sees it. */
+export interface StageView {
+  readonly name: string;
+  readonly queueLimit: number;
+  load(): QueueLoad;
+  stageCost(): StageCost;
+}
+
+/** Output of semantic_encoder for one row. */
 export interface SemanticOutput {
   /** [D], not normalised. */
   readonly embedding: Float32Array;
   /** [T * D] row-major, when asked for. */
   readonly features: Float32Array | undefined;
+}
+
+/** An image through vq_encoder and semantic_encoder. */
+export interface ImageEncoding extends SemanticOutput {
+  readonly ids: Uint32Array;
 }
 
 interface SemanticInput {
@@ -54,6 +77,11 @@ interface ModelBatchers {
   readonly text_encoder?: Batcher<Int32Array, Float32Array>;
 }
 
+const VQ_ENCODER = GRAPH_CONTRACT.vq_encoder.outputs;
+const SEMANTIC = GRAPH_CONTRACT.semantic_encoder.outputs;
+const VQ_DECODER = GRAPH_CONTRACT.vq_decoder.outputs;
+const TEXT = GRAPH_CONTRACT.text_encoder.outputs;
+
 function concat<T extends Uint8Array | Uint32Array | Int32Array>(rows: readonly T[], make: (n: number) => T): T {
   const out = make(rows.reduce((n, r) => n + r.length, 0));
   let offset = 0;
@@ -73,21 +101,23 @@ function timed<T>(stage: StageResult<T>): Timed<T[]> {
   return { value: stage.outputs, queueMs: stage.queueMs, inferenceMs: stage.inferenceMs };
 }
 
+/** One output of a finished batch, by its contract name. */
+function output(result: RunResult, graph: GraphName, name: string): RunResult['outputs'][string] {
+  const tensor = result.outputs[name];
+  if (tensor === undefined) throw new Error(`${graph}: the worker returned no '${name}' output`);
+  return tensor;
+}
+
 export class Scheduler {
   readonly registry: ModelRegistry;
-  /** The time scale of request deadlines (RequestContext.deadline). */
+  /** The time scale of request deadlines. */
   readonly clock: Clock;
   private readonly executor: BatchExecutor;
   private readonly dispatcher: Dispatcher;
   private readonly batchers = new Map<string, ModelBatchers>();
   private closing = false;
 
-  constructor(
-    config: Pick<Config, 'maxBatch' | 'maxDelayMs' | 'queueLimit'> & Partial<Pick<Config, 'admissionWaitFraction'>>,
-    registry: ModelRegistry,
-    executor: BatchExecutor,
-    deps: { log: Logger; metrics?: Metrics; clock?: Clock },
-  ) {
+  constructor(config: BatchingConfig, registry: ModelRegistry, executor: BatchExecutor, deps: { log: Logger; metrics?: Metrics; clock?: Clock }) {
     this.registry = registry;
     this.executor = executor;
     const clock = deps.clock ?? systemClock;
@@ -103,11 +133,9 @@ export class Scheduler {
           maxBatch: config.maxBatch,
           maxDelayMs: config.maxDelayMs,
           queueLimit: config.queueLimit,
-          admissionWaitFraction: config.admissionWaitFraction ?? 1,
           clock,
           runner,
           observer: observer(model.id, graph, log, deps.metrics),
-          capacityHint: executor.size,
         });
         this.dispatcher.add(batcher);
         return batcher;
@@ -125,68 +153,65 @@ export class Scheduler {
     return this.executor.provider;
   }
 
+  /** Batches that run at once (the workers). */
+  get slots(): number {
+    return this.executor.size;
+  }
+
   isReady(): boolean {
     return !this.closing && this.executor.isHealthy;
   }
 
-  /** Images (R x R x 3 uint8 each) -> token ids [N] each. */
-  async tokenize(model: ModelBundle, images: readonly Uint8Array[], ctx: RequestContext): Promise<Timed<Uint32Array[]>> {
-    const batcher = this.batcher(model, 'vq_encoder');
-    return timed(await batcher.submit(images.map((input) => ({ input, key: 'image' })), ctx));
+  /** The batchers a request of `model` goes through, in order (for admission). */
+  stages(model: ModelBundle, graphs: readonly GraphName[]): StageView[] {
+    return graphs.map((graph) => this.batcher(model, graph as keyof ModelBatchers));
   }
 
-  /**
-   * Refuses (429, counted) an image request before its images are decoded when its first stage
-   * would refuse it, its items reaching it only after `preprocessMs` (the predicted
-   * preprocessing); refused work then costs no preprocessing. submit() checks again once the
-   * images are ready, with the time that is left then.
-   */
-  checkImageAdmission(model: ModelBundle, operation: 'tokenize' | 'encode', images: number, ctx: RequestContext, preprocessMs = 0): void {
-    const later = operation === 'encode' ? [this.batcher(model, 'semantic_encoder')] : [];
-    this.batcher(model, 'vq_encoder').checkAdmission(images, ctx, later, preprocessMs);
+  /** Predicted ms until `items` new items, ready in `readyInMs`, have gone through `stages`; undefined at cold start. */
+  predictCompletionMs(stages: readonly StageView[], items: number, readyInMs = 0): number | undefined {
+    return this.dispatcher.predictCompletionMs(
+      stages.map((s) => s.stageCost()),
+      items,
+      readyInMs,
+    );
+  }
+
+  /** Images (R x R x 3 uint8 each) -> token ids [N] each. */
+  async tokenize(model: ModelBundle, images: readonly Uint8Array[], ctx: WorkContext): Promise<Timed<Uint32Array[]>> {
+    return timed(await this.batcher(model, 'vq_encoder').submit(images.map((input) => ({ input, key: 'image' })), ctx));
   }
 
   /** Token rows (1 <= T <= N ids each) -> embeddings and optionally per-token features. */
-  async encodeTokens(
-    model: ModelBundle,
-    rows: readonly Uint32Array[],
-    features: boolean,
-    ctx: RequestContext,
-    admitted = false,
-  ): Promise<Timed<SemanticOutput[]>> {
-    const batcher = this.batcher(model, 'semantic_encoder');
+  async encodeTokens(model: ModelBundle, rows: readonly Uint32Array[], features: boolean, ctx: WorkContext, continuation = false): Promise<Timed<SemanticOutput[]>> {
     const items = rows.map((ids) => ({ input: { ids, features }, key: `T=${ids.length}` }));
-    return timed(await batcher.submit(items, ctx, { admitted }));
+    return timed(await this.batcher(model, 'semantic_encoder').submit(items, ctx, { continuation }));
   }
 
-  /**
-   * Images -> ids (vq_encoder) -> embeddings (semantic_encoder). Admission happens at the
-   * first stage and counts the second stage's batches in the predicted completion.
-   */
-  async encodeImages(model: ModelBundle, images: readonly Uint8Array[], features: boolean, ctx: RequestContext) {
-    const semantic = this.batcher(model, 'semantic_encoder');
-    const items = images.map((input) => ({ input, key: 'image' }));
-    const ids = timed(await this.batcher(model, 'vq_encoder').submit(items, ctx, { laterStages: [semantic] }));
+  /** Images -> ids (vq_encoder) -> embeddings (semantic_encoder), the ids kept. */
+  async encodeImages(model: ModelBundle, images: readonly Uint8Array[], features: boolean, ctx: WorkContext): Promise<Timed<ImageEncoding[]>> {
+    const ids = await this.tokenize(model, images, ctx);
     const encoded = await this.encodeTokens(model, ids.value, features, ctx, true);
-    return { value: encoded.value, queueMs: ids.queueMs + encoded.queueMs, inferenceMs: ids.inferenceMs + encoded.inferenceMs };
+    return {
+      value: encoded.value.map((e, i) => ({ ...e, ids: ids.value[i]! })),
+      queueMs: ids.queueMs + encoded.queueMs,
+      inferenceMs: ids.inferenceMs + encoded.inferenceMs,
+    };
   }
 
   /** Tokenized texts (context_length ids each) -> text embeddings. */
-  async encodeTexts(model: ModelBundle, rows: readonly Int32Array[], ctx: RequestContext): Promise<Timed<Float32Array[]>> {
-    const batcher = this.batcher(model, 'text_encoder');
-    return timed(await batcher.submit(rows.map((input) => ({ input, key: 'text' })), ctx));
+  async encodeTexts(model: ModelBundle, rows: readonly Int32Array[], ctx: WorkContext): Promise<Timed<Float32Array[]>> {
+    return timed(await this.batcher(model, 'text_encoder').submit(rows.map((input) => ({ input, key: 'text' })), ctx));
   }
 
   /** Token rows (N ids each) -> reconstructions as R x R x 3 uint8 (the spec's pixel mapping, done in the worker). */
-  async decode(model: ModelBundle, rows: readonly Uint32Array[], ctx: RequestContext): Promise<Timed<Uint8Array[]>> {
-    const batcher = this.batcher(model, 'vq_decoder');
-    return timed(await batcher.submit(rows.map((input) => ({ input, key: 'ids' })), ctx));
+  async decode(model: ModelBundle, rows: readonly Uint32Array[], ctx: WorkContext): Promise<Timed<Uint8Array[]>> {
+    return timed(await this.batcher(model, 'vq_decoder').submit(rows.map((input) => ({ input, key: 'ids' })), ctx));
   }
 
   /**
    * First step of a graceful shutdown: queued items start as soon as a worker is free instead
-   * of waiting for their batch to fill, while requests already admitted by the HTTP layer may
-   * still add their (later-stage) work.
+   * of waiting for their batch to fill, while requests already running may still add their
+   * (later-stage) work.
    */
   beginDrain(): void {
     for (const group of this.batchers.values()) for (const b of Object.values(group)) b?.flush();
@@ -214,31 +239,29 @@ export class Scheduler {
 
   private vqEncoderRunner(model: ModelBundle): BatchRunner<Uint8Array, Uint32Array> {
     return async (images) => {
-      const data = concat(images, (n) => new Uint8Array(n));
       const result = await this.executor.run({
         model: model.id,
         graph: 'vq_encoder',
         batch: images.length,
-        input: { kind: 'rgb8', data },
-        outputs: ['ids'],
+        input: { kind: 'rgb8', data: concat(images, (n) => new Uint8Array(n)) },
+        outputs: [VQ_ENCODER.ids.name],
       });
-      return { outputs: split(result.outputs.ids!.data as Uint32Array, images.length), inferenceMs: result.runMs };
+      return { outputs: split(output(result, 'vq_encoder', VQ_ENCODER.ids.name).data as Uint32Array, images.length), inferenceMs: result.runMs };
     };
   }
 
   private semanticRunner(model: ModelBundle): BatchRunner<SemanticInput, SemanticOutput> {
     return async (inputs) => {
       const wantFeatures = inputs.some((i) => i.features);
-      const rowLength = inputs[0]!.ids.length;
       const result = await this.executor.run({
         model: model.id,
         graph: 'semantic_encoder',
         batch: inputs.length,
-        input: { kind: 'ids', data: concat(inputs.map((i) => i.ids), (n) => new Uint32Array(n)), rowLength },
-        outputs: wantFeatures ? ['embedding', 'features'] : ['embedding'],
+        input: { kind: 'ids', data: concat(inputs.map((i) => i.ids), (n) => new Uint32Array(n)), rowLength: inputs[0]!.ids.length },
+        outputs: wantFeatures ? [SEMANTIC.embedding.name, SEMANTIC.features.name] : [SEMANTIC.embedding.name],
       });
-      const embeddings = split(result.outputs.embedding!.data as Float32Array, inputs.length);
-      const features = wantFeatures ? split(result.outputs.features!.data as Float32Array, inputs.length) : [];
+      const embeddings = split(output(result, 'semantic_encoder', SEMANTIC.embedding.name).data as Float32Array, inputs.length);
+      const features = wantFeatures ? split(output(result, 'semantic_encoder', SEMANTIC.features.name).data as Float32Array, inputs.length) : [];
       return {
         outputs: inputs.map((input, i) => ({ embedding: embeddings[i]!, features: input.features ? features[i] : undefined })),
         inferenceMs: result.runMs,
@@ -253,10 +276,10 @@ export class Scheduler {
         graph: 'vq_decoder',
         batch: rows.length,
         input: { kind: 'ids', data: concat(rows, (n) => new Uint32Array(n)), rowLength: model.numTokens },
-        outputs: ['pixels'],
+        outputs: [VQ_DECODER.pixels.name],
         pixelsAsRgb8: true,
       });
-      return { outputs: split(result.outputs.pixels!.data as Uint8Array, rows.length), inferenceMs: result.runMs };
+      return { outputs: split(output(result, 'vq_decoder', VQ_DECODER.pixels.name).data as Uint8Array, rows.length), inferenceMs: result.runMs };
     };
   }
 
@@ -267,9 +290,9 @@ export class Scheduler {
         graph: 'text_encoder',
         batch: rows.length,
         input: { kind: 'ids', data: concat(rows, (n) => new Int32Array(n)), rowLength: rows[0]!.length },
-        outputs: ['embedding'],
+        outputs: [TEXT.embedding.name],
       });
-      return { outputs: split(result.outputs.embedding!.data as Float32Array, rows.length), inferenceMs: result.runMs };
+      return { outputs: split(output(result, 'text_encoder', TEXT.embedding.name).data as Float32Array, rows.length), inferenceMs: result.runMs };
     };
   }
 }
@@ -290,7 +313,6 @@ function observer(model: string, graph: GraphName, log: Logger, metrics: Metrics
         log.error({ model, graph, size, requestIds, err: error }, 'batch failed');
       }
     },
-    rejected: (reason) => metrics?.rejected.inc({ ...labels, reason }),
     timedOut: (items) => metrics?.timedOut.inc(labels, items),
     cancelled: (items) => metrics?.cancelled.inc(labels, items),
   };

@@ -24,8 +24,6 @@ describe('loadConfig', () => {
     assert.deepEqual(config.device, {
       kind: 'auto',
       deviceId: 0,
-      cudaArenaExtendStrategy: 'next_power_of_two',
-      cudaCudnnConvAlgoSearch: 'exhaustive',
     });
     assert.equal(config.workers, 0, 'automatic: chosen at start from the size of the served graphs');
     assert.equal(config.intraOpThreads, 0, 'automatic with the workers');
@@ -59,8 +57,6 @@ describe('loadConfig', () => {
         TOKLIP_LOG_LEVEL: 'debug',
         TOKLIP_SHUTDOWN_GRACE_MS: '500',
         TOKLIP_VERIFY_CHECKSUMS: 'false',
-        TOKLIP_CUDA_ARENA_EXTEND_STRATEGY: 'same_as_requested',
-        TOKLIP_CUDA_CUDNN_CONV_ALGO_SEARCH: 'heuristic',
       },
       [],
       host,
@@ -69,12 +65,7 @@ describe('loadConfig', () => {
     assert.equal(config.port, 9000);
     assert.equal(config.modelsDir, '/models');
     assert.equal(config.defaultModel, 'toklip-s-256');
-    assert.deepEqual(config.device, {
-      kind: 'cuda',
-      deviceId: 3,
-      cudaArenaExtendStrategy: 'same_as_requested',
-      cudaCudnnConvAlgoSearch: 'heuristic',
-    });
+    assert.deepEqual(config.device, { kind: 'cuda', deviceId: 3 });
     assert.equal(config.workers, 2);
     assert.equal(config.intraOpThreads, 3);
     assert.equal(config.maxBatch, 8);

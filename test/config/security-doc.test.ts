@@ -7,7 +7,8 @@ import { readFile } from 'node:fs/promises';
 import { it } from 'node:test';
 import { SETTING_NAMES, type SettingName, SettingsSchema, envName } from '../../src/config/index.js';
 import { MULTIPART_FIELD_BYTES } from '../../src/http/inputs/images.js';
-import { MAX_IDS_PER_ROW, MAX_TEXT_CHARS } from '../../src/http/schemas/inference.js';
+import { MAX_TEXT_CHARS } from '../../src/engine/texts.js';
+import { MAX_IDS_PER_ROW } from '../../src/http/schemas/inference.js';
 
 const CONSTANTS: Record<string, number> = { MAX_TEXT_CHARS, MAX_IDS_PER_ROW, MULTIPART_FIELD_BYTES };
 

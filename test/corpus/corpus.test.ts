@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { RunningServer } from '../../src/http/server.js';
-import { MAX_TEXT_CHARS } from '../../src/http/schemas/inference.js';
+import { MAX_TEXT_CHARS } from '../../src/engine/texts.js';
 import { TINY, TINY_MODEL, loadGolden } from '../helpers/golden.js';
 import { postJson, startTestServer } from '../helpers/server.js';
 import { type CorpusCase, type CorpusTarget, buildCorpus } from './corpus.js';

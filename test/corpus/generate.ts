@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { MAX_TEXT_CHARS } from '../../src/http/schemas/inference.js';
+import { MAX_TEXT_CHARS } from '../../src/engine/texts.js';
 import { TINY, TINY_MODEL } from '../helpers/golden.js';
 import { buildCorpus } from './corpus.js';
 

@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { validate } from 'dockerfile-utils';
 import { loadConfig } from '../../src/config/index.js';
-import { GLIBC_MALLOC_TUNABLES, allocatorStatus } from '../../src/images/allocator.js';
+import { GLIBC_MALLOC_TUNABLES, allocatorStatus } from '../../src/engine/allocator.js';
 import { readDockerfile, REPO_ROOT } from './dockerfile.js';
 
 const dockerfile = readDockerfile();
@@ -53,7 +53,7 @@ describe('Dockerfile', () => {
     assert.equal(packageJson.scripts.start, `exec env GLIBC_TUNABLES=${GLIBC_MALLOC_TUNABLES} node dist/http/server.js`);
   });
 
-  it('launches with the malloc settings of src/images/allocator.ts, as npm start does', () => {
+  it('launches with the malloc settings of src/engine/allocator.ts, as npm start does', () => {
     assert.equal(dockerfile.env.GLIBC_TUNABLES, GLIBC_MALLOC_TUNABLES);
     const { scripts } = JSON.parse(readFileSync(new URL('package.json', REPO_ROOT), 'utf8')) as { scripts: Record<string, string> };
     assert.equal(scripts['bench:preprocess'], `GLIBC_TUNABLES=${GLIBC_MALLOC_TUNABLES} tsx bench/preprocess.ts`);

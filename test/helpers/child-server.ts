@@ -19,7 +19,8 @@ export class ChildServer {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   url = '';
   private waiters: { test: (r: LogRecord) => boolean; resolve: (r: LogRecord) => void }[] = [];
-  private stderr = '';
+  /** What the server wrote to stderr (pino logs go to stdout: native libraries' own lines land here). */
+  stderr = '';
 
   private constructor(env: Record<string, string>) {
     this.process = spawn(process.execPath, ['--import', 'tsx', SERVER_ENTRY], {

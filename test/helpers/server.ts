@@ -8,6 +8,7 @@ import type { RemoteImageFetcher } from '../../src/http/remote-images/fetch-imag
 import { type RunningServer, startServer } from '../../src/http/server.js';
 import { FIXTURE_BUNDLES_DIR } from './golden.js';
 import { testLogger } from './silent-logger.js';
+import type { WorkerFaults } from './worker-faults.js';
 
 /**
  * Device of the test servers: cpu, unless TOKLIP_TEST_DEVICE says cuda or cuda:N
@@ -20,7 +21,7 @@ export const TEST_PROVIDER = TEST_DEVICE === 'cpu' ? 'cpu' : 'cuda';
 
 export async function startTestServer(
   env: Record<string, string> = {},
-  options: { testHooks?: boolean; remoteImages?: RemoteImageFetcher; logger?: Logger } = {},
+  options: { faults?: WorkerFaults; remoteImages?: RemoteImageFetcher; logger?: Logger } = {},
 ): Promise<RunningServer> {
   const config = loadConfig(
     {
@@ -36,7 +37,11 @@ export async function startTestServer(
     },
     [],
   );
-  return startServer(config, { logger: options.logger ?? testLogger(), testHooks: options.testHooks ?? false, ...(options.remoteImages ? { remoteImages: options.remoteImages } : {}) });
+  return startServer(config, {
+    logger: options.logger ?? testLogger(),
+    ...(options.faults ? { workerEntry: options.faults.entry } : {}),
+    ...(options.remoteImages ? { remoteImages: options.remoteImages } : {}),
+  });
 }
 
 export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}) {

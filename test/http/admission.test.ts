@@ -1,5 +1,5 @@
 /**
- * Admission by predicted wait through HTTP: the app with a scheduler on a fake clock and an
+ * Admission by predicted wait through HTTP: the app with an engine on a fake clock and an
  * executor whose batches the test finishes, so that the measured batch time and the work ahead
  * are exact. A request that cannot be done before its deadline gets 429 queue_full problem+json
  * with Retry-After at once; one that can is served.
@@ -11,9 +11,10 @@ import { loadConfig } from '../../src/config/index.js';
 import { type App, buildApp } from '../../src/http/app.js';
 import { ServiceState } from '../../src/http/state.js';
 import { type ImagePreprocessor, createImagePreprocessor } from '../../src/images/index.js';
+import type { Engine } from '../../src/engine/index.js';
 import { createMetrics } from '../../src/metrics.js';
 import { loadRegistry } from '../../src/models/registry.js';
-import { Scheduler } from '../../src/scheduling/scheduler.js';
+import { buildTestEngine } from '../helpers/engine.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { FakeExecutor } from '../helpers/fake-executor.js';
 import { FIXTURE_BUNDLES_DIR, TINY, TINY_MODEL } from '../helpers/golden.js';
@@ -26,17 +27,17 @@ describe('admission by predicted wait (HTTP)', () => {
   const metrics = createMetrics({ defaultMetrics: false });
   let app: App;
   let images: ImagePreprocessor;
-  let scheduler: Scheduler;
+  let engine: Engine;
   let preprocessWaitMs: number | undefined;
 
   before(async () => {
     const registry = await loadRegistry(FIXTURE_BUNDLES_DIR, { verifyChecksums: false, defaultModel: TINY_MODEL });
-    scheduler = new Scheduler(config, registry, executor, { log: testLogger(), metrics, clock });
     images = createImagePreprocessor({ threads: 1 });
     // The real preprocessor, whose predicted preprocessing time a test may raise.
     const real = images;
     const withWait: ImagePreprocessor = {
       preprocess: (bytes, spec, options) => real.preprocess(bytes, spec, options),
+      preprocessAll: (list, spec, options) => real.preprocessAll(list, spec, options),
       get queued() {
         return real.queued;
       },
@@ -48,12 +49,12 @@ describe('admission by predicted wait (HTTP)', () => {
       predictWaitMs: (n) => preprocessWaitMs ?? real.predictWaitMs(n),
       close: () => real.close(),
     };
-    app = await buildApp(config, { state: new ServiceState(scheduler), metrics, images: withWait, logger: testLogger() });
+    engine = buildTestEngine({ config, registry, executor, images: withWait, clock, metrics }).engine;
+    app = await buildApp(config, { state: new ServiceState(engine), metrics, logger: testLogger() });
   });
   after(async () => {
     await app.close();
-    await scheduler.close();
-    await images.close();
+    await engine.close();
   });
 
   const encodeTokens = (headers: Record<string, string> = {}) =>
@@ -99,7 +100,7 @@ describe('admission by predicted wait (HTTP)', () => {
     assert.equal((await fits).statusCode, 200);
 
     const text = await metrics.registry.metrics();
-    assert.match(text, /toklip_rejected_total\{model="tiny-64",graph="semantic_encoder",reason="predicted_wait"\} 1\n/);
+    assert.match(text, /toklip_refusals_total\{reason="predicted_wait",model="tiny-64"\} 1\n/);
     assert.match(text, /toklip_http_requests_total\{route="\/v1\/encode",method="POST",status="429"\} 1\n/);
   });
 
@@ -107,7 +108,7 @@ describe('admission by predicted wait (HTTP)', () => {
     const image = (await readFile(new URL('../fixtures/images/inputs/rgb-37x50.png', import.meta.url))).toString('base64');
     const tokenize = (headers: Record<string, string> = {}) =>
       app.inject({ method: 'POST', url: '/v1/tokenize', headers: { 'content-type': 'application/json', ...headers }, payload: { images: [image] } });
-    const preprocessed = async () => Number(/toklip_preprocess_time_seconds_count\{route="\/v1\/tokenize"\} (\d+)/.exec(await metrics.registry.metrics())?.[1] ?? 0);
+    const preprocessed = async () => Number(/toklip_preprocess_time_seconds_count\{operation="tokenize"\} (\d+)/.exec(await metrics.registry.metrics())?.[1] ?? 0);
 
     // vq_encoder measured at 1000 ms, then busy for another 1000 ms.
     const first = tokenize();
@@ -139,6 +140,6 @@ describe('admission by predicted wait (HTTP)', () => {
     assert.equal(behindImages.headers['retry-after'], String(Math.ceil((predicted - 0.6 * remaining) / 1000)));
     assert.match(behindImages.json().detail, /\(its images preprocessed in about 5000 ms\)/);
     assert.equal(await preprocessed(), 2, 'its image was never decoded either');
-    assert.match(await metrics.registry.metrics(), /toklip_rejected_total\{model="tiny-64",graph="vq_encoder",reason="predicted_wait"\} 2\n/);
+    assert.match(await metrics.registry.metrics(), /toklip_refusals_total\{reason="predicted_wait",model="tiny-64"\} 3\n/);
   });
 });

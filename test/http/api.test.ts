@@ -414,7 +414,7 @@ describe('HTTP API (tiny-64 fixture bundle)', () => {
       assert.match(text, /toklip_batch_size_count\{model="tiny-64",graph="vq_encoder"\} [1-9]/);
       assert.match(text, /toklip_inference_time_seconds_count\{model="tiny-64",graph="semantic_encoder"\} [1-9]/);
       assert.match(text, /toklip_queue_time_seconds_count\{model="tiny-64",graph="text_encoder"\} [1-9]/);
-      assert.match(text, /toklip_preprocess_time_seconds_count\{route="\/v1\/tokenize"\} [1-9]/);
+      assert.match(text, /toklip_preprocess_time_seconds_count\{operation="tokenize"\} [1-9]/);
       assert.match(text, /toklip_queue_depth\{model="tiny-64",graph="vq_decoder"\} 0/);
     });
   });

@@ -9,7 +9,6 @@ import { loadConfig } from '../../src/config/index.js';
 import { ERROR_TABLE, type ErrorCode, ServiceError } from '../../src/errors.js';
 import { type App, buildApp } from '../../src/http/app.js';
 import { ServiceState } from '../../src/http/state.js';
-import { type ImagePreprocessor, createImagePreprocessor } from '../../src/images/index.js';
 import { createMetrics } from '../../src/metrics.js';
 import { testLogger } from '../helpers/silent-logger.js';
 
@@ -19,11 +18,9 @@ const config = loadConfig({ TOKLIP_BODY_LIMIT_MB: '1', TOKLIP_MAX_EVENT_LOOP_DEL
 describe('HTTP skeleton (no models)', () => {
   let app: App;
   let base: string;
-  let images: ImagePreprocessor;
 
   before(async () => {
-    images = createImagePreprocessor({ threads: 1 });
-    app = await buildApp(config, { state: new ServiceState(), metrics: createMetrics(), images, logger: testLogger() });
+    app = await buildApp(config, { state: new ServiceState(), metrics: createMetrics(), logger: testLogger() });
     app.post('/test/throw/:code', async (request) => {
       const { code } = request.params as { code: ErrorCode };
       throw new ServiceError(code, `thrown ${code}`, { retryAfterSeconds: code === 'queue_full' ? 3 : undefined });
@@ -38,7 +35,6 @@ describe('HTTP skeleton (no models)', () => {
   });
   after(async () => {
     await app.close();
-    await images.close();
   });
 
   it('GET /healthz answers while no model is loaded', async () => {

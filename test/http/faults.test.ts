@@ -7,22 +7,25 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ServiceError } from '../../src/errors.js';
 import type { RunningServer } from '../../src/http/server.js';
+import { createRequestContext } from '../../src/engine/index.js';
 import { TINY } from '../helpers/golden.js';
 import { postJson, startTestServer } from '../helpers/server.js';
+import { WorkerFaults } from '../helpers/worker-faults.js';
 
 describe('faults in inference', () => {
   let server: RunningServer;
+  const faults = new WorkerFaults();
   const row = (k: number) => Array.from({ length: TINY.numTokens }, (_, i) => (i * 3 + k) % TINY.codebookSize);
 
   before(async () => {
     // A batch starts only when it holds 2 items (the 10 s delay does not pass in this test), so
     // which requests share a batch is known: two 1-text requests, or one 2-row token request.
-    server = await startTestServer({ TOKLIP_MAX_BATCH: '2', TOKLIP_MAX_DELAY_MS: '10000' }, { testHooks: true });
+    server = await startTestServer({ TOKLIP_MAX_BATCH: '2', TOKLIP_MAX_DELAY_MS: '10000' }, { faults });
   });
   after(() => server.close());
 
   it('an ONNX Runtime error fails only the requests of its batch', async () => {
-    server.pool.failNextRun('text_encoder');
+    faults.failNextRun('text_encoder');
     const [a1, a2, b] = await Promise.all([
       postJson(`${server.url}/v1/encode`, { texts: ['a photo of a cat'] }, { 'x-request-id': 'batch-a-1' }),
       postJson(`${server.url}/v1/encode`, { texts: ['a dog'] }, { 'x-request-id': 'batch-a-2' }),
@@ -46,11 +49,10 @@ describe('faults in inference', () => {
   });
 
   it('a crashed worker fails its batch with 503 and Retry-After, and its replacement serves the next requests', async () => {
-    const model = server.scheduler.registry.defaultModel;
-    const ctx = { requestId: 'crash', deadline: performance.now() + 30_000 };
-    // The crash message reaches the only worker before the batch does: the batch is in flight when it dies.
-    server.pool.crashOne();
-    const error = await server.scheduler.encodeTokens(model, [Uint32Array.from(row(0)), Uint32Array.from(row(1))], false, ctx).then(
+    const ctx = createRequestContext({ requestId: 'crash', timeoutMs: 30_000 });
+    // The worker that takes the next batch dies in the middle of it.
+    faults.crashNextRun();
+    const error = await server.engine.encodeTokens({ rows: [row(0), row(1)] }, ctx).then(
       () => assert.fail('expected a failure'),
       (e: unknown) => e,
     );

@@ -78,7 +78,7 @@ describe('golden parity through HTTP (tiny-64 fixture bundle)', () => {
 
   it('texts: the bundle tokenizer gives the golden input ids and the text tower the golden embeddings', async () => {
     const wantIds = chunks(await g.array('text_input_ids'), 16);
-    const tokenizer = server.scheduler.registry.get(model)!.textTokenizer!;
+    const tokenizer = server.engine.registry.get(model)!.textTokenizer!;
     golden.texts.forEach((text, i) => assert.deepEqual(Array.from(tokenizer.encode(text)), wantIds[i], text));
     const want = chunks(await g.array('text_embedding'), 32);
     const res = await postJson(`${server.url}/v1/encode`, { texts: golden.texts, model, normalize: false });

@@ -8,7 +8,6 @@ import { loadConfig } from '../../src/config/index.js';
 import { type App, buildApp } from '../../src/http/app.js';
 import type { RunningServer } from '../../src/http/server.js';
 import { ServiceState } from '../../src/http/state.js';
-import { type ImagePreprocessor, createImagePreprocessor } from '../../src/images/index.js';
 import { createMetrics } from '../../src/metrics.js';
 import { TINY, TINY_MODEL } from '../helpers/golden.js';
 import { TEST_PROVIDER, startTestServer } from '../helpers/server.js';
@@ -91,19 +90,16 @@ describe('KServe v2 routes with the tiny-64 bundle', () => {
 describe('KServe v2 routes while no model is loaded', () => {
   let app: App;
   let base: string;
-  let images: ImagePreprocessor;
 
   before(async () => {
     const config = loadConfig({ TOKLIP_MAX_EVENT_LOOP_DELAY_MS: '0' }, [], { cpuCount: 1, cwd: process.cwd() });
-    images = createImagePreprocessor({ threads: 1 });
-    app = await buildApp(config, { state: new ServiceState(), metrics: createMetrics(), images, logger: testLogger() });
+    app = await buildApp(config, { state: new ServiceState(), metrics: createMetrics(), logger: testLogger() });
     await app.listen({ host: '127.0.0.1', port: 0 });
     const address = app.server.address();
     base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
   });
   after(async () => {
     await app.close();
-    await images.close();
   });
 
   it('live is 200, ready and model routes are 503 not_ready with Retry-After', async () => {

@@ -5,8 +5,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import sharp from 'sharp';
+import { createRequestContext } from '../../src/engine/index.js';
 import { ServiceError } from '../../src/errors.js';
 import { postJson, startTestServer } from '../helpers/server.js';
+import { WorkerFaults } from '../helpers/worker-faults.js';
 
 async function distinctPngs(count: number): Promise<string[]> {
   return Promise.all(
@@ -78,7 +80,7 @@ describe('load', () => {
       const again = await postJson(`${server.url}/v1/encode`, { tokens: tokens(0) });
       assert.equal(again.status, 200);
       const metrics = await (await fetch(`${server.url}/metrics`)).text();
-      const rejected = Number(/toklip_rejected_total\{model="tiny-64",graph="semantic_encoder",reason="queue_limit"\} (\d+)/.exec(metrics)?.[1]);
+      const rejected = Number(/toklip_refusals_total\{reason="queue_limit",model="tiny-64"\} (\d+)/.exec(metrics)?.[1]);
       assert.equal(rejected, statuses.filter((s) => s === 429).length);
     } finally {
       await server.close();
@@ -86,13 +88,13 @@ describe('load', () => {
   });
 
   it('a crashed worker fails its running batch with 503 and is replaced', async () => {
-    const server = await startTestServer({ TOKLIP_MAX_DELAY_MS: '0' }, { testHooks: true });
+    const faults = new WorkerFaults();
+    const server = await startTestServer({ TOKLIP_MAX_DELAY_MS: '0' }, { faults });
     try {
-      const model = server.scheduler.registry.defaultModel;
-      const ctx = { requestId: 'crash-test', deadline: performance.now() + 30_000 };
-      // The crash message reaches the only worker before the batch does: the batch is in flight when it dies.
-      server.pool.crashOne();
-      await assert.rejects(server.scheduler.encodeTokens(model, [new Uint32Array(16)], false, ctx), (e: unknown) => {
+      const ctx = createRequestContext({ requestId: 'crash-test', timeoutMs: 30_000 });
+      // The worker that takes the next batch dies in the middle of it.
+      faults.crashNextRun();
+      await assert.rejects(server.engine.encodeTokens({ rows: [new Uint32Array(16)] }, ctx), (e: unknown) => {
         assert.ok(e instanceof ServiceError);
         assert.equal(e.status, 503);
         assert.equal(e.code, 'worker_crashed');
@@ -109,10 +111,9 @@ describe('load', () => {
 
   it('close() drains: queued requests finish, later ones are refused', async () => {
     const server = await startTestServer({ TOKLIP_MAX_DELAY_MS: '10000' });
-    const model = server.scheduler.registry.defaultModel;
-    const ctx = { requestId: 'drain', deadline: performance.now() + 30_000 };
+    const ctx = createRequestContext({ requestId: 'drain', timeoutMs: 30_000 });
     // Held by the 10 s max delay: only the shutdown makes it run.
-    const queued = server.scheduler.encodeTokens(model, [new Uint32Array(16).fill(3)], false, ctx);
+    const queued = server.engine.encodeTokens({ rows: [new Uint32Array(16).fill(3)] }, ctx);
     const closed = server.close();
     const result = await queued;
     assert.equal(result.value.length, 1);

@@ -26,8 +26,8 @@ describe('overload of the image preprocessing queue', () => {
       const fromPreprocessing = refused.filter((r) => /the image preprocessing queue is full \(\d+ of 4 images waiting\)/.test(r.json.detail)).length;
       assert.ok(fromPreprocessing > 0, 'the preprocessing queue refused some');
       const metrics = await (await fetch(`${server.url}/metrics`)).text();
-      assert.equal(Number(/toklip_rejected_total\{model="tiny-64",graph="preprocess",reason="queue_limit"\} (\d+)/.exec(metrics)?.[1]), fromPreprocessing);
-      assert.equal(server.images.queued, 0);
+      assert.equal(Number(/toklip_refusals_total\{reason="preprocess_queue_limit",model="tiny-64"\} (\d+)/.exec(metrics)?.[1]), fromPreprocessing);
+      assert.equal(server.engine.waitingImages, 0);
       assert.equal((await fetch(`${server.url}/readyz`)).status, 200);
     } finally {
       await server.close();
@@ -60,9 +60,9 @@ describe('overload of the image preprocessing queue', () => {
       for (const r of await Promise.all(slow)) assert.equal(r.status, 200, r.text);
       // Had the hurried images waited for their turn, they would have finished after every slow one.
       assert.ok(order.indexOf('hurried-3') < order.indexOf('slow-5'), order.join(' '));
-      assert.equal(server.images.queued, 0);
+      assert.equal(server.engine.waitingImages, 0);
       const metrics = await (await fetch(`${server.url}/metrics`)).text();
-      assert.ok(Number(/toklip_timed_out_total\{model="tiny-64",graph="preprocess"\} (\d+)/.exec(metrics)?.[1]) >= 1, 'dropped images are counted');
+      assert.equal(Number(/toklip_refusals_total\{reason="deadline",model="tiny-64"\} (\d+)/.exec(metrics)?.[1]), 4, 'the 504s are counted');
     } finally {
       await server.close();
     }
@@ -80,7 +80,7 @@ function stallEventLoop(ms: number, periodMs: number): () => void {
   return () => clearInterval(timer);
 }
 
-/** under-pressure samples every 0.5 s and offers no event: poll its state between stalls. */
+/** The admission controller samples the event loop every 0.5 s and offers no event: poll its state between stalls. */
 async function until(condition: () => boolean): Promise<void> {
   while (!condition()) await new Promise((resolve) => setTimeout(resolve, 20));
 }
@@ -94,7 +94,7 @@ describe('load shedding', () => {
     // above the 20 ms limit whatever the machine's load; an idle loop's is near 0.
     let resume: (() => void) | undefined = stallEventLoop(400, 450);
     try {
-      await until(() => server.app.shedsLoad());
+      await until(() => server.engine.admission.shedding);
       const refused = await postJson(`${server.url}/v1/encode`, { texts: ['a photo of a cat'] });
       assert.equal(refused.status, 503, refused.text);
       assert.equal(refused.json.code, 'overloaded');
@@ -106,7 +106,7 @@ describe('load shedding', () => {
       resume();
       resume = undefined;
       // Recovery: the next samples of an idle loop are under the limit.
-      await until(() => !server.app.shedsLoad());
+      await until(() => !server.engine.admission.shedding);
       assert.equal((await postJson(`${server.url}/v1/encode`, { texts: ['a photo of a cat'] })).status, 200);
     } finally {
       resume?.();

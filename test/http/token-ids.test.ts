@@ -6,12 +6,19 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ServiceError } from '../../src/errors.js';
-import { bytesPerId, idsToBase64, readTokenRows } from '../../src/http/inputs/tokens.js';
+import { bytesPerId, checkTokenRows } from '../../src/engine/token-rows.js';
+import { idsToBase64, tokenRows } from '../../src/http/inputs/tokens.js';
 import type { ModelBundle } from '../../src/models/registry.js';
 
-/** The fields readTokenRows reads; the rest of a bundle plays no part here. */
+/** The fields checkTokenRows reads; the rest of a bundle plays no part here. */
 function model(codebookSize: number): ModelBundle {
   return { id: 'big-codebook', numTokens: 4, grid: [2, 2], codebookSize } as unknown as ModelBundle;
+}
+
+/** Base64 rows as a request brings them: decoded on the wire, then checked against the model. */
+function readBase64Rows(texts: string[], m: ModelBundle): Uint32Array[] {
+  const { rows, field } = tokenRows({ tokens_base64: texts }, m.codebookSize);
+  return checkTokenRows(rows, m, 'exact', field);
 }
 
 describe('token ids as base64', () => {
@@ -27,7 +34,7 @@ describe('token ids as base64', () => {
     const bytes = Buffer.from(text, 'base64');
     assert.equal(bytes.length, 16, 'four bytes per id');
     assert.equal(bytes.readUInt32LE(8), 65536, 'little-endian');
-    const [row] = readTokenRows({ tokens_base64: [text] }, big, 'exact');
+    const [row] = readBase64Rows([text], big);
     assert.deepEqual([...row!], [...ids]);
   });
 
@@ -35,12 +42,12 @@ describe('token ids as base64', () => {
     const big = model(2 ** 20);
     const uint16Row = idsToBase64(Uint32Array.from([1, 2, 3, 4]), 65536);
     assert.throws(
-      () => readTokenRows({ tokens_base64: [uint16Row] }, big, 'exact'),
+      () => readBase64Rows([uint16Row], big),
       (e: unknown) => e instanceof ServiceError && e.status === 422 && /has 2 ids/.test(e.message),
     );
     const outside = idsToBase64(Uint32Array.from([0, 1, 2 ** 20, 3]), 2 ** 32);
     assert.throws(
-      () => readTokenRows({ tokens_base64: [outside] }, big, 'exact'),
+      () => readBase64Rows([outside], big),
       (e: unknown) => e instanceof ServiceError && e.status === 422 && /\[0\]\[2\] = 1048576 is outside/.test(e.message),
     );
   });

@@ -1,12 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import sharp from 'sharp';
-import {
-  encodeReconstruction,
-  normalizeInto,
-  preprocessImage,
-  type PreprocessSpec,
-} from '../../src/images/index.js';
+import { encodeRgb, preprocessImage, type PreprocessSpec } from '../../src/images/index.js';
+import { normalizeInto } from '../../src/inference/codecs/normalize.js';
+import { reconstructionToRgb } from '../../src/inference/codecs/reconstruction.js';
 
 const spec = (size: number): PreprocessSpec => ({ size, resize: 'shortest', interpolation: 'bicubic', crop: 'center' });
 
@@ -30,10 +27,10 @@ test('normalizeInto writes CHW planes at the offset', () => {
   assert.deepEqual(Array.from(out.subarray(2)), [-1, Math.fround(Math.fround(Math.fround(128 / 255) - 0.5) / 0.5), 1]);
 });
 
-test('encodeReconstruction round-trips a PNG', async () => {
+test('a reconstruction round-trips as a PNG', async () => {
   const size = 4;
   const pixels = new Float32Array(3 * size * size).map((_, i) => (i % 7) / 3.5 - 1);
-  const { mime, data } = await encodeReconstruction(pixels, size, 'png');
+  const { mime, data } = await encodeRgb(reconstructionToRgb(pixels, size), size, 'png');
   assert.equal(mime, 'image/png');
   const { data: back, info } = await sharp(data).raw().toBuffer({ resolveWithObject: true });
   assert.equal(info.width, size);

@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import sharp from 'sharp';
 import { ServiceError } from '../../src/errors.js';
-import {
-  encodeReconstruction,
-  encodeRgb,
-  reconstructionToRgb,
-  reconstructionValueToPixel,
-} from '../../src/images/index.js';
+import { encodeRgb, type ReconstructionFormat } from '../../src/images/index.js';
+import { reconstructionToRgb, reconstructionValueToPixel } from '../../src/inference/codecs/reconstruction.js';
+
+/** Raw decoder output -> file, as the service does it: the worker's pixel mapping, then encodeRgb. */
+const encodeReconstruction = (pixels: Float32Array, size: number, format: ReconstructionFormat, quality?: number) =>
+  encodeRgb(reconstructionToRgb(pixels, size), size, format, quality);
 
 /** The spec's mapping computed independently: float32 torch ops, then a truncating cast. */
 function specPixel(x: number): number {

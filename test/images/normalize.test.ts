@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { normalizeInto } from '../../src/images/index.js';
+import { normalizeInto } from '../../src/inference/codecs/normalize.js';
 
 /** torchvision ToTensor + Normalize, each step in float32. */
 const reference = (v: number, mean: number, std: number): number =>

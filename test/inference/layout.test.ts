@@ -1,7 +1,8 @@
 /** The automatic worker layout (TOKLIP_WORKERS=0) and its explicit overrides. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { AUTO_MAX_BATCH, AUTO_MAX_BATCH_LARGE_CPU, MAX_AUTO_WORKERS, SMALL_GRAPHS_BYTES, chooseMaxBatch, chooseWorkerLayout } from '../../src/inference/layout.js';
+import { MAX_AUTO_WORKERS, SMALL_GRAPHS_BYTES, chooseWorkerLayout } from '../../src/inference/layout.js';
+import { AUTO_MAX_BATCH, AUTO_MAX_BATCH_LARGE_CPU, chooseMaxBatch } from '../../src/scheduling/batch-policy.js';
 
 const MiB = 2 ** 20;
 

@@ -9,20 +9,16 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isServiceError } from '../../src/errors.js';
 import { WorkerPool } from '../../src/inference/pool.js';
+import { workerModelSpecs } from '../../src/inference/model-spec.js';
 import type { RunRequest, WorkerModelSpec } from '../../src/inference/protocol.js';
+import { loadRegistry } from '../../src/models/registry.js';
+import { FIXTURE_BUNDLES_DIR, TINY_MODEL } from '../helpers/golden.js';
 import { testLogger } from '../helpers/silent-logger.js';
+import { WorkerFaults } from '../helpers/worker-faults.js';
 
 const DIR = join(import.meta.dirname, '..', 'fixtures', 'bundles', 'tiny-64');
 const manifest = JSON.parse(readFileSync(join(DIR, 'manifest.json'), 'utf8'));
-const model: WorkerModelSpec = {
-  id: 'tiny-64',
-  graphPaths: Object.fromEntries(['vq_encoder', 'semantic_encoder', 'vq_decoder', 'text_encoder'].map((g) => [g, join(DIR, `${g}.onnx`)])),
-  imageSize: manifest.image_size,
-  numTokens: manifest.num_tokens,
-  textContextLength: manifest.text.context_length,
-  mean: manifest.preprocessing.mean,
-  std: manifest.preprocessing.std,
-};
+let model: WorkerModelSpec;
 
 /** A semantic_encoder batch of `rows` id rows, deterministic in `seed` (a fresh buffer: it is transferred). */
 function encodeRequest(rows: number, seed: number): RunRequest {
@@ -32,11 +28,15 @@ function encodeRequest(rows: number, seed: number): RunRequest {
 
 describe('WorkerPool pipelining', () => {
   let pool: WorkerPool;
+  const faults = new WorkerFaults();
   before(async () => {
+    const registry = await loadRegistry(FIXTURE_BUNDLES_DIR, { verifyChecksums: false, defaultModel: TINY_MODEL });
+    model = workerModelSpecs(registry).find((m) => m.id === TINY_MODEL)!;
     pool = await WorkerPool.start({
       size: 1,
-      init: { models: [model], device: { kind: 'cpu', deviceId: 0, cudaArenaExtendStrategy: 'next_power_of_two', cudaCudnnConvAlgoSearch: 'exhaustive' }, intraOpThreads: 1, intraOpSpinning: false, nice: 0, testHooks: true },
+      init: { models: [model], device: { provider: 'cpu', reason: 'test' }, intraOpThreads: 1, intraOpSpinning: false, nice: 0 },
       log: testLogger(),
+      entry: faults.entry,
     });
   });
   after(() => pool.close());
@@ -56,7 +56,7 @@ describe('WorkerPool pipelining', () => {
   });
 
   it('fails only the batch whose run fails; the batch queued behind it still runs', async () => {
-    pool.failNextRun('semantic_encoder');
+    faults.failNextRun('semantic_encoder');
     const [failed, next] = await Promise.allSettled([pool.run(encodeRequest(2, 5)), pool.run(encodeRequest(2, 6))]);
     assert.equal(failed.status, 'rejected');
     assert.ok(isServiceError(failed.reason) && failed.reason.code === 'inference_failed', String(failed.status === 'rejected' && failed.reason));

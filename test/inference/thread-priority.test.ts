@@ -54,9 +54,10 @@ describe('thread priority', { skip: linux ? false : 'nice is per thread on Linux
   it('an inference worker and the ONNX Runtime threads it starts run at the lowered priority; the event loop does not', async () => {
     const dir = join(import.meta.dirname, '..', 'fixtures', 'bundles', 'tiny-64');
     const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+    const textEncoder = manifest.graphs.text_encoder;
     const model: WorkerModelSpec = {
       id: 'tiny-64',
-      graphPaths: { text_encoder: join(dir, 'text_encoder.onnx') },
+      graphs: { text_encoder: { path: join(dir, 'text_encoder.onnx'), inputs: textEncoder.inputs, outputs: textEncoder.outputs } },
       imageSize: manifest.image_size,
       numTokens: manifest.num_tokens,
       textContextLength: manifest.text.context_length,
@@ -69,11 +70,10 @@ describe('thread priority', { skip: linux ? false : 'nice is per thread on Linux
       size: 1,
       init: {
         models: [model],
-        device: { kind: 'cpu', deviceId: 0, cudaArenaExtendStrategy: 'next_power_of_two', cudaCudnnConvAlgoSearch: 'exhaustive' },
+        device: { provider: 'cpu', reason: 'test' },
         intraOpThreads: 3,
         intraOpSpinning: false,
         nice: 3,
-        testHooks: false,
       },
       log: testLogger(),
     });

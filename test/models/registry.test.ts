@@ -77,7 +77,19 @@ describe('model registry', () => {
     });
     const found = (await problems(loadRegistry(root3, opts))).join('\n');
     assert.match(found, /grid 4x4 does not give num_tokens 15/);
-    assert.match(found, /graphs.vq_decoder.inputs\[0\]: shape \["batch",99\]/);
+    assert.match(found, /graphs.vq_decoder.inputs 'ids': shape \["batch",99\]/);
+  });
+
+  it('checks the tensor names, types and ranks of every graph against the bundle format', async () => {
+    const root = await tempDir();
+    await writeFakeBundle(root, 'm', (m) => {
+      m.graphs.semantic_encoder.outputs[1].name = 'pooled';
+      m.graphs.text_encoder.inputs[0].dtype = 'float32';
+    });
+    const found = (await problems(loadRegistry(root, opts))).join('\n');
+    assert.match(found, /manifest graphs.semantic_encoder: no output 'embedding' \(outputs: 'features', 'pooled'\)/);
+    assert.match(found, /manifest graphs.semantic_encoder: unexpected output 'pooled'/);
+    assert.match(found, /manifest graphs.text_encoder: input 'input_ids' is float32 of rank 2, expected int64 of rank 2/);
   });
 
   it('rejects two bundles with the same model id', async () => {

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ServiceError } from '../../src/errors.js';
-import { Batcher, type BatcherObserver, type RequestContext } from '../../src/scheduling/batcher.js';
+import { createRequestContext } from '../../src/engine/context.js';
+import { Batcher, type BatcherObserver, type WorkContext } from '../../src/scheduling/batcher.js';
 import { Dispatcher } from '../../src/scheduling/dispatcher.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 
@@ -26,12 +27,11 @@ class FakeRunner {
 }
 
 function recorder() {
-  const events = { batches: [] as number[], rejected: 0, timedOut: 0, cancelled: 0, depth: 0 };
+  const events = { batches: [] as number[], timedOut: 0, cancelled: 0, depth: 0 };
   const observer: BatcherObserver = {
     queueDepth: (d) => (events.depth = d),
     batchStarted: (size) => events.batches.push(size),
     batchFinished: () => {},
-    rejected: () => events.rejected++,
     timedOut: (n) => (events.timedOut += n),
     cancelled: (n) => (events.cancelled += n),
   };
@@ -54,8 +54,10 @@ function setup(opts: { maxBatch?: number; maxDelayMs?: number; queueLimit?: numb
   const dispatcher = new Dispatcher({ capacity: opts.capacity ?? 1, clock });
   dispatcher.add(batcher);
   let n = 0;
-  const ctx = (extra: Partial<RequestContext> = {}): RequestContext => ({ requestId: `r${n++}`, deadline: 1_000, ...extra });
-  const submit = (inputs: number[], c: RequestContext = ctx(), key = 'k') =>
+  /** A request's context on the test clock: its signal fires at the deadline (ms from now) or with `signal`. */
+  const ctx = (extra: { deadline?: number; signal?: AbortSignal } = {}): WorkContext =>
+    createRequestContext({ requestId: `r${n++}`, timeoutMs: (extra.deadline ?? 1_000) - clock.now(), ...(extra.signal ? { signal: extra.signal } : {}) }, clock);
+  const submit = (inputs: number[], c: WorkContext = ctx(), key = 'k') =>
     batcher.submit(
       inputs.map((input) => ({ input, key })),
       c,
@@ -141,23 +143,19 @@ describe('Batcher + Dispatcher', () => {
     await Promise.all([blocker, a, b, c]);
   });
 
-  it('rejects at once with 429 and Retry-After when the queue is full', async () => {
-    const { runner, submit, events, batcher } = setup({ queueLimit: 3, maxDelayMs: 0 });
+  it('reports its load for admission, and takes a later stage of a running request while draining', async () => {
+    const { runner, submit, batcher, ctx } = setup({ queueLimit: 3, maxDelayMs: 0 });
     const running = submit([1]);
     const queued = [submit([2, 3]), submit([4])];
-    await assert.rejects(submit([5]), (e: unknown) => {
-      assert.ok(e instanceof ServiceError);
-      assert.equal(e.status, 429);
-      assert.ok(e.retryAfterSeconds !== undefined && e.retryAfterSeconds >= 1);
-      return true;
-    });
-    assert.equal(events.rejected, 1);
-    assert.equal(batcher.depth, 3);
-    // a later stage of an admitted request is not refused
-    const admitted = batcher.submit([{ input: 6, key: 'k' }], { requestId: 'x', deadline: 1000 }, { admitted: true });
+    assert.deepEqual(batcher.load(), { maxBatch: 4, batchMs: 0, queued: 3 });
+    assert.equal(batcher.queueLimit, 3);
+    batcher.close(new ServiceError('shutting_down', 'bye'));
+    await assert.rejects(submit([5]), (e: unknown) => e instanceof ServiceError && e.code === 'shutting_down');
+    const continuation = batcher.submit([{ input: 6, key: 'k' }], ctx(), { continuation: true });
     await runner.finish(0);
     await runner.finish(1);
-    await Promise.all([running, ...queued, admitted]);
+    await Promise.all([running, ...queued, continuation]);
+    assert.ok(Math.abs(batcher.load().batchMs - 7) < 1e-9, 'the measured worker time of a batch');
   });
 
   it('answers 504 at the deadline and drops expired work before inference', async () => {
@@ -177,8 +175,9 @@ describe('Batcher + Dispatcher', () => {
 
   it('refuses a request whose deadline already passed', async () => {
     const { clock, runner, submit, ctx } = setup();
+    const late = ctx({ deadline: 50 });
     clock.advance(100);
-    await assert.rejects(submit([1], ctx({ deadline: 50 })), (e: unknown) => e instanceof ServiceError && e.code === 'deadline_exceeded');
+    await assert.rejects(submit([1], late), (e: unknown) => e instanceof ServiceError && e.code === 'deadline_exceeded');
     assert.equal(runner.calls.length, 0);
   });
 
@@ -246,7 +245,7 @@ describe('Batcher + Dispatcher', () => {
     const dispatcher = new Dispatcher({ capacity: 1, clock });
     dispatcher.add(x);
     dispatcher.add(y);
-    const c = (id: string) => ({ requestId: id, deadline: 1000 });
+    const c = (id: string): WorkContext => ({ requestId: id });
     const p0 = x.submit([{ input: 0, key: 'k' }], c('a'));
     clock.advance(1);
     const p1 = y.submit([{ input: 1, key: 'k' }], c('b'));

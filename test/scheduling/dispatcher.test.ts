@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Batcher, type RequestContext } from '../../src/scheduling/batcher.js';
+import { Batcher, type WorkContext } from '../../src/scheduling/batcher.js';
 import { Dispatcher } from '../../src/scheduling/dispatcher.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 
@@ -41,7 +41,7 @@ function setup(opts: { capacity?: number; staging?: number; maxBatch?: number; m
     return batcher;
   };
   let n = 0;
-  const ctx = (): RequestContext => ({ requestId: `r${n++}`, deadline: 1_000_000 });
+  const ctx = (): WorkContext => ({ requestId: `r${n++}` });
   const submit = (batcher: Batcher<number, number>, inputs: number[]) => batcher.submit(inputs.map((input) => ({ input, key: 'k' })), ctx());
   return { clock, runner, dispatcher, make, submit };
 }

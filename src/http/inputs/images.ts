@@ -5,11 +5,9 @@
 import type { FastifyRequest } from 'fastify';
 import { ServiceError, isServiceError } from '../../errors.js';
 import { limitText } from '../limits-text.js';
-import type { ImagePreprocessor, PreprocessSpec } from '../../images/index.js';
-import type { ModelBundle } from '../../models/registry.js';
+import { isBase64Text } from './base64.js';
 import { ByteBudget, type RemoteImageFetcher } from '../remote-images/fetch-image.js';
 
-const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
 const DATA_URI = /^data:([^,;]*)((?:;[^,;]*)*),/;
 
 /**
@@ -29,9 +27,7 @@ function decodeBase64(text: string, what: string, row: number): Buffer {
   if (canonical !== undefined) return canonical;
   const compact = text.replace(/\s+/g, '');
   if (compact.length === 0) throw new ServiceError('invalid_base64', `${what} is empty: send the image bytes in base64`, { extensions: { position: { row } } });
-  if (!BASE64.test(compact) || compact.replace(/=+$/, '').length % 4 === 1) {
-    throw new ServiceError('invalid_base64', `${what} is not valid base64`, { extensions: { position: { row } } });
-  }
+  if (!isBase64Text(compact)) throw new ServiceError('invalid_base64', `${what} is not valid base64`, { extensions: { position: { row } } });
   return Buffer.from(compact, 'base64');
 }
 
@@ -122,69 +118,4 @@ export async function readMultipart(request: FastifyRequest, bodyLimitBytes: num
     throw new ServiceError('bad_request', `malformed multipart/form-data body: ${(error as Error).message}`);
   }
   return { files, fields };
-}
-
-export function preprocessSpec(model: ModelBundle): PreprocessSpec {
-  const p = model.manifest.preprocessing;
-  return { size: model.imageSize, resize: p.resize, interpolation: p.interpolation, crop: p.crop };
-}
-
-export interface PreprocessOptions {
-  /** The request's signal: client gone or deadline passed (waiting images are dropped). */
-  readonly signal?: AbortSignal;
-  /** Most images waiting for a preprocessing worker (TOKLIP_QUEUE_LIMIT): beyond it, 429 at once. */
-  readonly queueLimit?: number;
-  /** Counts a refusal (metrics). */
-  readonly onRejected?: () => void;
-  /** Counts an image dropped while waiting for a preprocessing thread because the deadline passed (metrics). */
-  readonly onTimedOut?: () => void;
-  /**
-   * Throws the 429 the inference stages would give this many images now, their preprocessing
-   * predicted to take `preprocessMs` (checked before any is queued).
-   */
-  readonly admit?: (images: number, preprocessMs: number) => void;
-}
-
-/**
- * Decodes and preprocesses every image in parallel (off the event loop); errors name the image.
- * Admission is whole: a request whose images do not all fit in the preprocessing queue, or that
- * the batchers would refuse now (queue limit, predicted wait), is refused before any is queued.
- */
-export async function preprocessAll(
-  preprocessor: ImagePreprocessor,
-  images: readonly Uint8Array[],
-  model: ModelBundle,
-  options: PreprocessOptions = {},
-): Promise<{ rgb: Uint8Array[]; ms: number }> {
-  const started = performance.now();
-  const spec = preprocessSpec(model);
-  const limit = options.queueLimit ?? Number.POSITIVE_INFINITY;
-  if (preprocessor.queued + images.length > limit) {
-    options.onRejected?.();
-    throw new ServiceError('queue_full', `the image preprocessing queue is full (${preprocessor.queued} of ${limit} images waiting)`, {
-      retryAfterSeconds: 1,
-      extensions: { reason: 'queue_limit' },
-    });
-  }
-  options.admit?.(images.length, preprocessor.predictWaitMs(images.length) ?? 0);
-  const signal = options.signal;
-  const rgb = await Promise.all(
-    images.map((bytes, row) =>
-      preprocessor.preprocess(bytes, spec, signal ? { signal } : {}).then(
-        (image) => image.rgb,
-        (error: unknown) => {
-          if (error instanceof ServiceError && error === signal?.reason && error.code === 'deadline_exceeded') options.onTimedOut?.();
-          // The request's own abort (deadline passed, client gone) is about the request, not this image.
-          if (error instanceof ServiceError && error !== signal?.reason) {
-            throw new ServiceError(error.code, `images[${row}]: ${error.message}`, {
-              extensions: { ...error.extensions, position: { row } },
-              cause: error,
-            });
-          }
-          throw error;
-        },
-      ),
-    ),
-  );
-  return { rgb, ms: performance.now() - started };
 }

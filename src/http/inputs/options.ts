@@ -1,11 +1,22 @@
 /**
- * Request options may come from the query string, JSON body members or multipart fields.
- * A value given in two places must agree.
+ * Request options may come from the query string, JSON body members or multipart fields; each
+ * route declares them once (a TypeBox object, src/http/schemas). A value given in two places
+ * must agree.
  */
-import { Ajv } from 'ajv';
-import type { TSchema } from 'typebox';
+import type { Static, TObject } from 'typebox';
 import { ServiceError } from '../../errors.js';
-import { describeIssue } from '../validation-detail.js';
+
+/** The names of a route's options. */
+export function optionNames<O extends TObject>(options: O): (keyof Static<O> & string)[] {
+  return Object.keys(options.properties) as (keyof Static<O> & string)[];
+}
+
+/** The options a route declares, picked from a JSON body. */
+export function pickOptions<O extends TObject>(source: Partial<Static<O>>, options: O): Partial<Static<O>> {
+  const picked: Partial<Static<O>> = {};
+  for (const name of optionNames(options)) if (source[name] !== undefined) picked[name] = source[name];
+  return picked;
+}
 
 export function mergeOptions<T extends object>(query: Partial<T> | undefined, body: Partial<T> | undefined): Partial<T> {
   const merged: Partial<T> = { ...(query ?? {}) };
@@ -18,25 +29,4 @@ export function mergeOptions<T extends object>(query: Partial<T> | undefined, bo
     merged[key] = value;
   }
   return merged;
-}
-
-const fieldsAjv = new Ajv({ coerceTypes: 'array', useDefaults: false, allErrors: false, strict: false });
-const compiled = new WeakMap<TSchema, ReturnType<typeof fieldsAjv.compile>>();
-
-/** Validates (and coerces) multipart text fields with the route's options schema. */
-export function parseFields<T>(schema: TSchema, fields: Record<string, unknown>): T {
-  let validate = compiled.get(schema);
-  if (validate === undefined) {
-    validate = fieldsAjv.compile(schema);
-    compiled.set(schema, validate);
-  }
-  const properties = (schema as { properties?: Record<string, { type?: unknown }> }).properties ?? {};
-  for (const [name, value] of Object.entries(fields)) {
-    if (Array.isArray(value) && properties[name] !== undefined && properties[name].type !== 'array') {
-      throw new ServiceError('validation_failed', `multipart field ${name} is given ${value.length} times; give it once`);
-    }
-  }
-  const value = { ...fields };
-  if (!validate(value)) throw new ServiceError('validation_failed', describeIssue(validate.errors?.[0], 'multipart'));
-  return value as T;
 }

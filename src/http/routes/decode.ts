@@ -2,16 +2,14 @@
  * POST /v1/decode: token ids -> reconstructed images (vq_decoder), as JSON with base64 files,
  * or, for one image when the Accept header prefers an image type, the file bytes themselves.
  */
-import type { FastifyPluginAsync } from 'fastify';
 import { ServiceError } from '../../errors.js';
-import { type ImagePreprocessor, type ReconstructionFormat, RECONSTRUCTION_MIME, encodeRgb } from '../../images/index.js';
-import { parseInput } from '../inputs/request.js';
-import { readTokenRows } from '../inputs/tokens.js';
-import { setTimingHeaders } from '../request-context.js';
-import type { RouteOptions } from '../route-options.js';
-import { type DecodeBody, DecodeOptions, DecodeResponse, decodeSchemaBody } from '../schemas/inference.js';
+import { type ReconstructionFormat, DEFAULT_QUALITY, RECONSTRUCTION_MIME } from '../../images/index.js';
+import { parseInput, requireOne } from '../inputs/request.js';
+import { tokenRows } from '../inputs/tokens.js';
+import { httpRequestContext, setTimingHeaders } from '../request-context.js';
+import type { RoutePlugin } from '../route-options.js';
+import { type DecodeBody, DecodeOptions, DecodeResponse, type RequestBody, decodeSchemaBody } from '../schemas/inference.js';
 import { problemResponses } from '../schemas/problem.js';
-import { context, limitsOf, requireOne, resolveModel } from './common.js';
 
 const FORMATS = Object.keys(RECONSTRUCTION_MIME) as ReconstructionFormat[];
 
@@ -38,10 +36,9 @@ function formatFromAccept(accept: string | undefined): ReconstructionFormat | un
   return ranked[0]?.f;
 }
 
-export const decodeRoutes: FastifyPluginAsync<RouteOptions & { images: ImagePreprocessor }> = async (app, options) => {
+export const decodeRoutes: RoutePlugin = async (app, options) => {
   const { config, state } = options;
-  const limits = limitsOf(options);
-  app.post(
+  app.post<{ Body: RequestBody<DecodeBody>; Querystring: DecodeOptions }>(
     '/v1/decode',
     {
       schema: {
@@ -52,7 +49,7 @@ export const decodeRoutes: FastifyPluginAsync<RouteOptions & { images: ImagePrep
           'Each row holds exactly N ids. JSON answer by default; a single image comes back as bare file bytes when the ' +
           'Accept header prefers image/png, image/jpeg, image/webp or image/* over application/json.',
         querystring: DecodeOptions,
-        body: decodeSchemaBody(limits),
+        body: decodeSchemaBody({ maxInputs: config.maxImagesPerRequest }),
         response: {
           200: {
             description: 'Reconstructions',
@@ -72,17 +69,17 @@ export const decodeRoutes: FastifyPluginAsync<RouteOptions & { images: ImagePrep
       },
     },
     async (request, reply) => {
-      const scheduler = state.requireScheduler();
-      const { input, options: opts } = await parseInput<DecodeBody, DecodeOptions>(request, {
-        optionKeys: ['model', 'format', 'quality'],
+      const engine = state.requireEngine();
+      const { input, options: opts } = await parseInput(request, request.body, request.query, {
+        options: DecodeOptions,
         raw: false,
         bodyLimitBytes: config.bodyLimitBytes,
         maxInputs: config.maxImagesPerRequest,
       });
-      const body = input.body;
+      const body: Partial<DecodeBody> = input.json ?? {};
       requireOne({ tokens: body.tokens !== undefined, tokens_base64: body.tokens_base64 !== undefined }, 'token ids');
-      const model = resolveModel(scheduler, opts.model, 'decode');
-      const rows = readTokenRows(body, model, 'exact');
+      const model = engine.resolveModel(opts.model, 'decode');
+      const { rows, field } = tokenRows(body, model.codebookSize);
 
       const accept = request.headers.accept;
       const format = opts.format ?? formatFromAccept(accept) ?? 'png';
@@ -95,9 +92,10 @@ export const decodeRoutes: FastifyPluginAsync<RouteOptions & { images: ImagePrep
       }
       if (bare && imageQ === 0) throw new ServiceError('not_acceptable', `Accept excludes ${mime}`);
 
-      const result = await scheduler.decode(model, rows, context(request, reply, options));
-      const files = await Promise.all(result.value.map((rgb) => encodeRgb(rgb, model.imageSize, format, opts.quality ?? 90)));
-      setTimingHeaders(reply, { queueMs: result.queueMs, inferenceMs: result.inferenceMs });
+      const ctx = httpRequestContext(request, reply, engine, config.requestTimeoutMs);
+      const result = await engine.decode({ model: model.id, rows, field, format, quality: opts.quality ?? DEFAULT_QUALITY }, ctx);
+      setTimingHeaders(reply, result.timings);
+      const files = result.value;
       if (bare) return reply.type(files[0]!.mime).send(files[0]!.data);
       return { model: model.id, images: files.map((f) => ({ mime: f.mime, data: f.data.toString('base64') })) };
     },

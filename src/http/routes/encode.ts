@@ -3,25 +3,24 @@
  * images: vq_encoder then semantic_encoder; tokens: semantic_encoder (a raster-order prefix of
  * T < N ids gives that prefix's causal features); texts: the bundle tokenizer, text_encoder.
  */
-import type { FastifyPluginAsync } from 'fastify';
+import type { Result } from '../../engine/index.js';
 import { ServiceError } from '../../errors.js';
-import type { ImagePreprocessor } from '../../images/index.js';
-import type { SemanticOutput } from '../../scheduling/scheduler.js';
-import { preprocessAll } from '../inputs/images.js';
-import { parseInput } from '../inputs/request.js';
-import { readTokenRows } from '../inputs/tokens.js';
-import { setTimingHeaders } from '../request-context.js';
-import type { RouteOptions } from '../route-options.js';
-import { type EncodeBody, EncodeOptions, EncodeResponse, encodeSchemaBody } from '../schemas/inference.js';
+import { parseInput, requireOne } from '../inputs/request.js';
+import { tokenRows } from '../inputs/tokens.js';
+import { httpRequestContext, setTimingHeaders } from '../request-context.js';
+import type { RoutePlugin } from '../route-options.js';
+import { type EncodeBody, EncodeOptions, EncodeResponse, NoFields, type RequestBody, encodeSchemaBody } from '../schemas/inference.js';
 import { EMBEDDING_PROBLEMS, problemResponses } from '../schemas/problem.js';
-import { floatsToBase64, l2Normalize, rows } from '../vectors.js';
-import { context, imageAdmission, limitsOf, requireOne, resolveModel } from './common.js';
-import { tokenizeTexts } from './texts.js';
+import { embeddingVector, featureRows, logUnknownWords } from '../vectors.js';
 
-export const encodeRoutes: FastifyPluginAsync<RouteOptions & { images: ImagePreprocessor }> = async (app, options) => {
-  const { config, state, metrics, images: preprocessor } = options;
-  const limits = limitsOf(options);
-  app.post(
+interface Encoded {
+  readonly embedding: Float32Array;
+  readonly features?: Float32Array | undefined;
+}
+
+export const encodeRoutes: RoutePlugin = async (app, options) => {
+  const { config, state } = options;
+  app.post<{ Body: RequestBody<EncodeBody>; Querystring: EncodeOptions }>(
     '/v1/encode',
     {
       schema: {
@@ -30,9 +29,10 @@ export const encodeRoutes: FastifyPluginAsync<RouteOptions & { images: ImagePrep
         summary: 'Images, token ids or texts to embeddings and per-token features',
         description:
           'Exactly one input: images (JSON, multipart or a raw image/* body), tokens / tokens_base64, or texts. ' +
-          'A token row shorter than N is a raster-order prefix and gets its causal features.',
+          'A token row shorter than N is a raster-order prefix and gets its causal features. Texts answers name, per text, ' +
+          "the words the model's tokenizer could not represent (`unknown_words`).",
         querystring: EncodeOptions,
-        body: encodeSchemaBody(limits),
+        body: encodeSchemaBody({ maxInputs: config.maxImagesPerRequest }),
         response: {
           200: EncodeResponse,
           ...problemResponses(EMBEDDING_PROBLEMS),
@@ -40,69 +40,53 @@ export const encodeRoutes: FastifyPluginAsync<RouteOptions & { images: ImagePrep
       },
     },
     async (request, reply) => {
-      const scheduler = state.requireScheduler();
-      const { input, options: opts } = await parseInput<EncodeBody, EncodeOptions>(request, {
-        optionKeys: ['model', 'output', 'normalize', 'encoding_format'],
-        fieldsSchema: EncodeOptions,
+      const engine = state.requireEngine();
+      const { input, options: opts } = await parseInput(request, request.body, request.query, {
+        options: EncodeOptions,
+        fields: NoFields,
         raw: true,
         bodyLimitBytes: config.bodyLimitBytes,
         maxInputs: config.maxImagesPerRequest,
         remote: options.remoteImages,
       });
-      const body = input.body;
+      const body: Partial<EncodeBody> = input.json ?? {};
       const kind = requireOne(
         { images: input.images !== undefined, tokens: body.tokens !== undefined, tokens_base64: body.tokens_base64 !== undefined, texts: body.texts !== undefined },
         'an input',
       );
       const output = opts.output ?? 'embedding';
-      const normalize = opts.normalize ?? true;
-      const asBase64 = opts.encoding_format === 'base64';
       const wantFeatures = output !== 'embedding';
-      const ctx = context(request, reply, options);
+      if (kind === 'texts' && wantFeatures) throw new ServiceError('capability_unavailable', 'per-token features exist for images and tokens only, not texts');
+      const ctx = httpRequestContext(request, reply, engine, config.requestTimeoutMs);
 
-      let encoded: { embedding: Float32Array; features?: Float32Array | undefined }[];
-      let timings: { preprocessMs?: number; queueMs: number; inferenceMs: number };
-      let modelId: string;
-      let dim: number;
+      let result: Result<readonly Encoded[]>;
+      let unknownWords: (readonly string[])[] | undefined;
       if (kind === 'texts') {
-        if (wantFeatures) throw new ServiceError('capability_unavailable', 'per-token features exist for images and tokens only, not texts');
-        const model = resolveModel(scheduler, opts.model, 'encode_text');
-        const result = await scheduler.encodeTexts(model, tokenizeTexts(model, body.texts!), ctx);
-        encoded = result.value.map((embedding) => ({ embedding }));
-        timings = result;
-        modelId = model.id;
-        dim = model.embeddingDim;
+        const texts = await engine.encodeTexts({ model: opts.model, texts: body.texts ?? [] }, ctx);
+        unknownWords = texts.value.map((t) => t.unknownWords);
+        logUnknownWords(request.log, unknownWords);
+        result = texts;
+      } else if (kind === 'images') {
+        result = await engine.encodeImages({ model: opts.model, images: input.images ?? [], features: wantFeatures }, ctx);
       } else {
-        let result: { value: SemanticOutput[]; queueMs: number; inferenceMs: number };
-        if (kind === 'images') {
-          const model = resolveModel(scheduler, opts.model, 'encode_image');
-          const pre = await preprocessAll(preprocessor, input.images!, model, imageAdmission(options, ctx, model, scheduler, 'encode'));
-          metrics.preprocessTime.observe({ route: '/v1/encode' }, pre.ms / 1000);
-          result = await scheduler.encodeImages(model, pre.rgb, wantFeatures, ctx);
-          timings = { ...result, preprocessMs: pre.ms };
-          modelId = model.id;
-          dim = model.embeddingDim;
-        } else {
-          const model = resolveModel(scheduler, opts.model, 'encode_tokens');
-          result = await scheduler.encodeTokens(model, readTokenRows(body, model, 'prefix'), wantFeatures, ctx);
-          timings = result;
-          modelId = model.id;
-          dim = model.embeddingDim;
-        }
-        encoded = result.value;
+        const model = engine.resolveModel(opts.model, 'encode_tokens');
+        result = await engine.encodeTokens({ model: model.id, ...tokenRows(body, model.codebookSize), features: wantFeatures }, ctx);
       }
 
-      setTimingHeaders(reply, timings);
-      const vector = (v: Float32Array) => (asBase64 ? floatsToBase64(v) : Array.from(v));
+      setTimingHeaders(reply, result.timings);
+      const asBase64 = opts.encoding_format === 'base64';
+      const normalize = opts.normalize ?? true;
+      const dim = result.model.embeddingDim;
       const response = {
-        model: modelId,
+        model: result.model.id,
         dim,
         input: kind === 'tokens_base64' ? 'tokens' : kind,
-        ...(output !== 'features' ? { embeddings: encoded.map((e) => vector(normalize ? l2Normalize(e.embedding) : e.embedding)) } : {}),
-        ...(wantFeatures ? { features: encoded.map((e) => (asBase64 ? floatsToBase64(e.features!) : rows(e.features!, dim))) } : {}),
+        ...(output !== 'features' ? { embeddings: result.value.map((e) => embeddingVector(e.embedding, { normalize, asBase64 })) } : {}),
+        ...(wantFeatures ? { features: result.value.map((e) => featureRows(e.features!, dim, asBase64)) } : {}),
+        ...(unknownWords !== undefined ? { unknown_words: unknownWords } : {}),
       };
       // Plain JSON.stringify: the arrays can be large, and the schema holds no unions to pick from.
-      return reply.type('application/json; charset=utf-8').send(JSON.stringify(response));
+      return reply.type('application/json; charset=utf-8').serializer(JSON.stringify).send(response);
     },
   );
 };

@@ -1,14 +1,14 @@
 /** Operations routes: liveness, readiness, Prometheus metrics, the OpenAPI document. */
-import type { FastifyPluginAsync } from 'fastify';
 import Type from 'typebox';
-import { ServiceError } from '../../errors.js';
 import { sendProblem } from '../problem.js';
-import type { RouteOptions } from '../route-options.js';
+import type { RoutePlugin } from '../route-options.js';
+import { servedOpenApi } from '../served-openapi.js';
 import { problemResponses } from '../schemas/problem.js';
 
 const Status = Type.Object({ status: Type.String() });
 
-export const healthRoutes: FastifyPluginAsync<RouteOptions> = async (app, { state, metrics }) => {
+export const healthRoutes: RoutePlugin = async (app, { state, metrics }) => {
+  const openApiDocument = servedOpenApi(app, state);
   app.get(
     '/healthz',
     {
@@ -36,10 +36,7 @@ export const healthRoutes: FastifyPluginAsync<RouteOptions> = async (app, { stat
     },
     async (request, reply) => {
       if (state.isReady()) return { status: 'ready' };
-      const error = state.shuttingDown
-        ? new ServiceError('shutting_down', 'the service is shutting down')
-        : new ServiceError('not_ready', state.scheduler ? 'the inference pool is unhealthy' : 'the models are still loading');
-      return sendProblem(reply, error, request.id);
+      return sendProblem(reply, state.notReady(), request.id);
     },
   );
 
@@ -60,5 +57,5 @@ export const healthRoutes: FastifyPluginAsync<RouteOptions> = async (app, { stat
     },
   );
 
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/openapi.json', { schema: { hide: true } }, async () => openApiDocument());
 };

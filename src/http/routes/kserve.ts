@@ -4,12 +4,11 @@
  * created and warmed up, not shutting down); not ready is a 503 problem, like every error here.
  * Inference stays on the /v1 routes: there is no /v2/models/{name}/infer.
  */
-import type { FastifyPluginAsync } from 'fastify';
 import { ServiceError } from '../../errors.js';
 import { GRAPH_NAMES } from '../../models/manifest.js';
 import type { ModelBundle } from '../../models/registry.js';
 import { sendProblem } from '../problem.js';
-import type { RouteOptions } from '../route-options.js';
+import type { RoutePlugin } from '../route-options.js';
 import { LiveResponse, ModelMetadataResponse, ModelNameParams, ModelReadyResponse, ReadyResponse } from '../schemas/kserve.js';
 import { problemResponses } from '../schemas/problem.js';
 import type { ServiceState } from '../state.js';
@@ -26,20 +25,14 @@ function tensors(model: ModelBundle, side: 'inputs' | 'outputs') {
   );
 }
 
-function notReady(state: ServiceState): ServiceError {
-  return state.shuttingDown
-    ? new ServiceError('shutting_down', 'the service is shutting down', { retryAfterSeconds: 1 })
-    : new ServiceError('not_ready', 'the models are still loading or the inference pool is unhealthy', { retryAfterSeconds: 1 });
-}
-
 /** The named model, 404 if no such model, 503 while the registry is not loaded. */
 function findModel(state: ServiceState, name: string): ModelBundle {
-  const model = state.requireScheduler().registry.get(name);
+  const model = state.requireEngine().registry.get(name);
   if (model === undefined) throw new ServiceError('unknown_model', `no model '${name}'`);
   return model;
 }
 
-export const kserveRoutes: FastifyPluginAsync<RouteOptions> = async (app, { state }) => {
+export const kserveRoutes: RoutePlugin = async (app, { state }) => {
   const tags = ['compatibility'];
 
   app.get(
@@ -67,7 +60,7 @@ export const kserveRoutes: FastifyPluginAsync<RouteOptions> = async (app, { stat
         response: { 200: ReadyResponse, ...problemResponses(['not_ready', 'shutting_down']) },
       },
     },
-    async (request, reply) => (state.isReady() ? { ready: true } : sendProblem(reply, notReady(state), request.id)),
+    async (request, reply) => (state.isReady() ? { ready: true } : sendProblem(reply, state.notReady(), request.id)),
   );
 
   app.get(
@@ -82,9 +75,8 @@ export const kserveRoutes: FastifyPluginAsync<RouteOptions> = async (app, { stat
       },
     },
     async (request) => {
-      const { name } = request.params as { name: string };
-      const model = findModel(state, name);
-      const scheduler = state.requireScheduler();
+      const model = findModel(state, request.params.name);
+      const engine = state.requireEngine();
       return {
         name: model.id,
         versions: ['1'],
@@ -94,7 +86,7 @@ export const kserveRoutes: FastifyPluginAsync<RouteOptions> = async (app, { stat
         parameters: {
           description: model.manifest.description ?? '',
           capabilities: model.capabilities.join(','),
-          execution_provider: scheduler.provider,
+          execution_provider: engine.provider,
           embedding_dim: model.embeddingDim,
           num_tokens: model.numTokens,
           image_size: model.imageSize,
@@ -115,9 +107,8 @@ export const kserveRoutes: FastifyPluginAsync<RouteOptions> = async (app, { stat
       },
     },
     async (request, reply) => {
-      const { name } = request.params as { name: string };
-      const model = findModel(state, name);
-      return state.isReady() ? { name: model.id, ready: true } : sendProblem(reply, notReady(state), request.id);
+      const model = findModel(state, request.params.name);
+      return state.isReady() ? { name: model.id, ready: true } : sendProblem(reply, state.notReady(), request.id);
     },
   );
 };

@@ -1,8 +1,7 @@
 /** GET /v1/models: what is loaded and how to call it (the list shape is OpenAI's, with more members). */
-import type { FastifyPluginAsync } from 'fastify';
+import { bytesPerId } from '../../engine/token-rows.js';
 import type { ModelBundle } from '../../models/registry.js';
-import { bytesPerId } from '../inputs/tokens.js';
-import type { RouteOptions } from '../route-options.js';
+import type { RoutePlugin } from '../route-options.js';
 import { ModelCard, ModelList } from '../schemas/models.js';
 import { problemResponses } from '../schemas/problem.js';
 
@@ -30,7 +29,7 @@ function card(model: ModelBundle, isDefault: boolean, provider: string): ModelCa
   };
 }
 
-export const modelRoutes: FastifyPluginAsync<RouteOptions> = async (app, { state }) => {
+export const modelRoutes: RoutePlugin = async (app, { state }) => {
   app.addSchema(ModelCard);
   app.get(
     '/v1/models',
@@ -43,12 +42,12 @@ export const modelRoutes: FastifyPluginAsync<RouteOptions> = async (app, { state
       },
     },
     async () => {
-      const scheduler = state.requireScheduler();
-      const { registry } = scheduler;
+      const engine = state.requireEngine();
+      const { registry } = engine;
       return {
         object: 'list' as const,
         default_model: registry.defaultModel.id,
-        data: registry.list().map((m) => card(m, m === registry.defaultModel, scheduler.provider)),
+        data: registry.list().map((m) => card(m, m === registry.defaultModel, engine.provider)),
       };
     },
   );

@@ -3,30 +3,28 @@
  * tokenizer + text_encoder; images: preprocessing, vq_encoder, semantic_encoder). Embeddings are
  * L2-normalised, as OpenAI's are.
  */
-import type { FastifyPluginAsync } from 'fastify';
+import type { Result } from '../../engine/index.js';
 import { ServiceError } from '../../errors.js';
-import type { ImagePreprocessor } from '../../images/index.js';
-import { preprocessAll, readImageStrings } from '../inputs/images.js';
+import { readImageStrings } from '../inputs/images.js';
 import { toServiceError } from '../problem.js';
-import { setTimingHeaders } from '../request-context.js';
-import type { RouteOptions } from '../route-options.js';
+import { httpRequestContext, setTimingHeaders } from '../request-context.js';
+import type { RoutePlugin } from '../route-options.js';
 import { type EmbeddingsBody, EmbeddingsBody as EmbeddingsBodySchema, EmbeddingsResponse } from '../schemas/openai.js';
 import { problemResponses } from '../schemas/problem.js';
-import { floatsToBase64, l2Normalize } from '../vectors.js';
-import { context, imageAdmission, resolveModel } from './common.js';
-import { tokenizeTexts } from './texts.js';
+import { embeddingVector, logUnknownWords } from '../vectors.js';
 
 /** The input strings, or a 400 for the token-array forms of the OpenAI API. */
 function inputStrings(input: EmbeddingsBody['input']): string[] {
-  const list: unknown[] = Array.isArray(input) ? input : [input];
+  const list: readonly unknown[] = Array.isArray(input) ? input : [input];
   if (list.length === 0) throw new ServiceError('bad_request', 'input is empty');
-  if (list.some((item) => typeof item !== 'string')) {
+  const strings = list.filter((item): item is string => typeof item === 'string');
+  if (strings.length !== list.length) {
     throw new ServiceError(
       'bad_request',
       "input holds token ids: send texts (the service tokenizes them with the model's own tokenizer) or, with modality image, images",
     );
   }
-  return list as string[];
+  return strings;
 }
 
 /**
@@ -50,8 +48,8 @@ function withOpenAiError(error: ServiceError): ServiceError {
   });
 }
 
-export const openAiRoutes: FastifyPluginAsync<RouteOptions & { images: ImagePreprocessor }> = async (app, options) => {
-  const { config, state, metrics, images: preprocessor } = options;
+export const openAiRoutes: RoutePlugin = async (app, options) => {
+  const { config, state } = options;
   // Encapsulated: only this plugin's routes. Rethrown, so the app's handler logs and sends it.
   app.setErrorHandler(async (error) => {
     throw withOpenAiError(toServiceError(error, config.bodyLimitBytes, config.maxImagesPerRequest));
@@ -86,53 +84,48 @@ export const openAiRoutes: FastifyPluginAsync<RouteOptions & { images: ImagePrep
       },
     },
     async (request, reply) => {
-      const scheduler = state.requireScheduler();
-      const body = request.body as EmbeddingsBody;
+      const engine = state.requireEngine();
+      const body = request.body;
       const inputs = inputStrings(body.input);
       if (inputs.length > config.maxImagesPerRequest) {
         throw new ServiceError('too_many_inputs', `input has more than ${config.maxImagesPerRequest} entries`);
       }
       const modality = body.modality ?? 'text';
-      const model = resolveModel(scheduler, body.model, modality === 'text' ? 'encode_text' : 'encode_image');
+      const model = engine.resolveModel(body.model, modality === 'text' ? 'encode_text' : 'encode_image');
       if (body.dimensions !== undefined && body.dimensions !== model.embeddingDim) {
         throw new ServiceError(
           'bad_request',
           `dimensions=${body.dimensions}: model ${model.id} gives ${model.embeddingDim}-dimensional embeddings and does not truncate them`,
         );
       }
-      const ctx = context(request, reply, options);
+      const ctx = httpRequestContext(request, reply, engine, config.requestTimeoutMs);
 
-      let embeddings: Float32Array[];
+      let result: Result<readonly { embedding: Float32Array }[]>;
       let tokenCounts: number[];
+      let unknownWords: (readonly string[])[] | undefined;
       if (modality === 'text') {
-        const rows = tokenizeTexts(model, inputs, 'input');
-        const pad = model.manifest.text?.pad_id;
-        tokenCounts = rows.map((row) => row.filter((id) => id !== pad).length);
-        const result = await scheduler.encodeTexts(model, rows, ctx);
-        setTimingHeaders(reply, result);
-        embeddings = result.value;
+        const texts = await engine.encodeTexts({ model: model.id, texts: inputs, field: 'input' }, ctx);
+        tokenCounts = texts.value.map((t) => t.tokenCount);
+        unknownWords = texts.value.map((t) => t.unknownWords);
+        logUnknownWords(request.log, unknownWords);
+        result = texts;
       } else {
         const bytes = await readImageStrings(inputs, options.remoteImages, config.bodyLimitBytes);
-        const pre = await preprocessAll(preprocessor, bytes, model, imageAdmission(options, ctx, model, scheduler, 'encode'));
-        metrics.preprocessTime.observe({ route: '/v1/embeddings' }, pre.ms / 1000);
-        const result = await scheduler.encodeImages(model, pre.rgb, false, ctx);
-        setTimingHeaders(reply, { ...result, preprocessMs: pre.ms });
-        embeddings = result.value.map((output) => output.embedding);
+        result = await engine.encodeImages({ model: model.id, images: bytes }, ctx);
         tokenCounts = inputs.map(() => model.numTokens);
       }
+      setTimingHeaders(reply, result.timings);
 
-      const asBase64 = body.encoding_format === 'base64';
+      const encoding = { normalize: true, asBase64: body.encoding_format === 'base64' };
       const total = tokenCounts.reduce((sum, n) => sum + n, 0);
       const response = {
-        object: 'list',
-        data: embeddings.map((vector, index) => {
-          const unit = l2Normalize(vector);
-          return { object: 'embedding', index, embedding: asBase64 ? floatsToBase64(unit) : Array.from(unit) };
-        }),
+        object: 'list' as const,
+        data: result.value.map((e, index) => ({ object: 'embedding' as const, index, embedding: embeddingVector(e.embedding, encoding) })),
         model: model.id,
         usage: { prompt_tokens: total, total_tokens: total },
+        ...(unknownWords !== undefined ? { unknown_words: unknownWords.map((words) => [...words]) } : {}),
       };
-      return reply.type('application/json; charset=utf-8').send(JSON.stringify(response));
+      return reply.type('application/json; charset=utf-8').serializer(JSON.stringify).send(response);
     },
   );
 };

@@ -1,11 +1,14 @@
 /**
  * Request and response schemas of the inference routes. One TypeBox definition serves
- * validation, the handler types and the OpenAPI document. Limits (how many inputs) come from
- * the configuration, so the schemas are built per app.
+ * validation, the handler types and the OpenAPI document. Each route's options are declared
+ * once (`*Options`) and used for the query string, the JSON members and the multipart fields.
+ * Limits (how many inputs) come from the configuration, so the body schemas are built per app.
  */
-import Type, { type Static, type TSchema } from 'typebox';
+import Type, { type Static, type TObject, type TProperties, type TSchema } from 'typebox';
+import { MAX_TEXT_CHARS } from '../../engine/texts.js';
+import { MODEL_ID_PATTERN } from '../../models/manifest.js';
+import { EXAMPLE_IMAGE, EXAMPLE_PNG, EXAMPLE_TEXTS, EXAMPLE_TOKEN_PREFIX, SHIPPED_EXAMPLES } from './examples.js';
 
-export const MAX_TEXT_CHARS = 4096;
 /** Most ids in one token row, whatever the model (TokLIP grids hold 256 or 576): rejects giant rows before any work. */
 export const MAX_IDS_PER_ROW = 4096;
 
@@ -13,11 +16,7 @@ export interface SchemaLimits {
   readonly maxInputs: number;
 }
 
-export const ModelOption = Type.String({
-  pattern: '^[a-z0-9][a-z0-9._-]*$',
-  description: 'Model id (GET /v1/models); the default model when omitted',
-  examples: ['toklip-s-256'],
-});
+export const ModelOption = Type.String({ pattern: MODEL_ID_PATTERN, description: 'Model id (GET /v1/models); the default model when omitted' });
 export const IdsFormat = Type.Enum(['json', 'base64'], {
   description: 'json: arrays of integers; base64: little-endian uint16 per id (codebook <= 65536) or uint32',
   default: 'json',
@@ -63,36 +62,43 @@ const binary = Type.String({ format: 'binary' });
 const imageParts = (l: SchemaLimits) =>
   Type.Array(binary, { maxItems: l.maxInputs, description: 'One file part per image, in order (any field name)' });
 
-/** Body content map: JSON, multipart and (optionally) raw image bodies. */
-function content(json: TSchema, multipart?: TSchema, raw = false) {
+/** The JSON body of a route: its inputs and its options, nothing else. */
+function jsonBody<I extends TProperties, O extends TProperties>(inputs: I, options: TObject<O>, annotations: { description?: string; examples: unknown[] }) {
+  return Type.Object({ ...inputs, ...options.properties }, { additionalProperties: false, ...annotations });
+}
+
+/** Body content map: JSON, and optionally multipart (file parts + the text fields) and raw image bodies. */
+function content(json: TSchema, multipartFields?: TSchema, raw = false) {
   return {
     content: {
       'application/json': { schema: json },
-      ...(multipart ? { 'multipart/form-data': { schema: multipart } } : {}),
+      ...(multipartFields ? { 'multipart/form-data': { schema: multipartFields } } : {}),
       ...(raw ? { 'image/*': { schema: binary } } : {}),
     },
   };
 }
 
+/** Multipart text fields besides the options, for routes whose multipart form holds only images and options. */
+export const NoFields = Type.Object({}, { additionalProperties: false });
+
+/** The body a handler receives: the validated JSON body, the raw image bytes, or nothing yet (multipart is read by the handler). */
+export type RequestBody<J> = J | Buffer | undefined;
+
+/**
+ * Per-text words the model's vocabulary cannot represent (they became its unknown token and
+ * carry no meaning in the embedding); empty lists for byte-level vocabularies.
+ */
+const UnknownWords = Type.Array(Type.Array(Type.String()), {
+  description: "Per text, in order: the words the model's tokenizer could not represent (mapped to its unknown token); empty when all are known",
+});
+
 // ---- tokenize
 export const TokenizeOptions = Type.Object({ model: Type.Optional(ModelOption), ids_format: Type.Optional(IdsFormat) }, { additionalProperties: false });
 export type TokenizeOptions = Static<typeof TokenizeOptions>;
-/** A 1x1 white PNG: tiny, valid example input (the service resizes it to the model's size). */
-const EXAMPLE_PNG =
-  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4//8/AAX+Av4N70a4AAAAAElFTkSuQmCC';
-
-export const tokenizeBody = (l: SchemaLimits) =>
-  Type.Object(
-    { images: images(l), model: Type.Optional(ModelOption), ids_format: Type.Optional(IdsFormat) },
-    { additionalProperties: false, examples: [{ images: [`data:image/png;base64,${EXAMPLE_PNG}`], model: 'toklip-s-256' }] },
-  );
+export const tokenizeBody = (l: SchemaLimits) => jsonBody({ images: images(l) }, TokenizeOptions, { examples: [{ images: [EXAMPLE_IMAGE] }] });
 export type TokenizeBody = Static<ReturnType<typeof tokenizeBody>>;
 export const tokenizeSchemaBody = (l: SchemaLimits) =>
-  content(
-    tokenizeBody(l),
-    Type.Object({ images: imageParts(l), model: Type.Optional(ModelOption), ids_format: Type.Optional(IdsFormat) }),
-    true,
-  );
+  content(tokenizeBody(l), Type.Object({ images: imageParts(l), ...TokenizeOptions.properties }), true);
 export const TokenizeResponse = Type.Object(
   {
     model: Type.String(),
@@ -101,8 +107,7 @@ export const TokenizeResponse = Type.Object(
     tokens: Type.Optional(Type.Array(Type.Array(Type.Integer()), { description: 'ids_format json: one row of N ids per image' })),
     tokens_base64: Type.Optional(Type.Array(Type.String(), { description: 'ids_format base64: one string per image' })),
   },
-  // Abbreviated: a real row holds N = h * w ids (256 for toklip-s-256).
-  { examples: [{ model: 'toklip-s-256', grid: [16, 16], codebook_size: 16384, tokens: [[5213, 881, 14020, 77, 9120, 3305]] }] },
+  { examples: [{ model: SHIPPED_EXAMPLES.model, grid: [8, 8], codebook_size: 1024, tokens: [SHIPPED_EXAMPLES.decodeRow] }] },
 );
 
 // ---- decode
@@ -112,20 +117,10 @@ export const DecodeOptions = Type.Object(
 );
 export type DecodeOptions = Static<typeof DecodeOptions>;
 export const decodeBody = (l: SchemaLimits) =>
-  Type.Object(
-    {
-      model: Type.Optional(ModelOption),
-      tokens: Type.Optional(tokens(l)),
-      tokens_base64: Type.Optional(tokensBase64(l)),
-      format: Type.Optional(ImageFormatOption),
-      quality: Type.Optional(QualityOption),
-    },
-    {
-      additionalProperties: false,
-      description: 'Exactly one of tokens and tokens_base64, each row holding N ids',
-      examples: [{ model: 'toklip-s-256', tokens: [[5213, 881, 14020, 77, 9120, 3305]], format: 'png' }],
-    },
-  );
+  jsonBody({ tokens: Type.Optional(tokens(l)), tokens_base64: Type.Optional(tokensBase64(l)) }, DecodeOptions, {
+    description: 'Exactly one of tokens and tokens_base64, each row holding N ids',
+    examples: [{ tokens: [SHIPPED_EXAMPLES.decodeRow], format: 'png' }],
+  });
 export type DecodeBody = Static<ReturnType<typeof decodeBody>>;
 export const decodeSchemaBody = (l: SchemaLimits) => content(decodeBody(l));
 export const DecodeResponse = Type.Object(
@@ -133,7 +128,7 @@ export const DecodeResponse = Type.Object(
     model: Type.String(),
     images: Type.Array(Type.Object({ mime: Type.String(), data: Type.String({ description: 'base64 file bytes' }) })),
   },
-  { examples: [{ model: 'toklip-s-256', images: [{ mime: 'image/png', data: EXAMPLE_PNG }] }] },
+  { examples: [{ model: SHIPPED_EXAMPLES.model, images: [{ mime: 'image/png', data: EXAMPLE_PNG }] }] },
 );
 
 // ---- encode
@@ -148,36 +143,22 @@ export const EncodeOptions = Type.Object(
 );
 export type EncodeOptions = Static<typeof EncodeOptions>;
 export const encodeBody = (l: SchemaLimits) =>
-  Type.Object(
+  jsonBody(
     {
       images: Type.Optional(images(l)),
       tokens: Type.Optional(tokens(l)),
       tokens_base64: Type.Optional(tokensBase64(l)),
       texts: Type.Optional(texts(l)),
-      model: Type.Optional(ModelOption),
-      output: Type.Optional(OutputOption),
-      normalize: Type.Optional(NormalizeOption),
-      encoding_format: Type.Optional(EncodingFormat),
     },
+    EncodeOptions,
     {
-      additionalProperties: false,
       description: 'Exactly one input: images, tokens / tokens_base64 (N ids, or a raster-order prefix of 1..N ids), or texts',
-      examples: [{ texts: ['a photo of a cat', 'a diagram'], model: 'toklip-s-256' }],
+      examples: [{ texts: EXAMPLE_TEXTS }, { tokens: [EXAMPLE_TOKEN_PREFIX], output: 'both' }],
     },
   );
 export type EncodeBody = Static<ReturnType<typeof encodeBody>>;
 export const encodeSchemaBody = (l: SchemaLimits) =>
-  content(
-    encodeBody(l),
-    Type.Object({
-      images: imageParts(l),
-      model: Type.Optional(ModelOption),
-      output: Type.Optional(OutputOption),
-      normalize: Type.Optional(NormalizeOption),
-      encoding_format: Type.Optional(EncodingFormat),
-    }),
-    true,
-  );
+  content(encodeBody(l), Type.Object({ images: imageParts(l), ...EncodeOptions.properties }), true);
 export const EncodeResponse = Type.Object(
   {
     model: Type.String(),
@@ -193,34 +174,26 @@ export const EncodeResponse = Type.Object(
         description: 'Per-token features, one entry per input; T = N for images, the row length for tokens',
       }),
     ),
+    unknown_words: Type.Optional(UnknownWords),
   },
-  // Abbreviated: a real embedding holds dim numbers (1152 for TokLIP).
-  { examples: [{ model: 'toklip-s-256', dim: 1152, input: 'texts', embeddings: [[0.0213, -0.0087, 0.0412], [-0.0154, 0.0301, 0.0066]] }] },
+  // Abbreviated: a real embedding holds dim numbers.
+  { examples: [{ model: SHIPPED_EXAMPLES.model, dim: 128, input: 'texts', embeddings: [[0.0213, -0.0087, 0.0412], [-0.0154, 0.0301, 0.0066]], unknown_words: [[], []] }] },
 );
 
 // ---- similarity
 export const SimilarityOptions = Type.Object({ model: Type.Optional(ModelOption) }, { additionalProperties: false });
 export type SimilarityOptions = Static<typeof SimilarityOptions>;
 export const similarityBody = (l: SchemaLimits) =>
-  Type.Object(
-    {
-      images: Type.Optional(images(l)),
-      tokens: Type.Optional(tokens(l)),
-      tokens_base64: Type.Optional(tokensBase64(l)),
-      texts: texts(l),
-      model: Type.Optional(ModelOption),
-    },
-    {
-      additionalProperties: false,
-      description: 'One of images, tokens or tokens_base64, plus texts',
-      examples: [{ images: [`data:image/png;base64,${EXAMPLE_PNG}`], texts: ['a photo of a cat', 'a dog'] }],
-    },
+  jsonBody(
+    { images: Type.Optional(images(l)), tokens: Type.Optional(tokens(l)), tokens_base64: Type.Optional(tokensBase64(l)), texts: texts(l) },
+    SimilarityOptions,
+    { description: 'One of images, tokens or tokens_base64, plus texts', examples: [{ images: [EXAMPLE_IMAGE], texts: EXAMPLE_TEXTS }] },
   );
 export type SimilarityBody = Static<ReturnType<typeof similarityBody>>;
-export const similarityFields = (l: SchemaLimits) =>
-  Type.Object({ texts: texts(l), model: Type.Optional(ModelOption) }, { additionalProperties: false });
+/** Multipart text fields besides the options: the texts (repeated `texts` fields). */
+export const similarityFields = (l: SchemaLimits) => Type.Object({ texts: texts(l) }, { additionalProperties: false });
 export const similaritySchemaBody = (l: SchemaLimits) =>
-  content(similarityBody(l), Type.Object({ images: imageParts(l), texts: texts(l), model: Type.Optional(ModelOption) }));
+  content(similarityBody(l), Type.Object({ images: imageParts(l), texts: texts(l), ...SimilarityOptions.properties }));
 export const SimilarityResponse = Type.Object(
   {
     model: Type.String(),
@@ -228,6 +201,7 @@ export const SimilarityResponse = Type.Object(
     probabilities: Type.Array(Type.Array(Type.Number()), {
       description: "Per image, softmax over the texts of scale * cos (the model's score convention; scale 100 for TokLIP)",
     }),
+    unknown_words: UnknownWords,
   },
-  { examples: [{ model: 'toklip-s-256', cosine: [[0.2915, 0.1873]], probabilities: [[0.99997, 0.00003]] }] },
+  { examples: [{ model: SHIPPED_EXAMPLES.model, cosine: [[0.2915, 0.1873]], probabilities: [[0.99997, 0.00003]], unknown_words: [[], []] }] },
 );

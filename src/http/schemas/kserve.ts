@@ -3,16 +3,18 @@
  * /v2/health/live, /v2/health/ready, /v2/models/{name} and /v2/models/{name}/ready.
  */
 import Type from 'typebox';
+import { MODEL_ID_PATTERN } from '../../models/manifest.js';
+import { SHIPPED_EXAMPLES } from './examples.js';
 
 export const ModelNameParams = Type.Object({
-  name: Type.String({ pattern: '^[a-z0-9][a-z0-9._-]*$', description: 'Model id (GET /v1/models)', examples: ['toklip-s-256'] }),
+  name: Type.String({ pattern: MODEL_ID_PATTERN, description: 'Model id (GET /v1/models)', examples: [SHIPPED_EXAMPLES.model] }),
 });
 
 export const LiveResponse = Type.Object({ live: Type.Boolean() }, { examples: [{ live: true }] });
 export const ReadyResponse = Type.Object({ ready: Type.Boolean() }, { examples: [{ ready: true }] });
 export const ModelReadyResponse = Type.Object(
   { name: Type.String(), ready: Type.Boolean() },
-  { examples: [{ name: 'toklip-s-256', ready: true }] },
+  { examples: [{ name: SHIPPED_EXAMPLES.model, ready: true }] },
 );
 
 const MetadataTensor = Type.Object({

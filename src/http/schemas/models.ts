@@ -1,6 +1,5 @@
 import Type, { type Static } from 'typebox';
-
-export const CAPABILITIES = ['tokenize', 'decode', 'encode_image', 'encode_tokens', 'encode_text'] as const;
+import { CAPABILITIES } from '../../models/registry.js';
 
 export const ModelCard = Type.Object(
   {

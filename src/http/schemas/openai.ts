@@ -4,6 +4,7 @@
  * Errors stay application/problem+json like every other route.
  */
 import Type, { type Static } from 'typebox';
+import { EXAMPLE_TEXTS, SHIPPED_EXAMPLES } from './examples.js';
 import { EncodingFormat, ModelOption } from './inference.js';
 
 const TOKEN_ARRAYS_NOTE =
@@ -35,7 +36,7 @@ export const EmbeddingsBody = Type.Object(
   },
   {
     additionalProperties: false,
-    examples: [{ input: ['a photo of a cat', 'a diagram'], model: 'toklip-s-256', encoding_format: 'float' }],
+    examples: [{ input: EXAMPLE_TEXTS, encoding_format: 'float' }],
   },
 );
 export type EmbeddingsBody = Static<typeof EmbeddingsBody>;
@@ -60,14 +61,20 @@ export const EmbeddingsResponse = Type.Object(
       },
       { description: 'Token counts of the inputs' },
     ),
+    unknown_words: Type.Optional(
+      Type.Array(Type.Array(Type.String()), {
+        description: "Texts only (an addition to OpenAI's shape): per input, the words the model's tokenizer could not represent; empty when all are known",
+      }),
+    ),
   },
   {
     examples: [
       {
         object: 'list',
         data: [{ object: 'embedding', index: 0, embedding: [0.0213, -0.0087, 0.0412] }],
-        model: 'toklip-s-256',
+        model: SHIPPED_EXAMPLES.model,
         usage: { prompt_tokens: 6, total_tokens: 6 },
+        unknown_words: [[]],
       },
     ],
   },

@@ -1,0 +1,281 @@
+/**
+ * The engine: every operation of the service on plain inputs, below any front end (HTTP, the
+ * dataset command, benchmarks, tests). Each operation resolves the model, asks the admission
+ * controller, preprocesses images in the image pool, runs the graphs through the scheduler and
+ * returns its results with stage timings. Front ends only translate their own wire formats.
+ *
+ *   tokenize      images -> token ids                  (preprocess, vq_encoder)
+ *   encodeImages  images -> ids, embeddings, features   (preprocess, vq_encoder, semantic_encoder)
+ *   encodeTokens  id rows -> embeddings, features       (semantic_encoder)
+ *   encodeTexts   texts -> embeddings                   (tokenizer, text_encoder)
+ *   decode        id rows -> image files                (vq_decoder, encoding)
+ *   similarity    images or id rows x texts -> scores    (both towers, the score convention)
+ */
+import { isServiceError } from '../errors.js';
+import { ServiceError } from '../errors.js';
+import { type EncodedImage, type ImagePreprocessor, type PreprocessSpec, type ReconstructionFormat, type SourceImageInfo, encodeRgb } from '../images/index.js';
+import type { Metrics } from '../metrics.js';
+import type { GraphName } from '../models/manifest.js';
+import type { Capability, ModelBundle, ModelRegistry } from '../models/registry.js';
+import type { Scheduler, SemanticOutput, StageView } from '../scheduling/scheduler.js';
+import type { AdmissionController } from './admission.js';
+import type { RequestContext } from './context.js';
+import { type Scores, similarity } from './scores.js';
+import { type TokenizedText, tokenizeTexts } from './texts.js';
+import { type TokenRowsInput, checkTokenRows } from './token-rows.js';
+
+export interface Timings {
+  /** Decoding and preprocessing of the request's images. */
+  readonly preprocessMs?: number;
+  /** Longest wait of its items for their batches (summed over stages in sequence). */
+  readonly queueMs: number;
+  /** Worker time of its batches (summed over stages in sequence). */
+  readonly inferenceMs: number;
+}
+
+export interface Result<T> {
+  readonly model: ModelBundle;
+  readonly value: T;
+  readonly timings: Timings;
+}
+
+/** An image as it was read (before preprocessing). */
+export interface ImageSource {
+  readonly source: SourceImageInfo;
+}
+
+export interface TokenizedImage extends ImageSource {
+  readonly ids: Uint32Array;
+}
+
+export interface EncodedImageResult extends ImageSource {
+  readonly ids: Uint32Array;
+  /** [D], not normalised. */
+  readonly embedding: Float32Array;
+  /** [N * D] row-major, when asked for. */
+  readonly features: Float32Array | undefined;
+}
+
+export interface EncodedText {
+  /** [D], not normalised. */
+  readonly embedding: Float32Array;
+  readonly tokenCount: number;
+  readonly unknownWords: readonly string[];
+}
+
+export interface SimilarityResult extends Scores {
+  /** Per text. */
+  readonly unknownWords: readonly (readonly string[])[];
+}
+
+/** Which model: an id, or the default model when absent. */
+interface ModelChoice {
+  readonly model?: string | undefined;
+}
+
+export interface EngineParts {
+  readonly registry: ModelRegistry;
+  readonly scheduler: Scheduler;
+  readonly images: ImagePreprocessor;
+  readonly admission: AdmissionController;
+  readonly metrics?: Metrics;
+}
+
+export function preprocessSpec(model: ModelBundle): PreprocessSpec {
+  const p = model.manifest.preprocessing;
+  return { size: model.imageSize, resize: p.resize, interpolation: p.interpolation, crop: p.crop };
+}
+
+export class Engine {
+  readonly registry: ModelRegistry;
+  readonly admission: AdmissionController;
+  private readonly scheduler: Scheduler;
+  private readonly images: ImagePreprocessor;
+  private readonly metrics: Metrics | undefined;
+
+  constructor(parts: EngineParts) {
+    this.registry = parts.registry;
+    this.scheduler = parts.scheduler;
+    this.images = parts.images;
+    this.admission = parts.admission;
+    this.metrics = parts.metrics;
+  }
+
+  /** The execution provider the workers run on ('cpu' or 'cuda'). */
+  get provider(): string {
+    return this.scheduler.provider;
+  }
+
+  /** The clock of request deadlines. */
+  get clock() {
+    return this.scheduler.clock;
+  }
+
+  /** Images waiting for a preprocessing thread. */
+  get waitingImages(): number {
+    return this.images.queued;
+  }
+
+  /** False while the inference pool is unhealthy or the engine is closing. */
+  isReady(): boolean {
+    return this.scheduler.isReady();
+  }
+
+  /** The named model (404 unknown_model) that can do `capability` (400 capability_unavailable); the default model when unnamed. */
+  resolveModel(id: string | undefined, capability: Capability): ModelBundle {
+    const model = id === undefined ? this.registry.defaultModel : this.registry.get(id);
+    if (model === undefined) throw new ServiceError('unknown_model', `no model '${id}'; loaded: ${this.registry.ids().join(', ')}`);
+    if (!model.capabilities.includes(capability)) {
+      throw new ServiceError('capability_unavailable', `model ${model.id} cannot ${capability.replace('_', ' ')} (capabilities: ${model.capabilities.join(', ')})`);
+    }
+    return model;
+  }
+
+  /** Images (encoded files) -> VQ token ids, one row of N per image. */
+  tokenize(input: ModelChoice & { images: readonly Uint8Array[] }, ctx: RequestContext): Promise<Result<TokenizedImage[]>> {
+    return this.guard(input.model, ctx, async () => {
+      const model = this.resolveModel(input.model, 'tokenize');
+      const stages = this.scheduler.stages(model, ['vq_encoder']);
+      const pre = await this.preprocess(model, input.images, stages, ctx, 'tokenize');
+      this.admission.admitItems(model.id, stages, pre.images.length, ctx);
+      const ids = await this.scheduler.tokenize(model, pre.images.map((i) => i.rgb), ctx);
+      return {
+        model,
+        value: ids.value.map((row, i) => ({ ids: row, source: pre.images[i]!.source })),
+        timings: { preprocessMs: pre.ms, queueMs: ids.queueMs, inferenceMs: ids.inferenceMs },
+      };
+    });
+  }
+
+  /** Images -> token ids, pooled embeddings and (when asked) per-token features, in one pass. */
+  encodeImages(input: ModelChoice & { images: readonly Uint8Array[]; features?: boolean }, ctx: RequestContext): Promise<Result<EncodedImageResult[]>> {
+    return this.guard(input.model, ctx, () => this.runEncodeImages(this.resolveModel(input.model, 'encode_image'), input.images, input.features ?? false, ctx));
+  }
+
+  /** Token id rows (a raster-order prefix of 1..N ids each) -> embeddings and (when asked) their causal features. */
+  encodeTokens(input: ModelChoice & { rows: TokenRowsInput; features?: boolean; field?: string }, ctx: RequestContext): Promise<Result<SemanticOutput[]>> {
+    return this.guard(input.model, ctx, () => {
+      const model = this.resolveModel(input.model, 'encode_tokens');
+      return this.runEncodeTokens(model, checkTokenRows(input.rows, model, 'prefix', input.field), input.features ?? false, ctx);
+    });
+  }
+
+  /** Texts -> embeddings with the model's own tokenizer; each text's unknown words reported. */
+  encodeTexts(input: ModelChoice & { texts: readonly string[]; field?: string }, ctx: RequestContext): Promise<Result<EncodedText[]>> {
+    return this.guard(input.model, ctx, () => {
+      const model = this.resolveModel(input.model, 'encode_text');
+      return this.runEncodeTexts(model, tokenizeTexts(model, input.texts, input.field), ctx);
+    });
+  }
+
+  /** Token id rows (exactly N ids each) -> reconstructed images, encoded as `format`. */
+  decode(
+    input: ModelChoice & { rows: TokenRowsInput; format: ReconstructionFormat; quality: number; field?: string },
+    ctx: RequestContext,
+  ): Promise<Result<EncodedImage[]>> {
+    return this.guard(input.model, ctx, async () => {
+      const model = this.resolveModel(input.model, 'decode');
+      const rows = checkTokenRows(input.rows, model, 'exact', input.field);
+      const stages = this.scheduler.stages(model, ['vq_decoder']);
+      this.admission.admitItems(model.id, stages, rows.length, ctx);
+      const pixels = await this.scheduler.decode(model, rows, ctx);
+      const files = await Promise.all(pixels.value.map((rgb) => encodeRgb(rgb, model.imageSize, input.format, input.quality)));
+      return { model, value: files, timings: { queueMs: pixels.queueMs, inferenceMs: pixels.inferenceMs } };
+    });
+  }
+
+  /** Images or token rows against texts: cosine and softmax of scale * cos over the texts (the manifest's score convention). */
+  similarity(
+    input: ModelChoice & ({ images: readonly Uint8Array[] } | { rows: TokenRowsInput; field?: string }) & { texts: readonly string[] },
+    ctx: RequestContext,
+  ): Promise<Result<SimilarityResult>> {
+    return this.guard(input.model, ctx, async () => {
+      const fromImages = 'images' in input;
+      const model = this.resolveModel(input.model, fromImages ? 'encode_image' : 'encode_tokens');
+      this.resolveModel(model.id, 'encode_text');
+      const texts = tokenizeTexts(model, input.texts);
+      // Both towers run concurrently: one request, admitted stage by stage.
+      const visual = fromImages
+        ? this.runEncodeImages(model, input.images, false, ctx)
+        : this.runEncodeTokens(model, checkTokenRows(input.rows, model, 'prefix', input.field), false, ctx);
+      const [images, encodedTexts] = await Promise.all([visual, this.runEncodeTexts(model, texts, ctx)]);
+      const scores = similarity(
+        images.value.map((v) => v.embedding),
+        encodedTexts.value.map((t) => t.embedding),
+        model.manifest.score.scale,
+      );
+      return {
+        model,
+        value: { ...scores, unknownWords: texts.map((t) => t.unknownWords) },
+        timings: {
+          ...(images.timings.preprocessMs !== undefined ? { preprocessMs: images.timings.preprocessMs } : {}),
+          queueMs: Math.max(images.timings.queueMs, encodedTexts.timings.queueMs),
+          inferenceMs: Math.max(images.timings.inferenceMs, encodedTexts.timings.inferenceMs),
+        },
+      };
+    });
+  }
+
+  /** Starts the drain of a graceful shutdown: queued work runs without waiting for fuller batches. */
+  beginDrain(): void {
+    this.scheduler.beginDrain();
+  }
+
+  /** Finishes queued and running work, then stops the workers and the image pool. */
+  async close(): Promise<void> {
+    await this.scheduler.close();
+    await this.images.close();
+    this.admission.close();
+  }
+
+  /** Runs an operation; a 504 (its deadline passed) is counted by the admission controller. */
+  private async guard<T>(modelId: string | undefined, ctx: RequestContext, operation: () => Promise<T>): Promise<T> {
+    try {
+      if (ctx.signal.aborted) throw ctx.signal.reason;
+      return await operation();
+    } catch (error) {
+      if (isServiceError(error) && error.code === 'deadline_exceeded') this.admission.deadlinePassed(modelId ?? this.registry.defaultModel.id);
+      throw error;
+    }
+  }
+
+  /** Admission (whole request, before decoding), then the images decoded and preprocessed in the image pool. */
+  private async preprocess(model: ModelBundle, images: readonly Uint8Array[], stages: readonly StageView[], ctx: RequestContext, operation: string) {
+    this.admission.admitImages(model.id, stages, images.length, ctx);
+    const started = performance.now();
+    const preprocessed = await this.images.preprocessAll(images, preprocessSpec(model), { signal: ctx.signal });
+    const ms = performance.now() - started;
+    this.metrics?.preprocessTime.observe({ operation }, ms / 1000);
+    return { images: preprocessed, ms };
+  }
+
+  private async runEncodeImages(model: ModelBundle, images: readonly Uint8Array[], features: boolean, ctx: RequestContext): Promise<Result<EncodedImageResult[]>> {
+    const stages = this.scheduler.stages(model, ENCODE_IMAGE_GRAPHS);
+    const pre = await this.preprocess(model, images, stages, ctx, 'encode_image');
+    this.admission.admitItems(model.id, stages, pre.images.length, ctx);
+    const encoded = await this.scheduler.encodeImages(model, pre.images.map((i) => i.rgb), features, ctx);
+    return {
+      model,
+      value: encoded.value.map((e, i) => ({ ...e, source: pre.images[i]!.source })),
+      timings: { preprocessMs: pre.ms, queueMs: encoded.queueMs, inferenceMs: encoded.inferenceMs },
+    };
+  }
+
+  private async runEncodeTokens(model: ModelBundle, rows: Uint32Array[], features: boolean, ctx: RequestContext): Promise<Result<SemanticOutput[]>> {
+    this.admission.admitItems(model.id, this.scheduler.stages(model, ['semantic_encoder']), rows.length, ctx);
+    const encoded = await this.scheduler.encodeTokens(model, rows, features, ctx);
+    return { model, value: encoded.value, timings: { queueMs: encoded.queueMs, inferenceMs: encoded.inferenceMs } };
+  }
+
+  private async runEncodeTexts(model: ModelBundle, texts: readonly TokenizedText[], ctx: RequestContext): Promise<Result<EncodedText[]>> {
+    this.admission.admitItems(model.id, this.scheduler.stages(model, ['text_encoder']), texts.length, ctx);
+    const encoded = await this.scheduler.encodeTexts(model, texts.map((t) => t.ids), ctx);
+    return {
+      model,
+      value: encoded.value.map((embedding, i) => ({ embedding, tokenCount: texts[i]!.tokenCount, unknownWords: texts[i]!.unknownWords })),
+      timings: { queueMs: encoded.queueMs, inferenceMs: encoded.inferenceMs },
+    };
+  }
+}
+
+const ENCODE_IMAGE_GRAPHS: readonly GraphName[] = ['vq_encoder', 'semantic_encoder'];
