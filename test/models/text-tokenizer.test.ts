@@ -39,6 +39,11 @@ describe('TextTokenizer', () => {
     assert.deepEqual([...tokenizer.encode('zebra')], [3, 1, 0, 0, 0, 0, 0, 0], 'unknown word');
   });
 
+  it('names the words the vocabulary cannot represent, as the normalizer writes them, and none for known texts', () => {
+    assert.deepEqual(tokenizer.unknownWords('A photo of a CAT.'), []);
+    assert.deepEqual(tokenizer.unknownWords('A Zebra near a cat, and a GNU'), ['zebra', 'near', 'and', 'gnu']);
+  });
+
   it('truncates so that EOS stays last', () => {
     assert.deepEqual([...tokenizer.encode('a photo of a cat a photo of a dog')], [4, 5, 6, 4, 7, 4, 5, 1]);
   });
@@ -61,5 +66,10 @@ describe('TextTokenizer with the real Gemma vocabulary (SigLIP2 tokenizer.json)'
     assert.equal(row.length, 64);
     // canonicalize -> 'a photo of a cat' -> 'a' '▁photo' '▁of' '▁a' '▁cat' (no dummy prefix on the first word)
     assert.deepEqual(row, [235250, 2686, 576, 476, 4401, 1, ...new Array<number>(58).fill(0)]);
+  });
+
+  it('a byte-level vocabulary represents every text: nothing is unknown', async () => {
+    const tokenizer = new TextTokenizer(JSON.parse(await readFile(path, 'utf8')) as object, gemma);
+    assert.deepEqual(tokenizer.unknownWords('a zyxqv of Ξένη γλώσσα 🦓'), []);
   });
 });
