@@ -35,10 +35,17 @@ function networkAddress(): string | undefined {
     .find((a) => a !== undefined && a.family === 'IPv4' && !a.internal)?.address;
 }
 
+/** The keys of an OpenAPI path item that are operations (others: parameters, summary, servers...). */
+const HTTP_METHODS = new Set(['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace']);
+
 /** The operations of the served OpenAPI document, as "METHOD /path". */
 async function operations(url: string): Promise<string[]> {
   const doc = (await (await fetch(`${url}/openapi.json`)).json()) as { paths: Record<string, Record<string, unknown>> };
-  return Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((method) => `${method.toUpperCase()} ${path}`));
+  return Object.entries(doc.paths).flatMap(([path, item]) =>
+    Object.keys(item)
+      .filter((key) => HTTP_METHODS.has(key))
+      .map((method) => `${method.toUpperCase()} ${path}`),
+  );
 }
 
 /** Records every request of the page that failed or was answered 4xx/5xx. */
