@@ -1,0 +1,18 @@
+/**
+ * The engine a command runs on: in this process (started from the service's settings) or, with
+ * --server, running replicas. Either way the command gets a handle with one close().
+ */
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import { type Engine, type EngineLayout, startEngine } from '../engine/index.js';
+
+export interface LocalEngine {
+  readonly engine: Engine;
+  readonly layout: EngineLayout;
+  close(): Promise<void>;
+}
+
+export async function startLocalEngine(config: Config, log: Logger): Promise<LocalEngine> {
+  const { engine, layout } = await startEngine(config, { log });
+  return { engine, layout, close: () => engine.close() };
+}

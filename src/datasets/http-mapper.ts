@@ -1,0 +1,320 @@
+/**
+ * The mapper as a client of running toklip-serve replicas (`--server URL[,URL...]`), for users
+ * who already run the service: images go in multipart batches to /v1/tokenize (ids back as
+ * base64, bytesPerId), and their ids to /v1/encode (tokens_base64, float32 base64, not
+ * normalised: this side normalises exactly as the in-process mapper does) when embeddings or
+ * features are asked for. Same values as in-process: the same engine answers.
+ *
+ * Batches go to the replica with the fewest requests in flight. A bad image in a batch is
+ * named by the problem's `position.row`: it is answered alone and the rest is sent again. A
+ * refusal for capacity (429, 503) waits Retry-After and tries again; a replica that cannot be
+ * reached is retried a few times before the run stops.
+ */
+import { type ErrorCode, ERROR_TABLE, ServiceError } from '../errors.js';
+import { bytesPerId } from '../engine/token-rows.js';
+import { detectAcceptedFormat } from '../images/formats.js';
+import { readImageHeader } from '../images/decode.js';
+import { TRANSIENT_CODES, isImageCode } from './image-errors.js';
+import { type DatasetModel, type ImageMapper, type MapOptions, type MappedImage, l2Normalize } from './mapper.js';
+
+export interface HttpMapperOptions extends MapOptions {
+  readonly model?: string | undefined;
+  /** Images per request (at most the servers' TOKLIP_MAX_IMAGES_PER_REQUEST). */
+  readonly batchSize?: number;
+  /** Bytes of images per request (below the servers' TOKLIP_BODY_LIMIT_MB). */
+  readonly batchBytes?: number;
+  /** Sent as `Authorization: Bearer` when the servers require API keys. */
+  readonly apiKey?: string | undefined;
+}
+
+/** The model as GET /v1/models describes it (the members used here). */
+interface ModelCard {
+  readonly id: string;
+  readonly capabilities: readonly string[];
+  readonly image_size: number;
+  readonly grid: [number, number];
+  readonly num_tokens: number;
+  readonly codebook_size: number;
+  readonly embedding_dim: number;
+  readonly preprocessing: Record<string, unknown>;
+}
+
+interface Problem {
+  readonly code?: string;
+  readonly detail?: string;
+  readonly position?: { readonly row?: number };
+}
+
+interface Pending {
+  readonly bytes: Uint8Array;
+  readonly resolve: (value: MappedImage) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** Connection failures and refusals for capacity: tries of one request before the run stops. */
+const MAX_TRIES = 20;
+
+export class ServerError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ServerError';
+  }
+}
+
+function knownCode(code: string | undefined): code is ErrorCode {
+  return code !== undefined && Object.hasOwn(ERROR_TABLE, code);
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+function decodeIds(base64: string, codebookSize: number): Uint32Array {
+  const bytes = Buffer.from(base64, 'base64');
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const width = bytesPerId(codebookSize);
+  const ids = new Uint32Array(bytes.byteLength / width);
+  for (let i = 0; i < ids.length; i++) ids[i] = width === 2 ? view.getUint16(i * 2, true) : view.getUint32(i * 4, true);
+  return ids;
+}
+
+function decodeFloats(base64: string): Float32Array {
+  const bytes = Buffer.from(base64, 'base64');
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out = new Float32Array(bytes.byteLength / 4);
+  for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(i * 4, true);
+  return out;
+}
+
+function encodeIds(ids: Uint32Array, codebookSize: number): string {
+  const width = bytesPerId(codebookSize);
+  const bytes = Buffer.alloc(ids.length * width);
+  for (let i = 0; i < ids.length; i++) {
+    if (width === 2) bytes.writeUInt16LE(ids[i]!, i * 2);
+    else bytes.writeUInt32LE(ids[i]!, i * 4);
+  }
+  return bytes.toString('base64');
+}
+
+/** Size as displayed, from the header only (the server accepted the image, so it has one). */
+async function displayedSize(bytes: Uint8Array): Promise<{ width: number; height: number }> {
+  const info = await readImageHeader(bytes, detectAcceptedFormat(bytes), { maxInputPixels: Number.MAX_SAFE_INTEGER, maxInputBytes: Number.MAX_SAFE_INTEGER });
+  return { width: info.orientedWidth, height: info.orientedHeight };
+}
+
+class Replica {
+  inFlight = 0;
+  constructor(readonly url: string) {}
+}
+
+export class HttpMapper implements ImageMapper {
+  readonly model: DatasetModel;
+  readonly concurrency: number;
+  private readonly replicas: Replica[];
+  private readonly batchSize: number;
+  private readonly batchBytes: number;
+  private queue: Pending[] = [];
+  private scheduled = false;
+
+  private constructor(
+    replicas: Replica[],
+    model: DatasetModel,
+    private readonly options: HttpMapperOptions,
+  ) {
+    this.replicas = replicas;
+    this.model = model;
+    this.batchSize = options.batchSize ?? 16;
+    this.batchBytes = options.batchBytes ?? 8 << 20;
+    this.concurrency = replicas.length * this.batchSize * 4;
+  }
+
+  static async create(urls: readonly string[], options: HttpMapperOptions): Promise<HttpMapper> {
+    if (urls.length === 0) throw new ServerError('--server needs at least one URL');
+    const cards: ModelCard[] = [];
+    for (const url of urls) {
+      let list: { default_model: string; data: ModelCard[] };
+      try {
+        const response = await fetch(`${url}/v1/models`, { headers: HttpMapper.headers(options.apiKey) });
+        if (!response.ok) throw new Error(`GET /v1/models answered ${response.status}`);
+        list = (await response.json()) as typeof list;
+      } catch (error) {
+        throw new ServerError(`cannot use the server ${url}: ${(error as Error).message}`);
+      }
+      const id = options.model ?? list.default_model;
+      const card = list.data.find((m) => m.id === id);
+      if (card === undefined) throw new ServerError(`the server ${url} does not serve model '${id}' (it serves ${list.data.map((m) => m.id).join(', ')})`);
+      const needs = options.embeddings || options.features ? ['tokenize', 'encode_tokens'] : ['tokenize'];
+      const lacking = needs.filter((c) => !card.capabilities.includes(c));
+      if (lacking.length > 0) throw new ServerError(`model ${id} on ${url} cannot ${lacking.join(', ')}`);
+      cards.push(card);
+    }
+    const [first] = cards;
+    const same = (c: ModelCard) => JSON.stringify([c.id, c.grid, c.codebook_size, c.embedding_dim, c.image_size, c.preprocessing]) === JSON.stringify([first!.id, first!.grid, first!.codebook_size, first!.embedding_dim, first!.image_size, first!.preprocessing]);
+    if (!cards.every(same)) throw new ServerError(`the servers describe model ${first!.id} differently (grid, codebook, dims or preprocessing): they must serve the same bundle`);
+    const model: DatasetModel = {
+      id: first!.id,
+      bundleSha256: null,
+      imageSize: first!.image_size,
+      grid: first!.grid,
+      numTokens: first!.num_tokens,
+      codebookSize: first!.codebook_size,
+      embeddingDim: first!.embedding_dim,
+      preprocessing: first!.preprocessing,
+      executionProvider: urls.join(','),
+    };
+    return new HttpMapper(urls.map((url) => new Replica(url.replace(/\/+$/, ''))), model, options);
+  }
+
+  private static headers(apiKey: string | undefined): Record<string, string> {
+    return apiKey ? { authorization: `Bearer ${apiKey}` } : {};
+  }
+
+  map(bytes: Uint8Array, signal: AbortSignal): Promise<MappedImage> {
+    return new Promise((resolve, reject) => {
+      if (signal.aborted) return reject(signal.reason);
+      this.queue.push({ bytes, resolve, reject });
+      if (this.queue.length >= this.batchSize) this.flush(signal);
+      else if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => {
+          this.scheduled = false;
+          this.flush(signal);
+        });
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    // Nothing held between requests: fetch's connections close when idle.
+  }
+
+  private flush(signal: AbortSignal): void {
+    while (this.queue.length > 0) {
+      const batch: Pending[] = [];
+      let bytes = 0;
+      while (this.queue.length > 0 && batch.length < this.batchSize && (batch.length === 0 || bytes + this.queue[0]!.bytes.length <= this.batchBytes)) {
+        const next = this.queue.shift()!;
+        bytes += next.bytes.length;
+        batch.push(next);
+      }
+      void this.send(batch, signal);
+    }
+  }
+
+  private pickReplica(): Replica {
+    return this.replicas.reduce((best, r) => (r.inFlight < best.inFlight ? r : best));
+  }
+
+  /** Sends a batch until every image of it is answered (values, or its own image error). */
+  private async send(batch: Pending[], signal: AbortSignal): Promise<void> {
+    let rest = batch;
+    try {
+      for (let tries = 0; rest.length > 0; ) {
+        const replica = this.pickReplica();
+        replica.inFlight++;
+        let outcome: Awaited<ReturnType<HttpMapper['post']>>;
+        try {
+          outcome = await this.post(replica, rest, signal);
+        } finally {
+          replica.inFlight--;
+        }
+        if (outcome.kind === 'done') return;
+        if (outcome.kind === 'bad-row') {
+          rest[outcome.row]!.reject(outcome.error);
+          rest = rest.filter((_, i) => i !== outcome.row);
+          continue;
+        }
+        if (outcome.kind === 'split') {
+          // A refusal for the whole body (e.g. 413): each image alone says which one it was.
+          await Promise.all(rest.map((p) => this.send([p], signal)));
+          return;
+        }
+        if (++tries >= MAX_TRIES) throw new ServerError(`${replica.url}: ${outcome.reason} (${tries} tries)`);
+        await sleep(outcome.waitMs, signal);
+      }
+    } catch (error) {
+      for (const p of rest) p.reject(error);
+    }
+  }
+
+  private async post(
+    replica: Replica,
+    batch: Pending[],
+    signal: AbortSignal,
+  ): Promise<{ kind: 'done' } | { kind: 'bad-row'; row: number; error: ServiceError } | { kind: 'split' } | { kind: 'retry'; reason: string; waitMs: number }> {
+    const form = new FormData();
+    form.set('model', this.model.id);
+    form.set('ids_format', 'base64');
+    for (const p of batch) form.append('images', new Blob([p.bytes]), 'image');
+    let response: Response;
+    try {
+      response = await fetch(`${replica.url}/v1/tokenize`, { method: 'POST', body: form, headers: HttpMapper.headers(this.options.apiKey), signal });
+    } catch (error) {
+      if (signal.aborted) throw signal.reason;
+      return { kind: 'retry', reason: `cannot reach the server: ${(error as Error).message}`, waitMs: 1000 };
+    }
+    if (!response.ok) return this.refusal(response, batch.length);
+    const body = (await response.json()) as { tokens_base64: string[] };
+    const ids = body.tokens_base64.map((b) => decodeIds(b, this.model.codebookSize));
+    let encoded: { embeddings?: string[]; features?: string[] } = {};
+    if (this.options.embeddings || this.options.features) {
+      const output = this.options.embeddings && this.options.features ? 'both' : this.options.embeddings ? 'embedding' : 'features';
+      let encodeResponse: Response;
+      try {
+        encodeResponse = await fetch(`${replica.url}/v1/encode`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...HttpMapper.headers(this.options.apiKey) },
+          body: JSON.stringify({ model: this.model.id, tokens_base64: ids.map((row) => encodeIds(row, this.model.codebookSize)), output, normalize: false, encoding_format: 'base64' }),
+          signal,
+        });
+      } catch (error) {
+        if (signal.aborted) throw signal.reason;
+        return { kind: 'retry', reason: `cannot reach the server: ${(error as Error).message}`, waitMs: 1000 };
+      }
+      if (!encodeResponse.ok) {
+        const refusal = await this.refusal(encodeResponse, batch.length);
+        if (refusal.kind === 'retry') return refusal;
+        throw new ServerError(`${replica.url}/v1/encode refused the ids of /v1/tokenize (${encodeResponse.status})`);
+      }
+      encoded = (await encodeResponse.json()) as typeof encoded;
+    }
+    const sizes = await Promise.all(batch.map((p) => displayedSize(p.bytes)));
+    batch.forEach((p, i) => {
+      p.resolve({
+        ids: ids[i]!,
+        ...sizes[i]!,
+        ...(this.options.embeddings ? { embedding: l2Normalize(decodeFloats(encoded.embeddings![i]!)) } : {}),
+        ...(this.options.features ? { features: decodeFloats(encoded.features![i]!) } : {}),
+      });
+    });
+    return { kind: 'done' };
+  }
+
+  private async refusal(response: Response, batchLength: number): Promise<{ kind: 'bad-row'; row: number; error: ServiceError } | { kind: 'split' } | { kind: 'retry'; reason: string; waitMs: number }> {
+    const problem = ((await response.json().catch(() => ({}))) ?? {}) as Problem;
+    const code = problem.code;
+    const detail = problem.detail ?? `HTTP ${response.status}`;
+    if (knownCode(code) && isImageCode(code)) {
+      const row = problem.position?.row;
+      if (row !== undefined && row >= 0 && row < batchLength) return { kind: 'bad-row', row, error: new ServiceError(code, detail) };
+      if (batchLength > 1) return { kind: 'split' };
+      return { kind: 'bad-row', row: 0, error: new ServiceError(code, detail) };
+    }
+    if ((knownCode(code) && TRANSIENT_CODES.has(code)) || response.status === 429 || response.status === 503) {
+      const retryAfter = Number(response.headers.get('retry-after'));
+      return { kind: 'retry', reason: `${response.status} ${code ?? ''}: ${detail}`, waitMs: Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : 1000 };
+    }
+    throw new ServerError(`the server answered ${response.status} ${code ?? ''}: ${detail}`);
+  }
+}
