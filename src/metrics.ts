@@ -94,6 +94,44 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
       help: 'Inference workers replaced after a crash',
       registers: [registry],
     }),
+    cacheHits: new Counter({
+      name: 'toklip_cache_hits_total',
+      help: 'Items (images, token rows, texts) answered from the result cache, by engine operation and source (memory, redis, or inflight: computed for another request at the same moment)',
+      labelNames: ['operation', 'source'] as const,
+      registers: [registry],
+    }),
+    cacheMisses: new Counter({
+      name: 'toklip_cache_misses_total',
+      help: 'Items computed while the result cache was on (not found in any tier), by engine operation',
+      labelNames: ['operation'] as const,
+      registers: [registry],
+    }),
+    cacheBytes: new Gauge({
+      name: 'toklip_cache_bytes',
+      help: 'Bytes held by the in-process result cache (values, keys and bookkeeping; bounded by TOKLIP_CACHE_MB)',
+      registers: [registry],
+    }),
+    cacheEntries: new Gauge({
+      name: 'toklip_cache_entries',
+      help: 'Items held by the in-process result cache',
+      registers: [registry],
+    }),
+    cacheEvictions: new Counter({
+      name: 'toklip_cache_evictions_total',
+      help: 'Items evicted from the in-process result cache to stay within TOKLIP_CACHE_MB (least recently used first)',
+      registers: [registry],
+    }),
+    cacheRedisErrors: new Counter({
+      name: 'toklip_cache_redis_errors_total',
+      help: 'Redis cache reads and writes that failed (the items were computed): timeout (no answer within TOKLIP_CACHE_REDIS_TIMEOUT_MS), error (refused, e.g. out of memory, or connection lost), unavailable (not asked: disconnected, or backing off after a timeout)',
+      labelNames: ['operation', 'reason'] as const,
+      registers: [registry],
+    }),
+    cacheCorrupt: new Counter({
+      name: 'toklip_cache_corrupt_total',
+      help: 'Cached values that did not parse (treated as misses)',
+      registers: [registry],
+    }),
   };
 }
 

@@ -310,6 +310,17 @@ export interface components {
             compute_dtype: string;
             /** @description ONNX Runtime execution provider in use: cpu | cuda */
             execution_provider: string;
+            /** @description sha256 of the bundle's manifest.json (which lists every file's sha256): names the exact weights served, and keys its cached results */
+            bundle_sha256: string;
+            /** @description The result cache (README, Configuration: TOKLIP_CACHE_*) */
+            cache: {
+                /** @description Results of this model are cached (answers carry x-cache: hit, miss or partial) */
+                enabled: boolean;
+                /** @description Bound of the in-process cache (TOKLIP_CACHE_MB); 0: none */
+                memory_bytes: number;
+                /** @description Results are also shared through Redis between replicas (TOKLIP_CACHE_REDIS_URL) */
+                shared: boolean;
+            };
         };
     };
     responses: never;
@@ -485,7 +496,13 @@ export interface operations {
                      *           },
                      *           "dtype": "float32",
                      *           "compute_dtype": "float32",
-                     *           "execution_provider": "cuda"
+                     *           "execution_provider": "cuda",
+                     *           "bundle_sha256": "5f0c3a1b9d2e4f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8",
+                     *           "cache": {
+                     *             "enabled": true,
+                     *             "memory_bytes": 134217728,
+                     *             "shared": false
+                     *           }
                      *         }
                      *       ]
                      *     }

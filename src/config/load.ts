@@ -12,6 +12,7 @@ import { parseSecurity } from './security.js';
 import {
   type Config,
   type DeviceConfig,
+  type TracingConfig,
   type SettingName,
   type Settings,
   SETTING_NAMES,
@@ -69,6 +70,9 @@ function readRaw(env: NodeJS.ProcessEnv, argv: readonly string[], problems: stri
   return { raw, fromFlag };
 }
 
+/** Settings whose values may hold credentials: never repeated in messages. */
+const SECRET_SETTINGS: ReadonlySet<SettingName> = new Set(['apiKeys', 'cacheRedisUrl']);
+
 function parseDevice(settings: Settings): DeviceConfig {
   const [kind, id] = settings.device.split(':') as ['auto' | 'cpu' | 'cuda', string | undefined];
   return { kind, deviceId: id === undefined ? 0 : Number(id) };
@@ -82,10 +86,48 @@ function crossFieldProblems(s: Settings): string[] {
         'a full request could never be queued',
     );
   }
+  if (s.cacheRedisUrl !== '') {
+    let protocol: string | undefined;
+    try {
+      protocol = new URL(s.cacheRedisUrl).protocol;
+    } catch {
+      protocol = undefined;
+    }
+    if (protocol !== 'redis:' && protocol !== 'rediss:') {
+      problems.push(`${envName('cacheRedisUrl')}=(hidden): not a redis:// or rediss:// URL (redis://[user:password@]host:port[/db])`);
+    }
+  }
   if (s.defaultModel !== '' && !new RegExp(MODEL_ID_PATTERN).test(s.defaultModel)) {
     problems.push(`${envName('defaultModel')}='${s.defaultModel}': not a model id (${MODEL_ID_PATTERN})`);
   }
   return problems;
+}
+
+/** Exporters of OTEL_TRACES_EXPORTER this service has. */
+const TRACE_EXPORTERS = ['otlp', 'none'];
+/** OTLP protocols it has (@opentelemetry/exporter-trace-otlp-proto). */
+const OTLP_PROTOCOLS = ['http/protobuf'];
+
+/**
+ * The standard OTEL_* variables that decide whether tracing is on (the SDK reads the rest
+ * itself): on with OTEL_TRACES_EXPORTER=otlp or an OTLP endpoint, off with
+ * OTEL_SDK_DISABLED=true or OTEL_TRACES_EXPORTER=none, off when none is set.
+ */
+export function parseTracing(env: NodeJS.ProcessEnv): { tracing: TracingConfig; problems: string[] } {
+  const problems: string[] = [];
+  const value = (name: string) => env[name]?.trim() || undefined;
+  const exporters = (value('OTEL_TRACES_EXPORTER') ?? '').split(',').map((e) => e.trim()).filter((e) => e !== '');
+  for (const exporter of exporters) {
+    if (!TRACE_EXPORTERS.includes(exporter)) problems.push(`OTEL_TRACES_EXPORTER=${exporter}: this service exports traces with otlp only (or none)`);
+  }
+  const endpoint = value('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT') ?? value('OTEL_EXPORTER_OTLP_ENDPOINT');
+  const disabled = value('OTEL_SDK_DISABLED')?.toLowerCase() === 'true';
+  const enabled = !disabled && (exporters.includes('otlp') || (exporters.length === 0 && endpoint !== undefined));
+  const protocol = value('OTEL_EXPORTER_OTLP_TRACES_PROTOCOL') ?? value('OTEL_EXPORTER_OTLP_PROTOCOL') ?? 'http/protobuf';
+  if (enabled && !OTLP_PROTOCOLS.includes(protocol)) {
+    problems.push(`OTEL_EXPORTER_OTLP_PROTOCOL=${protocol}: this service sends OTLP as http/protobuf (a collector's port 4318)`);
+  }
+  return { tracing: Object.freeze({ enabled, serviceName: value('OTEL_SERVICE_NAME') ?? 'toklip-serve' }), problems };
 }
 
 /**
@@ -102,13 +144,15 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: readonly string[] = [],
     const given = raw[setting];
     const constraint = SettingsSchema.properties[setting];
     const allowed = 'enum' in constraint ? ` (one of: ${(constraint.enum as string[]).join(', ')})` : '';
-    const shown = setting === 'apiKeys' ? '(hidden)' : `'${given ?? ''}'`;
+    const shown = SECRET_SETTINGS.has(setting) ? '(hidden)' : `'${given ?? ''}'`;
     problems.push(`${sourceOf(setting, fromFlag)}=${shown}: ${error.message}${allowed}`);
   }
   if (problems.length > 0) throw new ConfigError(problems);
 
   const settings = converted as Settings;
   problems.push(...crossFieldProblems(settings));
+  const { tracing, problems: tracingProblems } = parseTracing(env);
+  problems.push(...tracingProblems);
   const { security, problems: securityProblems } = parseSecurity(settings);
   problems.push(...securityProblems);
   if (problems.length > 0) throw new ConfigError(problems);
@@ -141,5 +185,18 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: readonly string[] = [],
     shutdownGraceMs: settings.shutdownGraceMs,
     verifyChecksums: settings.verifyChecksums,
     security,
+    cache: Object.freeze({
+      memoryBytes: Math.floor(settings.cacheMb * 1024 * 1024),
+      redis:
+        settings.cacheRedisUrl === ''
+          ? undefined
+          : Object.freeze({
+              url: settings.cacheRedisUrl,
+              ttlSeconds: settings.cacheRedisTtlSeconds,
+              prefix: settings.cacheRedisPrefix,
+              timeoutMs: settings.cacheRedisTimeoutMs,
+            }),
+    }),
+    tracing,
   });
 }

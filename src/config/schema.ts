@@ -136,6 +136,28 @@ export const SettingsSchema = Type.Object(
     urlMaxMb: Type.Number({ default: 16, exclusiveMinimum: 0, maximum: 1024, description: 'Largest image downloaded from one URL, in MiB' }),
     urlConnectTimeoutMs: Type.Integer({ default: 3000, minimum: 1, maximum: 60_000, description: 'Time to connect to an image URL (TCP and TLS)' }),
     urlTimeoutMs: Type.Integer({ default: 10_000, minimum: 1, maximum: 300_000, description: 'Time to download an image URL, name resolution included' }),
+    cacheMb: Type.Number({
+      default: 128,
+      minimum: 0,
+      maximum: 1_048_576,
+      description: 'In-process result cache: most MiB of results kept (LRU by bytes); 0: off',
+    }),
+    cacheRedisUrl: Type.String({
+      default: '',
+      description: 'redis:// or rediss:// URL of a Redis shared between replicas for cached results; empty: none',
+    }),
+    cacheRedisTtlSeconds: Type.Integer({ default: 86_400, minimum: 1, maximum: 31_536_000, description: 'Expiry of results written to Redis' }),
+    cacheRedisPrefix: Type.String({
+      default: 'toklip',
+      pattern: '^[A-Za-z0-9_.:{}-]{1,64}$',
+      description: 'Prefix of the Redis keys (the bundle checksum follows it in every key)',
+    }),
+    cacheRedisTimeoutMs: Type.Integer({
+      default: 50,
+      minimum: 1,
+      maximum: 10_000,
+      description: 'Longest wait for a Redis read; a slower read is a miss (the result is computed)',
+    }),
   },
   { additionalProperties: false },
 );
@@ -196,6 +218,37 @@ export interface Config {
   readonly shutdownGraceMs: number;
   readonly verifyChecksums: boolean;
   readonly security: SecurityConfig;
+  /** Result cache (TOKLIP_CACHE_*). */
+  readonly cache: CacheConfig;
+  /** OpenTelemetry tracing (the standard OTEL_* variables). */
+  readonly tracing: TracingConfig;
+}
+
+/** The result cache: in-process bound and the shared Redis, if any. */
+export interface CacheConfig {
+  /** 0: no in-process cache. */
+  readonly memoryBytes: number;
+  /** undefined: no shared cache. */
+  readonly redis: RedisCacheConfig | undefined;
+}
+
+export interface RedisCacheConfig {
+  /** Holds credentials when the URL does: never logged. */
+  readonly url: string;
+  readonly ttlSeconds: number;
+  readonly prefix: string;
+  readonly timeoutMs: number;
+}
+
+/**
+ * Tracing is on when an OTLP exporter is asked for (OTEL_TRACES_EXPORTER=otlp) or an OTLP
+ * endpoint is set, and OTEL_SDK_DISABLED is not true. The SDK reads the other OTEL_* variables
+ * itself (endpoint, headers, sampler, resource attributes, batching).
+ */
+export interface TracingConfig {
+  readonly enabled: boolean;
+  /** OTEL_SERVICE_NAME, else toklip-serve. */
+  readonly serviceName: string;
 }
 
 /** Access control and outbound fetching (TOKLIP_API_KEYS, CORS, rate limit, image URLs). */

@@ -18,7 +18,22 @@ import type { Metrics } from '../metrics.js';
 import type { GraphName } from '../models/manifest.js';
 import type { Capability, ModelBundle, ModelRegistry } from '../models/registry.js';
 import type { Scheduler, SemanticOutput, StageView } from '../scheduling/scheduler.js';
+import { NO_TRACING, type Tracing } from '../tracing/index.js';
 import type { AdmissionController } from './admission.js';
+import {
+  type CacheInfo,
+  type CacheOutcome,
+  type Computed,
+  ENCODED_FILE,
+  ENCODED_IMAGE,
+  type ItemCache,
+  NoCache,
+  SEMANTIC_OUTPUT,
+  TEXT_EMBEDDING,
+  TOKENIZED_IMAGE,
+  type Through,
+  idsContent,
+} from './cache/index.js';
 import type { RequestContext } from './context.js';
 import { type Scores, similarity } from './scores.js';
 import { type TokenizedText, tokenizeTexts } from './texts.js';
@@ -37,6 +52,8 @@ export interface Result<T> {
   readonly model: ModelBundle;
   readonly value: T;
   readonly timings: Timings;
+  /** Items answered from the result cache and items computed; absent when caching is off. */
+  readonly cache?: CacheOutcome;
 }
 
 /** An image as it was read (before preprocessing). */
@@ -79,6 +96,10 @@ export interface EngineParts {
   readonly images: ImagePreprocessor;
   readonly admission: AdmissionController;
   readonly metrics?: Metrics;
+  /** Result cache (src/engine/cache); default: none (every item computed). */
+  readonly cache?: ItemCache;
+  /** Spans of preprocessing (the scheduler has its own); default: none. */
+  readonly tracing?: Tracing;
 }
 
 export function preprocessSpec(model: ModelBundle): PreprocessSpec {
@@ -92,6 +113,8 @@ export class Engine {
   private readonly scheduler: Scheduler;
   private readonly images: ImagePreprocessor;
   private readonly metrics: Metrics | undefined;
+  private readonly cache: ItemCache;
+  private readonly tracing: Tracing;
 
   constructor(parts: EngineParts) {
     this.registry = parts.registry;
@@ -99,6 +122,13 @@ export class Engine {
     this.images = parts.images;
     this.admission = parts.admission;
     this.metrics = parts.metrics;
+    this.cache = parts.cache ?? new NoCache();
+    this.tracing = parts.tracing ?? NO_TRACING;
+  }
+
+  /** Whether results are cached, and where. */
+  get cacheInfo(): CacheInfo {
+    return this.cache.info;
   }
 
   /** The execution provider the workers run on ('cpu' or 'cuda'). */
@@ -135,36 +165,44 @@ export class Engine {
   tokenize(input: ModelChoice & { images: readonly Uint8Array[] }, ctx: RequestContext): Promise<Result<TokenizedImage[]>> {
     return this.guard(input.model, ctx, async () => {
       const model = this.resolveModel(input.model, 'tokenize');
-      const stages = this.scheduler.stages(model, ['vq_encoder']);
-      const pre = await this.preprocess(model, input.images, stages, ctx, 'tokenize');
-      this.admission.admitItems(model.id, stages, pre.images.length, ctx);
-      const ids = await this.scheduler.tokenize(model, pre.images.map((i) => i.rgb), ctx);
-      return {
-        model,
-        value: ids.value.map((row, i) => ({ ids: row, source: pre.images[i]!.source })),
-        timings: { preprocessMs: pre.ms, queueMs: ids.queueMs, inferenceMs: ids.inferenceMs },
-      };
+      const through = await this.cache.through(
+        {
+          operation: 'tokenize',
+          model,
+          variant: '',
+          inputs: input.images,
+          content: (image) => image,
+          codec: TOKENIZED_IMAGE,
+          compute: (images) => this.computeTokenize(model, images, ctx),
+        },
+        ctx,
+      );
+      return result(model, through, { preprocessed: true });
     });
   }
 
   /** Images -> token ids, pooled embeddings and (when asked) per-token features, in one pass. */
   encodeImages(input: ModelChoice & { images: readonly Uint8Array[]; features?: boolean }, ctx: RequestContext): Promise<Result<EncodedImageResult[]>> {
-    return this.guard(input.model, ctx, () => this.runEncodeImages(this.resolveModel(input.model, 'encode_image'), input.images, input.features ?? false, ctx));
+    return this.guard(input.model, ctx, async () => {
+      const model = this.resolveModel(input.model, 'encode_image');
+      return result(model, await this.cachedEncodeImages(model, input.images, input.features ?? false, ctx), { preprocessed: true });
+    });
   }
 
   /** Token id rows (a raster-order prefix of 1..N ids each) -> embeddings and (when asked) their causal features. */
   encodeTokens(input: ModelChoice & { rows: TokenRowsInput; features?: boolean; field?: string }, ctx: RequestContext): Promise<Result<SemanticOutput[]>> {
-    return this.guard(input.model, ctx, () => {
+    return this.guard(input.model, ctx, async () => {
       const model = this.resolveModel(input.model, 'encode_tokens');
-      return this.runEncodeTokens(model, checkTokenRows(input.rows, model, 'prefix', input.field), input.features ?? false, ctx);
+      const rows = checkTokenRows(input.rows, model, 'prefix', input.field);
+      return result(model, await this.cachedEncodeTokens(model, rows, input.features ?? false, ctx));
     });
   }
 
   /** Texts -> embeddings with the model's own tokenizer; each text's unknown words reported. */
   encodeTexts(input: ModelChoice & { texts: readonly string[]; field?: string }, ctx: RequestContext): Promise<Result<EncodedText[]>> {
-    return this.guard(input.model, ctx, () => {
+    return this.guard(input.model, ctx, async () => {
       const model = this.resolveModel(input.model, 'encode_text');
-      return this.runEncodeTexts(model, tokenizeTexts(model, input.texts, input.field), ctx);
+      return result(model, await this.cachedEncodeTexts(model, input.texts, tokenizeTexts(model, input.texts, input.field), ctx));
     });
   }
 
@@ -176,11 +214,20 @@ export class Engine {
     return this.guard(input.model, ctx, async () => {
       const model = this.resolveModel(input.model, 'decode');
       const rows = checkTokenRows(input.rows, model, 'exact', input.field);
-      const stages = this.scheduler.stages(model, ['vq_decoder']);
-      this.admission.admitItems(model.id, stages, rows.length, ctx);
-      const pixels = await this.scheduler.decode(model, rows, ctx);
-      const files = await Promise.all(pixels.value.map((rgb) => encodeRgb(rgb, model.imageSize, input.format, input.quality)));
-      return { model, value: files, timings: { queueMs: pixels.queueMs, inferenceMs: pixels.inferenceMs } };
+      const through = await this.cache.through(
+        {
+          operation: 'decode',
+          model,
+          // The quality is part of every key: a value that encodeRgb would refuse is never stored, so it never hits.
+          variant: `${input.format}:q${input.quality}`,
+          inputs: rows,
+          content: idsContent,
+          codec: ENCODED_FILE,
+          compute: (missing) => this.computeDecode(model, missing, input.format, input.quality, ctx),
+        },
+        ctx,
+      );
+      return result(model, through);
     });
   }
 
@@ -194,24 +241,29 @@ export class Engine {
       const model = this.resolveModel(input.model, fromImages ? 'encode_image' : 'encode_tokens');
       this.resolveModel(model.id, 'encode_text');
       const texts = tokenizeTexts(model, input.texts);
-      // Both towers run concurrently: one request, admitted stage by stage.
-      const visual = fromImages
-        ? this.runEncodeImages(model, input.images, false, ctx)
-        : this.runEncodeTokens(model, checkTokenRows(input.rows, model, 'prefix', input.field), false, ctx);
-      const [images, encodedTexts] = await Promise.all([visual, this.runEncodeTexts(model, texts, ctx)]);
+      // Both towers run concurrently: one request, admitted stage by stage; each item from the
+      // cache when there (the same entries as encodeImages / encodeTokens without features and encodeTexts).
+      const visual: Promise<Through<{ readonly embedding: Float32Array }>> = fromImages
+        ? this.cachedEncodeImages(model, input.images, false, ctx)
+        : this.cachedEncodeTokens(model, checkTokenRows(input.rows, model, 'prefix', input.field), false, ctx);
+      const [images, encodedTexts] = await Promise.all([visual, this.cachedEncodeTexts(model, input.texts, texts, ctx)]);
       const scores = similarity(
-        images.value.map((v) => v.embedding),
-        encodedTexts.value.map((t) => t.embedding),
+        images.values.map((v) => v.embedding),
+        encodedTexts.values.map((t) => t.embedding),
         model.manifest.score.scale,
       );
+      const outcomes = [images.outcome, encodedTexts.outcome];
       return {
         model,
         value: { ...scores, unknownWords: texts.map((t) => t.unknownWords) },
         timings: {
-          ...(images.timings.preprocessMs !== undefined ? { preprocessMs: images.timings.preprocessMs } : {}),
+          ...(fromImages ? { preprocessMs: images.timings.preprocessMs ?? 0 } : {}),
           queueMs: Math.max(images.timings.queueMs, encodedTexts.timings.queueMs),
           inferenceMs: Math.max(images.timings.inferenceMs, encodedTexts.timings.inferenceMs),
         },
+        ...(outcomes.every((o) => o !== undefined)
+          ? { cache: { hits: outcomes[0]!.hits + outcomes[1]!.hits, misses: outcomes[0]!.misses + outcomes[1]!.misses } }
+          : {}),
       };
     });
   }
@@ -226,6 +278,7 @@ export class Engine {
     await this.scheduler.close();
     await this.images.close();
     this.admission.close();
+    await this.cache.close();
   }
 
   /** Runs an operation; a 504 (its deadline passed) is counted by the admission controller. */
@@ -243,39 +296,122 @@ export class Engine {
   private async preprocess(model: ModelBundle, images: readonly Uint8Array[], stages: readonly StageView[], ctx: RequestContext, operation: string) {
     this.admission.admitImages(model.id, stages, images.length, ctx);
     const started = performance.now();
-    const preprocessed = await this.images.preprocessAll(images, preprocessSpec(model), { signal: ctx.signal });
+    const preprocessed = await this.tracing.span(
+      'toklip.preprocess',
+      { 'toklip.request_id': ctx.requestId, 'toklip.model': model.id, 'toklip.items': images.length },
+      () => this.images.preprocessAll(images, preprocessSpec(model), { signal: ctx.signal }),
+    );
     const ms = performance.now() - started;
     this.metrics?.preprocessTime.observe({ operation }, ms / 1000);
     return { images: preprocessed, ms };
   }
 
-  private async runEncodeImages(model: ModelBundle, images: readonly Uint8Array[], features: boolean, ctx: RequestContext): Promise<Result<EncodedImageResult[]>> {
+  /** Images (only those to compute) -> ids. */
+  private async computeTokenize(model: ModelBundle, images: readonly Uint8Array[], ctx: RequestContext): Promise<Computed<TokenizedImage>> {
+    const stages = this.scheduler.stages(model, ['vq_encoder']);
+    const pre = await this.preprocess(model, images, stages, ctx, 'tokenize');
+    this.admission.admitItems(model.id, stages, pre.images.length, ctx);
+    const ids = await this.scheduler.tokenize(model, pre.images.map((i) => i.rgb), ctx);
+    return {
+      values: ids.value.map((row, i) => ({ ids: row, source: pre.images[i]!.source })),
+      timings: { preprocessMs: pre.ms, queueMs: ids.queueMs, inferenceMs: ids.inferenceMs },
+    };
+  }
+
+  private cachedEncodeImages(model: ModelBundle, images: readonly Uint8Array[], features: boolean, ctx: RequestContext): Promise<Through<EncodedImageResult>> {
+    return this.cache.through(
+      {
+        operation: 'encode_image',
+        model,
+        variant: features ? 'features' : '',
+        inputs: images,
+        content: (image) => image,
+        codec: ENCODED_IMAGE,
+        compute: (missing) => this.computeEncodeImages(model, missing, features, ctx),
+      },
+      ctx,
+    );
+  }
+
+  private async computeEncodeImages(model: ModelBundle, images: readonly Uint8Array[], features: boolean, ctx: RequestContext): Promise<Computed<EncodedImageResult>> {
     const stages = this.scheduler.stages(model, ENCODE_IMAGE_GRAPHS);
     const pre = await this.preprocess(model, images, stages, ctx, 'encode_image');
     this.admission.admitItems(model.id, stages, pre.images.length, ctx);
     const encoded = await this.scheduler.encodeImages(model, pre.images.map((i) => i.rgb), features, ctx);
     return {
-      model,
-      value: encoded.value.map((e, i) => ({ ...e, source: pre.images[i]!.source })),
+      values: encoded.value.map((e, i) => ({ ...e, source: pre.images[i]!.source })),
       timings: { preprocessMs: pre.ms, queueMs: encoded.queueMs, inferenceMs: encoded.inferenceMs },
     };
   }
 
-  private async runEncodeTokens(model: ModelBundle, rows: Uint32Array[], features: boolean, ctx: RequestContext): Promise<Result<SemanticOutput[]>> {
-    this.admission.admitItems(model.id, this.scheduler.stages(model, ['semantic_encoder']), rows.length, ctx);
-    const encoded = await this.scheduler.encodeTokens(model, rows, features, ctx);
-    return { model, value: encoded.value, timings: { queueMs: encoded.queueMs, inferenceMs: encoded.inferenceMs } };
+  private cachedEncodeTokens(model: ModelBundle, rows: readonly Uint32Array[], features: boolean, ctx: RequestContext): Promise<Through<SemanticOutput>> {
+    return this.cache.through(
+      {
+        operation: 'encode_tokens',
+        model,
+        variant: features ? 'features' : '',
+        inputs: rows,
+        content: idsContent,
+        codec: SEMANTIC_OUTPUT,
+        compute: async (missing) => {
+          this.admission.admitItems(model.id, this.scheduler.stages(model, ['semantic_encoder']), missing.length, ctx);
+          const encoded = await this.scheduler.encodeTokens(model, missing, features, ctx);
+          return { values: encoded.value, timings: { queueMs: encoded.queueMs, inferenceMs: encoded.inferenceMs } };
+        },
+      },
+      ctx,
+    );
   }
 
-  private async runEncodeTexts(model: ModelBundle, texts: readonly TokenizedText[], ctx: RequestContext): Promise<Result<EncodedText[]>> {
-    this.admission.admitItems(model.id, this.scheduler.stages(model, ['text_encoder']), texts.length, ctx);
-    const encoded = await this.scheduler.encodeTexts(model, texts.map((t) => t.ids), ctx);
+  /** Texts (already tokenized, for their checks and counts) -> embeddings, each cached by its text. */
+  private async cachedEncodeTexts(model: ModelBundle, texts: readonly string[], tokenized: readonly TokenizedText[], ctx: RequestContext): Promise<Through<EncodedText>> {
+    const through = await this.cache.through(
+      {
+        operation: 'encode_text',
+        model,
+        variant: '',
+        inputs: texts.map((text, row) => ({ text, tokenized: tokenized[row]! })),
+        content: (item) => item.text,
+        codec: TEXT_EMBEDDING,
+        compute: async (missing) => {
+          this.admission.admitItems(model.id, this.scheduler.stages(model, ['text_encoder']), missing.length, ctx);
+          const encoded = await this.scheduler.encodeTexts(model, missing.map((item) => item.tokenized.ids), ctx);
+          return { values: encoded.value, timings: { queueMs: encoded.queueMs, inferenceMs: encoded.inferenceMs } };
+        },
+      },
+      ctx,
+    );
     return {
-      model,
-      value: encoded.value.map((embedding, i) => ({ embedding, tokenCount: texts[i]!.tokenCount, unknownWords: texts[i]!.unknownWords })),
-      timings: { queueMs: encoded.queueMs, inferenceMs: encoded.inferenceMs },
+      ...through,
+      values: through.values.map((embedding, i) => ({ embedding, tokenCount: tokenized[i]!.tokenCount, unknownWords: tokenized[i]!.unknownWords })),
     };
   }
+
+  private async computeDecode(
+    model: ModelBundle,
+    rows: readonly Uint32Array[],
+    format: ReconstructionFormat,
+    quality: number,
+    ctx: RequestContext,
+  ): Promise<Computed<EncodedImage>> {
+    const stages = this.scheduler.stages(model, ['vq_decoder']);
+    this.admission.admitItems(model.id, stages, rows.length, ctx);
+    const pixels = await this.scheduler.decode(model, rows, ctx);
+    const files = await Promise.all(pixels.value.map((rgb) => encodeRgb(rgb, model.imageSize, format, quality)));
+    return { values: files, timings: { queueMs: pixels.queueMs, inferenceMs: pixels.inferenceMs } };
+  }
+}
+
+/** An operation's result from its items: timings of the computing done, and the cache outcome when caching is on. */
+function result<V>(model: ModelBundle, through: Through<V>, options: { preprocessed?: boolean } = {}): Result<V[]> {
+  const { timings, outcome } = through;
+  return {
+    model,
+    value: through.values,
+    // An operation on images reports its preprocessing time even when every image came from the cache.
+    timings: options.preprocessed ? { ...timings, preprocessMs: timings.preprocessMs ?? 0 } : timings,
+    ...(outcome !== undefined ? { cache: outcome } : {}),
+  };
 }
 
 const ENCODE_IMAGE_GRAPHS: readonly GraphName[] = ['vq_encoder', 'semantic_encoder'];

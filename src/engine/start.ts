@@ -1,8 +1,8 @@
 /**
  * Start-up of an engine from the configuration: the bundles (registry), the execution provider,
  * the worker layout and pool (sessions created and warmed up), the batch size, the scheduler,
- * the image preprocessing pool and the admission controller. The HTTP server, the dataset
- * command and the benchmarks all start their engine here.
+ * the image preprocessing pool, the admission controller and the result cache. The HTTP server,
+ * the dataset command and the benchmarks all start their engine here.
  */
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
@@ -16,8 +16,10 @@ import { loadRegistry } from '../models/registry.js';
 import { chooseMaxBatch } from '../scheduling/batch-policy.js';
 import type { Clock } from '../scheduling/clock.js';
 import { Scheduler } from '../scheduling/scheduler.js';
+import type { Tracing } from '../tracing/index.js';
 import { AdmissionController } from './admission.js';
 import { GLIBC_MALLOC_TUNABLES, allocatorStatus } from './allocator.js';
+import { createResultCache } from './cache/index.js';
 import { Engine } from './engine.js';
 
 /** The settings an engine reads (a Config has them all; front ends without HTTP may build just these). */
@@ -40,7 +42,9 @@ export type EngineConfig = Pick<
   | 'imageThreads'
   | 'maxImagePixels'
   | 'bodyLimitBytes'
->;
+> &
+  // The result cache: off when absent (a full Config has it: TOKLIP_CACHE_*).
+  Partial<Pick<Config, 'cache'>>;
 
 export interface EngineStartOptions {
   readonly log: Logger;
@@ -48,6 +52,8 @@ export interface EngineStartOptions {
   readonly clock?: Clock;
   /** Another inference worker script (the tests inject faults with one); default: the production worker. */
   readonly workerEntry?: PoolOptions['entry'];
+  /** Spans of preprocessing, queue waits and batches (src/tracing); default: none. */
+  readonly tracing?: Tracing;
 }
 
 /** What was chosen at start, for the start-up log line. */
@@ -95,11 +101,25 @@ export async function startEngine(config: EngineConfig, options: EngineStartOpti
     log: options.log,
     ...(options.metrics ? { metrics: options.metrics } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.tracing ? { tracing: options.tracing } : {}),
   });
   const admission = new AdmissionController(
     { queueLimit: config.queueLimit, waitFraction: config.admissionWaitFraction, maxEventLoopDelayMs: config.maxEventLoopDelayMs },
     { stages: scheduler, images, clock: scheduler.clock, ...(options.metrics ? { metrics: options.metrics } : {}) },
   );
-  const engine = new Engine({ registry, scheduler, images, admission, ...(options.metrics ? { metrics: options.metrics } : {}) });
+  const cache = createResultCache(config.cache ?? { memoryBytes: 0, redis: undefined }, {
+    log: options.log,
+    ...(options.metrics ? { metrics: options.metrics } : {}),
+    ...(options.tracing ? { tracing: options.tracing } : {}),
+  });
+  const engine = new Engine({
+    registry,
+    scheduler,
+    images,
+    admission,
+    cache,
+    ...(options.metrics ? { metrics: options.metrics } : {}),
+    ...(options.tracing ? { tracing: options.tracing } : {}),
+  });
   return { engine, layout: { ...layout, maxBatch } };
 }

@@ -13,6 +13,7 @@ import { pino, type Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { ServiceError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
+import type { TracingRuntime } from '../tracing/index.js';
 import { registerBodyParsers } from './body-parsers.js';
 import { MULTIPART_FIELD_BYTES } from './inputs/images.js';
 import { registerErrorHandling, sendProblem } from './problem.js';
@@ -42,6 +43,8 @@ export interface AppDeps {
   readonly logger?: Logger;
   /** Image URL fetcher; by default made from config.security.remoteImages (none when URLs are off). Tests pass one. */
   readonly remoteImages?: RemoteImageFetcher;
+  /** OpenTelemetry tracing when on: @fastify/otel opens each request's span (src/tracing). */
+  readonly tracing?: TracingRuntime;
 }
 
 export interface AppOptions {
@@ -67,6 +70,9 @@ function installValidators(app: FastifyInstance): void {
 }
 
 const appPlugin: FastifyPluginAsync<AppOptions> = async (app, { config, deps }) => {
+  // First: its onRequest hook starts the request's span (continuing an incoming traceparent)
+  // before any other hook, and it wraps the handlers of the routes registered after it.
+  if (deps.tracing !== undefined) await app.register(deps.tracing.fastifyPlugin);
   installValidators(app);
   registerErrorHandling(app, { bodyLimitBytes: config.bodyLimitBytes, maxInputs: config.maxImagesPerRequest });
   app.addSchema(ProblemSchema);

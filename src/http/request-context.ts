@@ -6,6 +6,7 @@
  * on POST bodies in Fastify 5).
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { CacheOutcome } from '../engine/cache/index.js';
 import { type Engine, type Timings, type RequestContext, createRequestContext } from '../engine/index.js';
 import { ServiceError } from '../errors.js';
 
@@ -41,4 +42,10 @@ export function setTimingHeaders(reply: FastifyReply, timings: Timings): void {
   if (timings.preprocessMs !== undefined) reply.header('x-preprocess-time', ms(timings.preprocessMs));
   reply.header('x-queue-time', ms(timings.queueMs));
   reply.header('x-inference-time', ms(timings.inferenceMs));
+}
+
+/** `x-cache`: hit (every item from the result cache), miss (none) or partial; absent when caching is off. */
+export function setCacheHeader(reply: FastifyReply, outcome: CacheOutcome | undefined): void {
+  if (outcome === undefined) return;
+  reply.header('x-cache', outcome.misses === 0 && outcome.hits > 0 ? 'hit' : outcome.hits === 0 ? 'miss' : 'partial');
 }

@@ -13,6 +13,7 @@ import { DeviceError } from '../inference/device.js';
 import { StartupError } from '../inference/pool.js';
 import { createMetrics, type Metrics } from '../metrics.js';
 import { BundleError } from '../models/registry.js';
+import { type TracingRuntime, startTracing } from '../tracing/index.js';
 import { type App, buildApp } from './app.js';
 import type { RemoteImageFetcher } from './remote-images/fetch-image.js';
 import { ServiceState } from './state.js';
@@ -33,6 +34,8 @@ export interface StartOptions {
   readonly workerEntry?: EngineStartOptions['workerEntry'];
   /** Replaces the image URL fetcher made from the configuration (tests fetch from a local http server). */
   readonly remoteImages?: RemoteImageFetcher;
+  /** Tracing already started (its exporter chosen by the caller); default: started from config.tracing when on. The server shuts it down on close. */
+  readonly tracing?: TracingRuntime;
 }
 
 /** What the deployment exposes, without the keys themselves; a warning when anyone can call it. */
@@ -57,7 +60,14 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const log = logger.child({ component: 'server' });
   const metrics = createMetrics();
   const state = new ServiceState();
-  const app = await buildApp(config, { state, metrics, logger, ...(options.remoteImages ? { remoteImages: options.remoteImages } : {}) });
+  const tracing = options.tracing ?? (config.tracing.enabled ? startTracing(config.tracing) : undefined);
+  const app = await buildApp(config, {
+    state,
+    metrics,
+    logger,
+    ...(options.remoteImages ? { remoteImages: options.remoteImages } : {}),
+    ...(tracing ? { tracing } : {}),
+  });
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.port;
@@ -65,7 +75,12 @@ export async function startServer(config: Config, options: StartOptions = {}): P
 
   let engine: Engine;
   try {
-    const started = await startEngine(config, { log: logger, metrics, ...(options.workerEntry ? { workerEntry: options.workerEntry } : {}) });
+    const started = await startEngine(config, {
+      log: logger,
+      metrics,
+      ...(options.workerEntry ? { workerEntry: options.workerEntry } : {}),
+      ...(tracing ? { tracing: tracing.tracing } : {}),
+    });
     engine = started.engine;
     const { layout } = started;
     logAccessControl(config, log);
@@ -79,11 +94,14 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         intraOpThreads: layout.intraOpThreads,
         layout: layout.reason,
         maxBatch: layout.maxBatch,
+        cache: engine.cacheInfo,
+        tracing: tracing !== undefined,
       },
       `ready: ${engine.registry.ids().length} model(s) on ${engine.provider}`,
     );
   } catch (error) {
     await app.close();
+    await tracing?.shutdown();
     throw error;
   }
 
@@ -94,6 +112,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       engine.beginDrain();
       await app.close(); // resolves once every in-flight HTTP request has its response
       await engine.close();
+      await tracing?.shutdown(); // exports the spans still buffered
     })();
     return closing;
   };
@@ -111,7 +130,9 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const logger = pino({ level: config.logLevel });
+  // Tracing first: every log line then carries the trace and span ids of the active span.
+  const tracing = config.tracing.enabled ? startTracing(config.tracing) : undefined;
+  const logger = pino({ level: config.logLevel, ...(tracing ? { mixin: tracing.logFields } : {}) });
   // A rejection nobody handled or an exception nobody caught is a bug: log it and stop (crash-only).
   const fatal = (kind: string) => (error: unknown) => {
     logger.fatal({ err: error }, `${kind}: exiting`);
@@ -121,7 +142,7 @@ async function main(): Promise<void> {
   process.on('uncaughtException', fatal('uncaught exception'));
   let server: RunningServer;
   try {
-    server = await startServer(config, { logger });
+    server = await startServer(config, { logger, ...(tracing ? { tracing } : {}) });
   } catch (error) {
     if (error instanceof BundleError || error instanceof StartupError || error instanceof DeviceError) {
       logger.fatal(error.message);

@@ -31,6 +31,12 @@ export interface ModelBundle {
   readonly codebookSize: number;
   readonly embeddingDim: number;
   readonly textTokenizer: TextTokenizer | undefined;
+  /**
+   * sha256 (hex) of the bundle's manifest.json bytes. The manifest lists every file with its
+   * sha256 and size, so this digest names the bundle's whole content (the result cache keys on
+   * it, so a changed bundle never reads an older bundle's results).
+   */
+  readonly digest: string;
 }
 
 export class BundleError extends Error {
@@ -158,8 +164,11 @@ async function fileProblems(dir: string, m: Manifest, verifyChecksums: boolean):
 export async function loadBundle(dir: string, options: { verifyChecksums: boolean }): Promise<ModelBundle> {
   const where = (p: string) => `${dir}: ${p}`;
   let json: unknown;
+  let digest: string;
   try {
-    json = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8'));
+    const bytes = await readFile(join(dir, 'manifest.json'));
+    digest = createHash('sha256').update(bytes).digest('hex');
+    json = JSON.parse(bytes.toString('utf8'));
   } catch (error) {
     throw new BundleError([where(`manifest.json unreadable: ${(error as Error).message}`)]);
   }
@@ -197,6 +206,7 @@ export async function loadBundle(dir: string, options: { verifyChecksums: boolea
     codebookSize: manifest.codebook.size,
     embeddingDim: manifest.embedding_dim,
     textTokenizer,
+    digest,
   });
 }
 

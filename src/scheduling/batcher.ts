@@ -12,6 +12,7 @@
  *   discarded).
  */
 import { ServiceError, isServiceError } from '../errors.js';
+import type { BatchMember, BatchTracer, QueuedRequest } from '../tracing/index.js';
 import type { Clock } from './clock.js';
 import type { QueueLoad, StageCost } from './wait-estimate.js';
 
@@ -64,12 +65,18 @@ export interface BatcherOptions<I, O> {
   readonly clock: Clock;
   readonly runner: BatchRunner<I, O>;
   readonly observer?: BatcherObserver;
+  /** Spans of each request's queue wait and of the batches it runs in (src/tracing). */
+  readonly tracer?: BatchTracer;
 }
 
 interface PendingRequest<O> {
   readonly ctx: WorkContext;
   readonly outputs: O[];
   remaining: number;
+  /** Items not yet in a started batch. */
+  waiting: number;
+  /** Its queue wait, for tracing. */
+  readonly queued: QueuedRequest | undefined;
   queueMs: number;
   inferenceMs: number;
   settled: boolean;
@@ -149,6 +156,8 @@ export class Batcher<I, O> {
         ctx,
         outputs: new Array<O>(items.length),
         remaining: items.length,
+        waiting: items.length,
+        queued: this.options.tracer?.queued(ctx.requestId, items.length),
         queueMs: 0,
         inferenceMs: 0,
         settled: false,
@@ -210,6 +219,7 @@ export class Batcher<I, O> {
     batch.entries.forEach((e, i) => (e.request.queueMs = Math.max(e.request.queueMs, queueTimes[i]!)));
     const requestIds = [...new Set(batch.entries.map((e) => e.request.ctx.requestId))];
     observer?.batchStarted(batch.entries.length, queueTimes);
+    const traced = this.options.tracer?.batch(batch.entries.length, this.started(batch));
     let result: RunnerResult<O>;
     try {
       result = await runner(
@@ -220,12 +230,14 @@ export class Batcher<I, O> {
         throw new Error(`${this.name}: runner returned ${result.outputs.length} outputs for ${batch.entries.length} inputs`);
       }
     } catch (error) {
+      traced?.end(error);
       observer?.batchFinished(batch.entries.length, clock.now() - started, requestIds, error);
       const failure = isServiceError(error) ? error : new ServiceError('inference_failed', `${this.name}: ${String(error)}`, { cause: error });
       for (const entry of batch.entries) this.failRequest(entry.request, failure);
       return;
     }
     // Wall time includes waiting in the worker behind the running batch (staging): the worker's own time is the cost.
+    traced?.end();
     this.workMsEstimate = this.workMsEstimate === 0 ? result.inferenceMs : 0.8 * this.workMsEstimate + 0.2 * result.inferenceMs;
     observer?.batchFinished(batch.entries.length, result.inferenceMs, requestIds);
     batch.entries.forEach((entry, i) => {
@@ -251,11 +263,25 @@ export class Batcher<I, O> {
     this.closed = reason;
   }
 
+  /** The requests of a batch about to run, with their items in it; a request whose last item starts stops waiting. */
+  private started(batch: Batch<I, O>): BatchMember[] {
+    const items = new Map<PendingRequest<O>, number>();
+    for (const entry of batch.entries) items.set(entry.request, (items.get(entry.request) ?? 0) + 1);
+    const members: BatchMember[] = [];
+    for (const [request, count] of items) {
+      request.waiting -= count;
+      if (request.waiting === 0) request.queued?.end();
+      if (request.queued !== undefined) members.push({ requestId: request.ctx.requestId, queued: request.queued, items: count });
+    }
+    return members;
+  }
+
   /** Settles a request with an error and removes its queued items. */
   private failRequest(request: PendingRequest<O>, error: unknown, count?: 'timedOut' | 'cancelled'): void {
     if (request.settled) return;
     request.settled = true;
     request.cleanup();
+    request.queued?.end(error);
     const before = this.queue.length;
     this.queue = this.queue.filter((e) => e.request !== request);
     const dropped = before - this.queue.length;

@@ -16,6 +16,7 @@ import type { Metrics } from '../metrics.js';
 import { GRAPH_CONTRACT } from '../models/graph-contract.js';
 import type { GraphName } from '../models/manifest.js';
 import type { ModelBundle, ModelRegistry } from '../models/registry.js';
+import type { Tracing } from '../tracing/index.js';
 import { Batcher, type BatcherObserver, type BatchRunner, type StageResult, type WorkContext } from './batcher.js';
 import { type Clock, systemClock } from './clock.js';
 import { Dispatcher } from './dispatcher.js';
@@ -117,7 +118,7 @@ export class Scheduler {
   private readonly batchers = new Map<string, ModelBatchers>();
   private closing = false;
 
-  constructor(config: BatchingConfig, registry: ModelRegistry, executor: BatchExecutor, deps: { log: Logger; metrics?: Metrics; clock?: Clock }) {
+  constructor(config: BatchingConfig, registry: ModelRegistry, executor: BatchExecutor, deps: { log: Logger; metrics?: Metrics; clock?: Clock; tracing?: Tracing }) {
     this.registry = registry;
     this.executor = executor;
     const clock = deps.clock ?? systemClock;
@@ -136,6 +137,7 @@ export class Scheduler {
           clock,
           runner,
           observer: observer(model.id, graph, log, deps.metrics),
+          ...(deps.tracing ? { tracer: deps.tracing.batcher({ model: model.id, graph }) } : {}),
         });
         this.dispatcher.add(batcher);
         return batcher;

@@ -20,7 +20,8 @@ describe('faults in inference', () => {
   before(async () => {
     // A batch starts only when it holds 2 items (the 10 s delay does not pass in this test), so
     // which requests share a batch is known: two 1-text requests, or one 2-row token request.
-    server = await startTestServer({ TOKLIP_MAX_BATCH: '2', TOKLIP_MAX_DELAY_MS: '10000' }, { faults });
+    // No result cache: every request here must reach a worker (its faults are the subject).
+    server = await startTestServer({ TOKLIP_MAX_BATCH: '2', TOKLIP_MAX_DELAY_MS: '10000', TOKLIP_CACHE_MB: '0' }, { faults });
   });
   after(() => server.close());
 

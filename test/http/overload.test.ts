@@ -12,7 +12,8 @@ const PHOTO = new URL('../fixtures/images/inputs/rgb-2400x1600.jpg', import.meta
 
 describe('overload of the image preprocessing queue', () => {
   it('beyond TOKLIP_QUEUE_LIMIT waiting images, requests get 429 queue_full at once; the rest 200', async () => {
-    const server = await startTestServer({ TOKLIP_IMAGE_THREADS: '1', TOKLIP_QUEUE_LIMIT: '4', TOKLIP_MAX_IMAGES_PER_REQUEST: '2' });
+    // No result cache: the same photo 24 times would be decoded once (single flight), and the queue is the subject.
+    const server = await startTestServer({ TOKLIP_IMAGE_THREADS: '1', TOKLIP_QUEUE_LIMIT: '4', TOKLIP_MAX_IMAGES_PER_REQUEST: '2', TOKLIP_CACHE_MB: '0' });
     try {
       const photo = (await readFile(PHOTO)).toString('base64');
       const results = await Promise.all(Array.from({ length: 24 }, () => postJson(`${server.url}/v1/tokenize`, { images: [photo] })));
@@ -36,8 +37,8 @@ describe('overload of the image preprocessing queue', () => {
 
   it('images still waiting at their deadline are dropped: 504 before the work queued ahead of them is done', async () => {
     // The backstop alone: admission by predicted wait (which would refuse them with 429 once the
-    // time per image is measured) is off.
-    const server = await startTestServer({ TOKLIP_IMAGE_THREADS: '1', TOKLIP_QUEUE_LIMIT: '64', TOKLIP_ADMISSION_WAIT_FRACTION: '0' });
+    // time per image is measured) is off; so is the result cache (every image here must wait for its decoding).
+    const server = await startTestServer({ TOKLIP_IMAGE_THREADS: '1', TOKLIP_QUEUE_LIMIT: '64', TOKLIP_ADMISSION_WAIT_FRACTION: '0', TOKLIP_CACHE_MB: '0' });
     try {
       const photo = (await readFile(PHOTO)).toString('base64');
       const order: string[] = [];

@@ -6,7 +6,7 @@ import { ServiceError } from '../../errors.js';
 import { type ReconstructionFormat, DEFAULT_QUALITY, RECONSTRUCTION_MIME } from '../../images/index.js';
 import { parseInput, requireOne } from '../inputs/request.js';
 import { tokenRows } from '../inputs/tokens.js';
-import { httpRequestContext, setTimingHeaders } from '../request-context.js';
+import { httpRequestContext, setCacheHeader, setTimingHeaders } from '../request-context.js';
 import type { RoutePlugin } from '../route-options.js';
 import { type DecodeBody, DecodeOptions, DecodeResponse, type RequestBody, decodeSchemaBody } from '../schemas/inference.js';
 import { problemResponses } from '../schemas/problem.js';
@@ -95,6 +95,7 @@ export const decodeRoutes: RoutePlugin = async (app, options) => {
       const ctx = httpRequestContext(request, reply, engine, config.requestTimeoutMs);
       const result = await engine.decode({ model: model.id, rows, field, format, quality: opts.quality ?? DEFAULT_QUALITY }, ctx);
       setTimingHeaders(reply, result.timings);
+      setCacheHeader(reply, result.cache);
       const files = result.value;
       if (bare) return reply.type(files[0]!.mime).send(files[0]!.data);
       return { model: model.id, images: files.map((f) => ({ mime: f.mime, data: f.data.toString('base64') })) };

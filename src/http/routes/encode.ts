@@ -7,7 +7,7 @@ import type { Result } from '../../engine/index.js';
 import { ServiceError } from '../../errors.js';
 import { parseInput, requireOne } from '../inputs/request.js';
 import { tokenRows } from '../inputs/tokens.js';
-import { httpRequestContext, setTimingHeaders } from '../request-context.js';
+import { httpRequestContext, setCacheHeader, setTimingHeaders } from '../request-context.js';
 import type { RoutePlugin } from '../route-options.js';
 import { type EncodeBody, EncodeOptions, EncodeResponse, NoFields, type RequestBody, encodeSchemaBody } from '../schemas/inference.js';
 import { EMBEDDING_PROBLEMS, problemResponses } from '../schemas/problem.js';
@@ -74,6 +74,7 @@ export const encodeRoutes: RoutePlugin = async (app, options) => {
       }
 
       setTimingHeaders(reply, result.timings);
+      setCacheHeader(reply, result.cache);
       const asBase64 = opts.encoding_format === 'base64';
       const normalize = opts.normalize ?? true;
       const dim = result.model.embeddingDim;

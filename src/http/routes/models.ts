@@ -1,11 +1,12 @@
 /** GET /v1/models: what is loaded and how to call it (the list shape is OpenAI's, with more members). */
+import type { CacheInfo } from '../../engine/cache/index.js';
 import { bytesPerId } from '../../engine/token-rows.js';
 import type { ModelBundle } from '../../models/registry.js';
 import type { RoutePlugin } from '../route-options.js';
 import { ModelCard, ModelList } from '../schemas/models.js';
 import { problemResponses } from '../schemas/problem.js';
 
-function card(model: ModelBundle, isDefault: boolean, provider: string): ModelCard {
+function card(model: ModelBundle, isDefault: boolean, provider: string, cache: CacheInfo): ModelCard {
   const m = model.manifest;
   return {
     id: model.id,
@@ -26,6 +27,8 @@ function card(model: ModelBundle, isDefault: boolean, provider: string): ModelCa
     dtype: m.dtype,
     compute_dtype: m.compute_dtype ?? m.dtype,
     execution_provider: provider,
+    bundle_sha256: model.digest,
+    cache: { enabled: cache.enabled, memory_bytes: cache.memoryBytes, shared: cache.shared },
   };
 }
 
@@ -47,7 +50,7 @@ export const modelRoutes: RoutePlugin = async (app, { state }) => {
       return {
         object: 'list' as const,
         default_model: registry.defaultModel.id,
-        data: registry.list().map((m) => card(m, m === registry.defaultModel, engine.provider)),
+        data: registry.list().map((m) => card(m, m === registry.defaultModel, engine.provider, engine.cacheInfo)),
       };
     },
   );

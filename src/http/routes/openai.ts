@@ -7,7 +7,7 @@ import type { Result } from '../../engine/index.js';
 import { ServiceError } from '../../errors.js';
 import { readImageStrings } from '../inputs/images.js';
 import { toServiceError } from '../problem.js';
-import { httpRequestContext, setTimingHeaders } from '../request-context.js';
+import { httpRequestContext, setCacheHeader, setTimingHeaders } from '../request-context.js';
 import type { RoutePlugin } from '../route-options.js';
 import { type EmbeddingsBody, EmbeddingsBody as EmbeddingsBodySchema, EmbeddingsResponse } from '../schemas/openai.js';
 import { problemResponses } from '../schemas/problem.js';
@@ -115,6 +115,7 @@ export const openAiRoutes: RoutePlugin = async (app, options) => {
         tokenCounts = inputs.map(() => model.numTokens);
       }
       setTimingHeaders(reply, result.timings);
+      setCacheHeader(reply, result.cache);
 
       const encoding = { normalize: true, asBase64: body.encoding_format === 'base64' };
       const total = tokenCounts.reduce((sum, n) => sum + n, 0);

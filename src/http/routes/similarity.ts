@@ -4,7 +4,7 @@
  */
 import { parseInput, requireOne } from '../inputs/request.js';
 import { tokenRows } from '../inputs/tokens.js';
-import { httpRequestContext, setTimingHeaders } from '../request-context.js';
+import { httpRequestContext, setCacheHeader, setTimingHeaders } from '../request-context.js';
 import type { RoutePlugin } from '../route-options.js';
 import { type RequestBody, type SimilarityBody, SimilarityOptions, SimilarityResponse, similarityFields, similaritySchemaBody } from '../schemas/inference.js';
 import { EMBEDDING_PROBLEMS, problemResponses } from '../schemas/problem.js';
@@ -57,6 +57,7 @@ export const similarityRoutes: RoutePlugin = async (app, options) => {
       }
       const result = await engine.similarity({ model: opts.model, ...visual, texts }, ctx);
       setTimingHeaders(reply, result.timings);
+      setCacheHeader(reply, result.cache);
       logUnknownWords(request.log, result.value.unknownWords);
       const { cosine, probabilities, unknownWords } = result.value;
       return { model: result.model.id, cosine, probabilities, unknown_words: unknownWords.map((words) => [...words]) };

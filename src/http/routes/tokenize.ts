@@ -1,7 +1,7 @@
 /** POST /v1/tokenize: images -> VQ token ids (raster order), one row per image. */
 import { idsToBase64 } from '../inputs/tokens.js';
 import { parseInput, requireOne } from '../inputs/request.js';
-import { httpRequestContext, setTimingHeaders } from '../request-context.js';
+import { httpRequestContext, setCacheHeader, setTimingHeaders } from '../request-context.js';
 import type { RoutePlugin } from '../route-options.js';
 import { NoFields, type RequestBody, type TokenizeBody, TokenizeOptions, TokenizeResponse, tokenizeSchemaBody } from '../schemas/inference.js';
 import { problemResponses } from '../schemas/problem.js';
@@ -44,6 +44,7 @@ export const tokenizeRoutes: RoutePlugin = async (app, options) => {
       const ctx = httpRequestContext(request, reply, engine, config.requestTimeoutMs);
       const result = await engine.tokenize({ model: opts.model, images: input.images ?? [] }, ctx);
       setTimingHeaders(reply, result.timings);
+      setCacheHeader(reply, result.cache);
       const { model } = result;
       const base = { model: model.id, grid: [...model.grid], codebook_size: model.codebookSize };
       return opts.ids_format === 'base64'

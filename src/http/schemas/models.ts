@@ -27,6 +27,17 @@ export const ModelCard = Type.Object(
     dtype: Type.String({ description: 'Weight dtype: float32 | float16' }),
     compute_dtype: Type.String(),
     execution_provider: Type.String({ description: 'ONNX Runtime execution provider in use: cpu | cuda' }),
+    bundle_sha256: Type.String({
+      description: "sha256 of the bundle's manifest.json (which lists every file's sha256): names the exact weights served, and keys its cached results",
+    }),
+    cache: Type.Object(
+      {
+        enabled: Type.Boolean({ description: 'Results of this model are cached (answers carry x-cache: hit, miss or partial)' }),
+        memory_bytes: Type.Integer({ description: 'Bound of the in-process cache (TOKLIP_CACHE_MB); 0: none' }),
+        shared: Type.Boolean({ description: 'Results are also shared through Redis between replicas (TOKLIP_CACHE_REDIS_URL)' }),
+      },
+      { description: 'The result cache (README, Configuration: TOKLIP_CACHE_*)' },
+    ),
   },
   { $id: 'Model' },
 );
@@ -62,6 +73,8 @@ export const ModelList = Type.Object(
             dtype: 'float32',
             compute_dtype: 'float32',
             execution_provider: 'cuda',
+            bundle_sha256: '5f0c3a1b9d2e4f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8',
+            cache: { enabled: true, memory_bytes: 134217728, shared: false },
           },
         ],
       },

@@ -49,7 +49,7 @@ export async function registerSecurity(app: FastifyInstance, security: SecurityC
       methods: ['GET', 'HEAD', 'POST'],
       allowedHeaders: ['authorization', 'content-type', 'accept', 'x-request-id', 'x-request-timeout-ms'],
       exposedHeaders: [
-        'x-request-id', 'x-preprocess-time', 'x-queue-time', 'x-inference-time', 'retry-after',
+        'x-request-id', 'x-preprocess-time', 'x-queue-time', 'x-inference-time', 'x-cache', 'retry-after',
         'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset',
       ],
       credentials: false,
