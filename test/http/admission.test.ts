@@ -29,8 +29,13 @@ describe('admission by predicted wait (HTTP)', () => {
   let images: ImagePreprocessor;
   let engine: Engine;
   let preprocessWaitMs: number | undefined;
+  // The app is driven by inject() and a fake clock, with no socket or real timer of its own: on
+  // a busy machine the event loop could find nothing to wait for while an image is decoded in
+  // the (unref'd) preprocessing thread. A listening server keeps it alive in production.
+  let keepAlive: NodeJS.Timeout;
 
   before(async () => {
+    keepAlive = setInterval(() => {}, 1000);
     const registry = await loadRegistry(FIXTURE_BUNDLES_DIR, { verifyChecksums: false, defaultModel: TINY_MODEL });
     images = createImagePreprocessor({ threads: 1 });
     // The real preprocessor, whose predicted preprocessing time a test may raise.
@@ -53,6 +58,7 @@ describe('admission by predicted wait (HTTP)', () => {
     app = await buildApp(config, { state: new ServiceState(engine), metrics, logger: testLogger() });
   });
   after(async () => {
+    clearInterval(keepAlive);
     await app.close();
     await engine.close();
   });
