@@ -57,7 +57,6 @@ function explained(error: unknown): string | undefined {
     error instanceof OutputError ||
     error instanceof InputError ||
     error instanceof ServerError ||
-    error instanceof ShardError ||
     error instanceof DeviceError ||
     error instanceof StartupError
   ) {
@@ -93,7 +92,7 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
       io.stderr.write(`toklip ${name}: interrupted; complete shards are kept, run the same command again to resume\n`);
       return EXIT.interrupted;
     }
-    if (error instanceof UsageError || error instanceof ConfigError) {
+    if (error instanceof UsageError || error instanceof ConfigError || error instanceof ShardError) {
       io.stderr.write(`toklip ${name}: ${error.message}\n(toklip ${name} --help lists the options)\n`);
       return EXIT.usage;
     }

@@ -56,18 +56,18 @@ export class OutputDir {
 
   /** Creates the folders and proves that files can be created and renamed there, before any work. */
   async prepare(): Promise<void> {
-    for (const dir of [this.root, join(this.root, 'errors'), join(this.root, 'parts')]) {
-      try {
-        await mkdir(dir, { recursive: true });
-      } catch (error) {
-        throw OutputError.from(error, `create the output folder ${dir}`);
-      }
+    try {
+      await mkdir(this.root, { recursive: true });
+    } catch (error) {
+      throw OutputError.from(error, `create the output folder ${this.root}`);
     }
-    const probe = join(this.root, 'parts', `.write-probe-${process.pid}.tmp`);
+    const probe = join(this.root, `.write-probe-${process.pid}.tmp`);
     try {
       await writeFile(probe, '');
       await rename(probe, `${probe}.renamed`);
       await unlink(`${probe}.renamed`);
+      await mkdir(join(this.root, 'errors'), { recursive: true });
+      await mkdir(join(this.root, 'parts'), { recursive: true });
     } catch (error) {
       await rm(probe, { force: true }).catch(() => undefined);
       throw OutputError.from(error, `write to the output folder ${this.root}`);

@@ -51,8 +51,9 @@ async function readFileBounded(path: string, limits: ReaderLimits): Promise<Uint
     throw new InputItemError('unreadable_file', `cannot open ${path}: ${(error as Error).message}`);
   }
   try {
-    const { size } = await handle.stat();
-    if (size > limits.maxBytes) throw tooLarge(size, limits);
+    const info = await handle.stat();
+    if (!info.isFile()) throw new InputItemError('unreadable_file', `${path} is not a regular file`);
+    if (info.size > limits.maxBytes) throw tooLarge(info.size, limits);
     return await handle.readFile();
   } catch (error) {
     if (error instanceof InputItemError) throw error;

@@ -186,6 +186,8 @@ export async function runTextJob(encoder: TextEncoder, options: TextJobOptions, 
   let errors: ErrorRecord[] = [];
   const work = async (event: Event): Promise<EncodedLine | ServiceError | undefined> => {
     if (event.kind !== 'line') return undefined;
+    // Refused here, before either encoder: the service's schema and its engine word it differently.
+    if (event.text === '') return new ServiceError('invalid_text', 'the line is empty');
     try {
       return await encoder.encode(event.text, context.signal);
     } catch (error) {

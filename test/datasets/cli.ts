@@ -46,16 +46,22 @@ export async function runCli(args: readonly string[], env: Record<string, string
   return { code, stdout: stdout.text, stderr: stderr.text };
 }
 
+export interface RunAs {
+  readonly uid?: number;
+  readonly gid?: number;
+}
+
 /** The bin launcher as a child process (PATH only, plus the test settings). */
-export function spawnCli(args: readonly string[], env: Record<string, string> = {}): ChildProcess {
+export function spawnCli(args: readonly string[], env: Record<string, string> = {}, as: RunAs = {}): ChildProcess {
   return spawn(process.execPath, [BIN, ...args], {
     env: { PATH: process.env.PATH ?? '', ...TEST_ENV, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...as,
   });
 }
 
-export async function runChild(args: readonly string[], env: Record<string, string> = {}): Promise<CliRun & { signal: NodeJS.Signals | null }> {
-  const child = spawnCli(args, env);
+export async function runChild(args: readonly string[], env: Record<string, string> = {}, as: RunAs = {}): Promise<CliRun & { signal: NodeJS.Signals | null }> {
+  const child = spawnCli(args, env, as);
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
