@@ -14,7 +14,7 @@ async function tarBytes(entries: { name: string; body: string }[]): Promise<Buff
   tar.on('data', (chunk: unknown) => {
     chunks.push(chunk as Buffer);
   });
-  const ended = new Promise((resolve) => tar.on('end', resolve));
+  const ended = new Promise<void>((resolve) => tar.on('end', () => resolve()));
   for (const e of entries) tar.entry({ name: e.name }, e.body);
   tar.finalize();
   await ended;
