@@ -87,6 +87,9 @@ COPY --from=deps --chown=0:0 /app/node_modules ./node_modules
 COPY --from=build --chown=0:0 /src/dist ./dist
 COPY --chown=0:0 package.json ./
 COPY --chown=0:0 docker/healthcheck.mjs ./docker/healthcheck.mjs
+# The `toklip` command (dataset jobs, docs/datasets.md): the package's bin, on the PATH.
+COPY --chown=0:0 bin/toklip.mjs ./bin/toklip.mjs
+RUN ln -s /app/bin/toklip.mjs /usr/local/bin/toklip
 COPY --from=models --chown=0:0 /models /models
 
 # Defaults; every TOKLIP_* variable is documented in README.md. TOKLIP_DEVICE=auto uses CUDA
