@@ -118,13 +118,16 @@ const appPlugin: FastifyPluginAsync<AppOptions> = async (app, { config, deps }) 
 
   await app.register(swagger, openApiOptions(config));
   // staticCSP: Swagger UI's own Content-Security-Policy on /docs, replacing the API's deny-all one,
-  // without upgrade-insecure-requests: the service speaks plain HTTP (TLS ends at an ingress), and
-  // a browser told to upgrade fetches the UI's scripts over https from any non-loopback address.
+  // with two changes: no upgrade-insecure-requests (the service speaks plain HTTP, TLS ends at an
+  // ingress, and a browser told to upgrade fetches the UI's scripts over https from any
+  // non-loopback address), and inline styles allowed (the UI sets style attributes from its
+  // scripts; refused, they print a console error on every load). Scripts stay 'self' only.
   const openApiDocument = servedOpenApi(app, deps.state);
   await app.register(swaggerUi, {
     routePrefix: '/docs',
     staticCSP: true,
-    transformStaticCSP: (header) => header.replace(/\s*upgrade-insecure-requests;?/g, ''),
+    transformStaticCSP: (header) =>
+      header.replace(/\s*upgrade-insecure-requests;?/g, '').replace(/style-src ([^;]*?)\s*;/, "style-src $1 'unsafe-inline';"),
     // The examples of the document, for the model this instance serves (served-openapi.ts).
     transformSpecification: () => openApiDocument(),
     transformSpecificationClone: false,

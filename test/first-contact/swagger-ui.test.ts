@@ -48,9 +48,13 @@ async function operations(url: string): Promise<string[]> {
   );
 }
 
-/** Records every request of the page that failed or was answered 4xx/5xx. */
+/** Records every request of the page that failed or was answered 4xx/5xx, and every console error (a CSP refusal prints one). */
 function watchLoads(page: Page): string[] {
   const failed: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') failed.push(`console error: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => failed.push(`page error: ${e.message}`));
   page.on('requestfailed', (r) => failed.push(`${r.resourceType()} ${r.url()}: ${r.failure()?.errorText ?? 'failed'}`));
   page.on('response', (r) => {
     if (r.status() >= 400) failed.push(`${r.request().resourceType()} ${r.url()}: HTTP ${r.status()}`);

@@ -137,6 +137,10 @@ describe('API keys, CORS and security headers', () => {
     assert.doesNotMatch(docs.headers.get('content-security-policy') ?? '', /default-src 'none'/);
     // Plain HTTP from any address: a browser told to upgrade would fetch the UI's scripts over https.
     assert.doesNotMatch(docs.headers.get('content-security-policy') ?? '', /upgrade-insecure-requests/);
+    assert.match(docs.headers.get('content-security-policy') ?? '', /style-src [^;]*'unsafe-inline'/);
+    assert.match(docs.headers.get('content-security-policy') ?? '', /script-src 'self'\s*;/, 'scripts stay self only');
+    // Over plain HTTP, Cross-Origin-Opener-Policy is ignored by browsers (with a console error): not sent.
+    assert.equal(docs.headers.get('cross-origin-opener-policy'), null);
   });
 
   it('the OpenAPI document requires bearerAuth on protected routes and documents their 401', async () => {

@@ -65,6 +65,12 @@ export async function registerSecurity(app: FastifyInstance, security: SecurityC
     crossOriginResourcePolicy: { policy: security.corsOrigins === undefined ? 'same-origin' : 'cross-origin' },
   });
 
+  // Cross-Origin-Opener-Policy means something only to a page reached over TLS: over plain HTTP
+  // (a machine's own address, no ingress) browsers ignore it and print an error on every /docs load.
+  app.addHook('onSend', async (request, reply) => {
+    if (request.protocol !== 'https') reply.removeHeader('cross-origin-opener-policy');
+  });
+
   const keys = new ApiKeys(security.apiKeys);
   app.decorateRequest('apiKeyId', undefined);
   app.addHook('onRequest', async (request, reply) => {
