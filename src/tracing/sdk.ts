@@ -27,6 +27,8 @@ export interface TracingRuntime {
   readonly fastifyPlugin: FastifyPluginCallback;
   /** trace_id and span_id of the active span, for every log line (a pino mixin). */
   logFields(): Record<string, string>;
+  /** Exports the spans ended so far. */
+  forceFlush(): Promise<void>;
   /** Exports what is buffered and unregisters the provider. */
   shutdown(): Promise<void>;
 }
@@ -63,6 +65,7 @@ export function startTracing(config: TracingConfig, options: TracingOptions = {}
       const { traceId, spanId } = span.spanContext();
       return { trace_id: traceId, span_id: spanId };
     },
+    forceFlush: () => provider.forceFlush(),
     shutdown: async () => {
       instrumentation.disable();
       await provider.shutdown();
