@@ -19,7 +19,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import ort from 'onnxruntime-node';
 import { sessionOptions } from '../src/inference/sessions.js';
-import { DEFAULT_OUT, PYTHON, REPO_ROOT, Run, fmt, formatTable, intList } from './lib/common.js';
+import { DEFAULT_OUT, PYTHON, REPO_ROOT, Run, TOOLS_PYTHON, fmt, formatTable, intList } from './lib/common.js';
 
 export interface PeakPoint {
   readonly m: number;
@@ -115,7 +115,7 @@ async function ortPeak(threads: number, sizes: readonly number[], chainShapes: r
 
 function torchPeak(threads: number, sizes: readonly number[], chainShapes: readonly [number, number, number][], targetSeconds: number): PeakResults['torch'] {
   const out = execFileSync(
-    PYTHON,
+    TOOLS_PYTHON,
     [
       join(REPO_ROOT, 'bench', 'python', 'torch_bench.py'),
       'peak',

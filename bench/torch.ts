@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { DEFAULT_OUT, type Measured, PYTHON, REPO_ROOT, Run, formatTable, intList, loadSnapshot, mergeByBundle, readResult } from './lib/common.js';
+import { DEFAULT_OUT, type Measured, REPO_ROOT, TOOLS_PYTHON, Run, formatTable, intList, loadSnapshot, mergeByBundle, readResult } from './lib/common.js';
 import { defaultBundleDirs, readBundle } from './lib/bundle.js';
 import type { Measurement } from './lib/ort-job.js';
 import { type OrtResults, ortRunAt } from './ort.js';
@@ -42,7 +42,7 @@ export interface TorchResults {
 
 function runPython(args: readonly string[], threads: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(PYTHON, [join(REPO_ROOT, 'bench', 'python', 'torch_bench.py'), ...args], {
+    const child = spawn(TOOLS_PYTHON, [join(REPO_ROOT, 'bench', 'python', 'torch_bench.py'), ...args], {
       cwd: REPO_ROOT,
       env: { ...process.env, OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads) },
       stdio: ['ignore', 'pipe', 'inherit'],

@@ -12,6 +12,8 @@ import { fileURLToPath } from 'node:url';
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const DEFAULT_OUT = join(REPO_ROOT, 'bench', 'results');
 export const PYTHON = '/usr/bin/python3';
+/** Debian's python3 with the tools' packages (toklip_export, toklip_train) importable: tools/python sets PYTHONPATH. */
+export const TOOLS_PYTHON = join(REPO_ROOT, 'tools', 'python');
 
 export interface Machine {
   readonly cpu: string;

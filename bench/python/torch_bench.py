@@ -27,16 +27,14 @@ from typing import Callable, Dict, List
 
 import torch
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "tools", "export"))
+# Run through tools/python (bench/torch.ts and bench/peak.ts do), which puts toklip_export on
+# PYTHONPATH; this script's own folder (inputs.py) is on sys.path as for any script.
+from toklip_export import onnx_export as ox
+from toklip_export.config import PRESETS, TextConfig, TokLIPConfig, VisionConfig, VQConfig
+from toklip_export.convert import random_model
+from toklip_export.model import build_model
 
-from toklip_export import onnx_export as ox  # noqa: E402
-from toklip_export.config import PRESETS, TextConfig, TokLIPConfig, VisionConfig, VQConfig  # noqa: E402
-from toklip_export.convert import random_model  # noqa: E402
-from toklip_export.model import build_model  # noqa: E402
-
-sys.path.insert(0, HERE)
-from inputs import id_input, pixel_input, text_input  # noqa: E402
+from inputs import id_input, pixel_input, text_input
 
 
 # --- environment -----------------------------------------------------------------------------
