@@ -93,4 +93,22 @@ describe('docker/compose.yaml', () => {
       assert.ok(seconds(service.stop_grace_period) >= shutdownGraceMs / 1000 + 5);
     });
   }
+
+  it('offers Redis for the shared result cache under the cache profile, off by default', () => {
+    const redis = compose.services.redis as unknown as ComposeService & { command: string[]; user: string; read_only: boolean; healthcheck: { test: string[] } };
+    assert.deepEqual(redis.profiles, ['cache']);
+    assert.equal(redis.ports, undefined, 'reachable by the replicas only');
+    assert.deepEqual(redis.command.slice(redis.command.indexOf('--maxmemory-policy'), redis.command.indexOf('--maxmemory-policy') + 2), ['--maxmemory-policy', 'allkeys-lru']);
+    assert.deepEqual(redis.healthcheck.test, ['CMD', 'redis-cli', 'ping']);
+    for (const name of ['toklip', 'toklip-cpu']) {
+      const service = compose.services[name]!;
+      assert.equal(serviceConfig(service).cache.redis, undefined, `${name}: no Redis unless TOKLIP_CACHE_REDIS_URL is given`);
+      assert.ok(serviceConfig(service).cache.memoryBytes > 0);
+      assert.equal(serviceConfig(service).tracing.enabled, false);
+      // What the header comment tells operators to set: the Redis service by its name.
+      const shared = loadConfig({ ...dockerfile.env, TOKLIP_CACHE_REDIS_URL: 'redis://redis:6379' }, [], { cpuCount: 4, cwd: '/app' });
+      assert.equal(new URL(shared.cache.redis!.url).hostname, 'redis');
+    }
+    assert.match(text, /TOKLIP_CACHE_REDIS_URL=redis:\/\/redis:6379 docker compose -f docker\/compose.yaml --profile cache up -d/);
+  });
 });

@@ -150,6 +150,16 @@ for (const overlay of ['overlays/gpu', 'overlays/cpu']) {
       );
     });
 
+    it('caches results in memory, and in Redis once the optional toklip-cache Secret names one', () => {
+      assert.ok(serviceConfig().cache.memoryBytes > 0);
+      assert.equal(serviceConfig().cache.redis, undefined, 'no Redis without the Secret');
+      const redisUrl = container().env.find((entry: { name: string }) => entry.name === 'TOKLIP_CACHE_REDIS_URL');
+      assert.deepEqual(redisUrl.valueFrom, { secretKeyRef: { name: 'toklip-cache', key: 'redis-url', optional: true } });
+      const withSecret = loadConfig({ ...env(), TOKLIP_CACHE_REDIS_URL: 'redis://:pw@redis.cache.svc:6379/0' }, [], { cpuCount: 4, cwd: '/app' });
+      assert.equal(withSecret.cache.redis?.url, 'redis://:pw@redis.cache.svc:6379/0');
+      assert.equal(serviceConfig().tracing.enabled, false, 'tracing off until OTEL_* settings are added');
+    });
+
     it('runs as the image user, non-root, read-only root filesystem with a writable /tmp', () => {
       const security = podSpec().securityContext;
       assert.equal(security.runAsNonRoot, true);

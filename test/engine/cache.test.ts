@@ -226,7 +226,7 @@ describe('ResultCache', () => {
       }),
   });
   const counter = async (name: 'cacheHits' | 'cacheMisses', labels: Record<string, string>) =>
-    (await metrics[name].get()).values.find((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l))?.value ?? 0;
+    (await metrics[name].get()).values.find((v) => Object.entries(labels).every(([k, l]) => (v.labels as Record<string, unknown>)[k] === l))?.value ?? 0;
 
   it('computes only the missing items of a request, in order, and answers every position', async () => {
     metrics = createMetrics({ defaultMetrics: false });
