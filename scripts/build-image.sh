@@ -298,4 +298,37 @@ stop_rc=0
 wait "$server_pid" || stop_rc=$?
 [[ $stop_rc == 0 ]] || { log "service exited with $stop_rc after SIGTERM"; tail -20 "$server_log"; exit 1; }
 log "SIGTERM: service drained and exited 0"
-log "smoke test passed: $tag serves /readyz"
+
+# --- 6. The toklip command: --help, and a tiny tokenize of the bundle's golden images ---------
+# (dataset jobs, docs/datasets.md; the Indexed Job of docker/k8s/dataset-job runs this command)
+bh run "$ctr" -- toklip --help | head -1
+golden_dir="$bundle_abs/golden"
+if [[ -f $golden_dir/manifest.json ]]; then
+  data=$(mktemp -d "$workdir/toklip-data.XXXXXX")
+  chmod 0777 "$data" # the image's user (10001) writes there
+  bh run --env TOKLIP_DEVICE=cpu --volume "$bundle_abs:/models/$bundle_name:ro" \
+    --volume "$golden_dir:/in:ro" --volume "$data:/out" "$ctr" -- \
+    toklip tokenize /in --out /out/tokens --progress lines \
+    || { log "toklip tokenize failed in the image"; exit 1; }
+  # The Parquet rows, read on the host with hyparquet, hold the golden ids of each image.
+  node --input-type=module -e '
+    import { readFile } from "node:fs/promises";
+    import { join } from "node:path";
+    import { asyncBufferFromFile, parquetReadObjects } from "hyparquet";
+    const [out, golden] = process.argv.slice(1);
+    const manifest = JSON.parse(await readFile(join(golden, "manifest.json"), "utf8"));
+    const raw = await readFile(join(golden, manifest.arrays.ids.file));
+    const ids = Array.from(new BigInt64Array(raw.buffer, raw.byteOffset, raw.length / 8), Number);
+    const n = manifest.arrays.ids.shape[1];
+    const rows = await parquetReadObjects({ file: await asyncBufferFromFile(join(out, "shard-00000.parquet")) });
+    const byKey = new Map(rows.map((r) => [r.key, r.ids]));
+    manifest.images.forEach((image, i) => {
+      const got = byKey.get(image.replace(/\.[^.]+$/, ""));
+      const want = ids.slice(i * n, (i + 1) * n);
+      if (JSON.stringify(got) !== JSON.stringify(want)) { console.error(`${image}: ids ${JSON.stringify(got)}, golden ${JSON.stringify(want)}`); process.exit(1); }
+    });
+    console.log(`toklip tokenize in the image: ${rows.length} rows, golden ids for ${manifest.images.length} images`);
+  ' "$data/tokens" "$golden_dir" || { log "toklip tokenize in the image: wrong ids"; exit 1; }
+  rm -rf "$data"
+fi
+log "smoke test passed: $tag serves /readyz; toklip --help and toklip tokenize work"
