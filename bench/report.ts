@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_OUT, GiB, MiB, REPO_ROOT, type ResultFile, fmt, readResult } from './lib/common.js';
 import type { GraphName } from './lib/bundle.js';
+import { type CacheResults, TARGETS as CACHE_TARGETS } from './cache.js';
 import { type HttpPoint, type HttpResults, loopDelayP99 } from './http.js';
 import { EVENT_LOOP_SAMPLING_MS } from '../src/metrics.js';
 import { type OrtResults, ortRunAt } from './ort.js';
@@ -49,7 +50,8 @@ const tuneFiles = readdirSync(values.results)
   .sort()
   .map((f) => load<TuneResult>(f.replace(/\.json$/, ''))!)
   .filter(Boolean);
-const all = ([peak, ort, torch, preprocess, ...httpFiles, ...tuneFiles] as (ResultFile<unknown> | undefined)[]).filter((x): x is ResultFile<unknown> => x !== undefined);
+const cache = load<CacheResults>('cache');
+const all = ([peak, ort, torch, preprocess, ...httpFiles, ...tuneFiles, cache] as (ResultFile<unknown> | undefined)[]).filter((x): x is ResultFile<unknown> => x !== undefined);
 
 interface RunRecord {
   readonly command: string;
@@ -358,6 +360,12 @@ function targetsSection(): string {
       rows.push([`... the same in CPU time (raw ORT CPU per request / service CPU per request)`, p?.cpuRatioAtBestBatch, pass(p?.cpuRatioAtBestBatch === undefined ? undefined : p.cpuRatioAtBestBatch >= 0.9)]);
     }
   }
+  for (const b of cache?.results.bundles ?? []) {
+    for (const [workload, ratio] of Object.entries(b.ratios) as [keyof typeof CACHE_TARGETS, number][]) {
+      const what = workload === 'repeat90' ? '9 of 10 images seen before' : 'no image seen before';
+      rows.push([`result cache at concurrency ${b.concurrency}, ${what}: cache on >= ${CACHE_TARGETS[workload]} x off (${b.operation}, ${b.bundle}); images/s ratio`, ratio, pass(ratio >= CACHE_TARGETS[workload])]);
+    }
+  }
   if (torch && ort) {
     for (const b of torch.results.bundles) {
       const o = ort.results.bundles.find((x) => x.bundle === b.bundle);
@@ -403,6 +411,54 @@ function targetsSection(): string {
   return rows.length === 0 ? '_no results yet_' : table(['target', 'measured', 'result'], rows);
 }
 
+/** The result cache under load (bench/cache.ts): cache on against off, per workload, in one run. */
+function cacheSection(): string {
+  if (!cache) return '_no results yet_';
+  const r = cache.results;
+  const started = cache.started.replace('T', ' ').slice(0, 16);
+  const lines = [
+    `\`${cache.command}\`, started ${started} UTC, ${Math.round((Date.parse(cache.finished) - Date.parse(cache.started)) / 60000)} minutes; ` +
+      `load average ${cache.loadBefore.loadavg.join(' / ')} at start, ${cache.loadAfter.loadavg.join(' / ')} at end ` +
+      `(busiest at start: ${cache.loadBefore.top.slice(0, 3).join('; ')}).`,
+    '',
+  ];
+  const summary: (string | number | undefined)[][] = [];
+  const detail: (string | number | undefined)[][] = [];
+  for (const b of r.bundles) {
+    for (const [workload, ratio] of Object.entries(b.ratios) as [keyof typeof CACHE_TARGETS, number][]) {
+      const rates = (setting: 'on' | 'off') => b.points.filter((p) => p.workload === workload && p.cache === setting).map((p) => p.imagesPerSecond);
+      const meanOf = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length;
+      summary.push([b.bundle, b.operation, workload, meanOf(rates('off')), meanOf(rates('on')), ratio, `>= ${CACHE_TARGETS[workload]}`, pass(ratio >= CACHE_TARGETS[workload])]);
+    }
+    for (const p of b.points) {
+      const items = p.hits + p.misses;
+      detail.push([
+        b.bundle,
+        p.workload,
+        p.position + 1,
+        p.cache,
+        p.imagesPerSecond,
+        p.latencyMs.p50,
+        p.latencyMs.p99,
+        p.completed,
+        items > 0 ? (100 * p.hits) / items : undefined,
+        p.computedImages,
+        Object.keys(p.errors).length > 0 ? JSON.stringify(p.errors) : '-',
+      ]);
+    }
+  }
+  lines.push(
+    `Concurrency ${r.bundles[0]?.concurrency ?? '-'}; one JPEG per request; images/s = concurrency / mean latency (closed loop); each setting's figure is the mean of its windows.`,
+    '',
+    table(['bundle', 'operation', 'workload', 'cache off images/s', 'cache on images/s', 'on / off', 'target', 'result'], summary),
+    '',
+    'Each window, in the order run (hit share and images computed from `/metrics` over the window):',
+    '',
+    table(['bundle', 'workload', '#', 'cache', 'images/s', 'p50 ms', 'p99 ms', 'answers', 'hit %', 'images computed', 'errors'], detail),
+  );
+  return lines.join('\n');
+}
+
 const sections: Record<string, () => string> = {
   machine: machineSection,
   run: runSection,
@@ -415,6 +471,7 @@ const sections: Record<string, () => string> = {
   preprocess: preprocessSection,
   memory: memorySection,
   tune: tuneSection,
+  cache: cacheSection,
 };
 
 let doc = readFileSync(values.doc, 'utf8');

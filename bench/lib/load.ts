@@ -1,8 +1,9 @@
 /**
  * A closed-loop HTTP load generator (the role autocannon plays, with exact percentiles and
  * phases that suit requests lasting from a millisecond to a minute): `concurrency` clients
- * on keep-alive connections each send the same request again as soon as the previous answer
- * arrived.
+ * on keep-alive connections each send the next request as soon as the previous answer
+ * arrived: the same body every time, or the body a workload gives for each request's number
+ * (0, 1, 2, ... in the order they are sent, across clients).
  *
  * Phases: warm-up until `warmupSeconds` passed and every client got one answer (queues and
  * batches reach their steady state), then the measured window until `durationSeconds` passed
@@ -16,7 +17,7 @@ import { Agent, request } from 'node:http';
 export interface LoadOptions {
   readonly url: string;
   readonly path: string;
-  readonly body: Buffer;
+  readonly body: Buffer | ((sequence: number) => Buffer);
   readonly headers: Record<string, string>;
   readonly concurrency: number;
   readonly warmupSeconds: number;
@@ -43,11 +44,11 @@ export interface LoadResult {
   readonly warmupSeconds: number;
 }
 
-function send(agent: Agent, options: LoadOptions, signal: AbortSignal): Promise<number> {
+function send(agent: Agent, options: LoadOptions, body: Buffer, signal: AbortSignal): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = request(
       `${options.url}${options.path}`,
-      { method: 'POST', agent, headers: { ...options.headers, 'content-length': String(options.body.length) }, signal },
+      { method: 'POST', agent, headers: { ...options.headers, 'content-length': String(body.length) }, signal },
       (res) => {
         res.on('data', () => {});
         res.on('end', () => resolve(res.statusCode ?? 0));
@@ -55,7 +56,7 @@ function send(agent: Agent, options: LoadOptions, signal: AbortSignal): Promise<
       },
     );
     req.on('error', reject);
-    req.end(options.body);
+    req.end(body);
   });
 }
 
@@ -71,6 +72,8 @@ export async function closedLoop(options: LoadOptions): Promise<LoadResult> {
   const latencies: number[] = [];
   const errors: Record<string, number> = {};
   let edgeWork: Promise<void> = Promise.resolve();
+  let sequence = 0;
+  const nextBody = typeof options.body === 'function' ? options.body : () => options.body as Buffer;
   let finish!: () => void;
   const finished = new Promise<void>((resolve) => (finish = resolve));
 
@@ -99,7 +102,7 @@ export async function closedLoop(options: LoadOptions): Promise<LoadResult> {
       const t0 = performance.now();
       let status: string;
       try {
-        status = String(await send(agent, options, abort.signal));
+        status = String(await send(agent, options, nextBody(sequence++), abort.signal));
       } catch (error) {
         if (abort.signal.aborted) return;
         status = (error as NodeJS.ErrnoException).code ?? 'error';
