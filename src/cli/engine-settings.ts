@@ -39,8 +39,16 @@ export function engineArgv(values: Readonly<Record<string, unknown>>): string[] 
   return ENGINE_FLAGS.flatMap((flag) => (typeof values[flag] === 'string' ? [`--${flag}`, values[flag] as string] : []));
 }
 
+/**
+ * The engine's in-process result cache is off unless TOKLIP_CACHE_MB asks for it: a dataset
+ * command computes identical bytes once by itself (src/datasets/dedupe.ts), and a cache that
+ * fills up over a run would only add memory. A shared Redis tier (TOKLIP_CACHE_REDIS_URL) stays
+ * as configured: runs over the same images reuse each other's results through it.
+ */
 export function loadEngineConfig(env: NodeJS.ProcessEnv, values: Readonly<Record<string, unknown>>): Config {
-  return loadConfig(env, engineArgv(values));
+  const config = loadConfig(env, engineArgv(values));
+  if ((env[envName('cacheMb')] ?? '') !== '') return config;
+  return Object.freeze({ ...config, cache: Object.freeze({ ...config.cache, memoryBytes: 0 }) });
 }
 
 /** Logs go to stderr; a dataset command logs warnings and errors unless TOKLIP_LOG_LEVEL / --log-level says otherwise. */

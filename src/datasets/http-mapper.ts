@@ -10,11 +10,14 @@
  * refusal for capacity (429, 503) waits Retry-After and tries again; a replica that cannot be
  * reached is retried a few times before the run stops.
  */
+import { randomBytes } from 'node:crypto';
 import { type ErrorCode, ERROR_TABLE, ServiceError } from '../errors.js';
 import { bytesPerId } from '../engine/token-rows.js';
 import { detectAcceptedFormat } from '../images/formats.js';
 import { readImageHeader } from '../images/decode.js';
+import type { Agent as HttpAgent } from 'node:http';
 import { TRANSIENT_CODES, isImageCode } from './image-errors.js';
+import { type PostAnswer, keepAliveAgent, post } from './http-post.js';
 import { type DatasetModel, type ImageMapper, type MapOptions, type MappedImage, l2Normalize } from './mapper.js';
 
 export interface HttpMapperOptions extends MapOptions {
@@ -113,10 +116,35 @@ async function displayedSize(bytes: Uint8Array): Promise<{ width: number; height
   return { width: info.orientedWidth, height: info.orientedHeight };
 }
 
+/**
+ * A multipart/form-data body in one buffer (RFC 7578): option fields, then one file part per
+ * image. One copy of the bytes, where FormData and Blobs cost several and a stream per part.
+ */
+export function multipartBody(fields: Readonly<Record<string, string>>, files: readonly Uint8Array[]): { body: Buffer; contentType: string } {
+  const boundary = `toklip-${randomBytes(12).toString('hex')}`;
+  const parts: Uint8Array[] = [];
+  for (const [name, value] of Object.entries(fields)) {
+    parts.push(Buffer.from(`--${boundary}\r\ncontent-disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`));
+  }
+  const fileHead = Buffer.from(`--${boundary}\r\ncontent-disposition: form-data; name="images"; filename="image"\r\ncontent-type: application/octet-stream\r\n\r\n`);
+  const crlf = Buffer.from('\r\n');
+  for (const file of files) parts.push(fileHead, file, crlf);
+  parts.push(Buffer.from(`--${boundary}--\r\n`));
+  return { body: Buffer.concat(parts), contentType: `multipart/form-data; boundary=${boundary}` };
+}
+
 class Replica {
   inFlight = 0;
-  constructor(readonly url: string) {}
+  readonly agent: HttpAgent;
+  constructor(readonly url: string) {
+    this.agent = keepAliveAgent(url, 16);
+  }
 }
+
+type BadRow = { readonly kind: 'bad-row'; readonly row: number; readonly error: ServiceError };
+type Split = { readonly kind: 'split' };
+type Retry = { readonly kind: 'retry'; readonly reason: string; readonly waitMs: number };
+type Outcome = { readonly kind: 'done' } | BadRow | Split | Retry;
 
 export class HttpMapper implements ImageMapper {
   readonly model: DatasetModel;
@@ -196,7 +224,7 @@ export class HttpMapper implements ImageMapper {
   }
 
   async close(): Promise<void> {
-    // Nothing held between requests: fetch's connections close when idle.
+    for (const replica of this.replicas) replica.agent.destroy();
   }
 
   private flush(signal: AbortSignal): void {
@@ -223,7 +251,7 @@ export class HttpMapper implements ImageMapper {
       for (let tries = 0; rest.length > 0; ) {
         const replica = this.pickReplica();
         replica.inFlight++;
-        let outcome: Awaited<ReturnType<HttpMapper['post']>>;
+        let outcome: Outcome;
         try {
           outcome = await this.post(replica, rest, signal);
         } finally {
@@ -248,46 +276,25 @@ export class HttpMapper implements ImageMapper {
     }
   }
 
-  private async post(
-    replica: Replica,
-    batch: Pending[],
-    signal: AbortSignal,
-  ): Promise<{ kind: 'done' } | { kind: 'bad-row'; row: number; error: ServiceError } | { kind: 'split' } | { kind: 'retry'; reason: string; waitMs: number }> {
-    const form = new FormData();
-    form.set('model', this.model.id);
-    form.set('ids_format', 'base64');
-    for (const p of batch) form.append('images', new Blob([p.bytes]), 'image');
-    let response: Response;
-    try {
-      response = await fetch(`${replica.url}/v1/tokenize`, { method: 'POST', body: form, headers: HttpMapper.headers(this.options.apiKey), signal });
-    } catch (error) {
-      if (signal.aborted) throw signal.reason;
-      return { kind: 'retry', reason: `cannot reach the server: ${(error as Error).message}`, waitMs: 1000 };
-    }
-    if (!response.ok) return this.refusal(response, batch.length);
-    const body = (await response.json()) as { tokens_base64: string[] };
-    const ids = body.tokens_base64.map((b) => decodeIds(b, this.model.codebookSize));
+  private async post(replica: Replica, batch: Pending[], signal: AbortSignal): Promise<Outcome> {
+    const form = multipartBody({ model: this.model.id, ids_format: 'base64' }, batch.map((p) => p.bytes));
+    const headers = { 'content-type': form.contentType, ...HttpMapper.headers(this.options.apiKey) };
+    const tokenized = await this.request(replica, '/v1/tokenize', form.body, headers, signal);
+    if ('kind' in tokenized) return tokenized;
+    if (tokenized.status !== 200) return this.refusal(tokenized, batch.length);
+    const ids = (JSON.parse(tokenized.body.toString('utf8')) as { tokens_base64: string[] }).tokens_base64.map((b) => decodeIds(b, this.model.codebookSize));
     let encoded: { embeddings?: string[]; features?: string[] } = {};
     if (this.options.embeddings || this.options.features) {
       const output = this.options.embeddings && this.options.features ? 'both' : this.options.embeddings ? 'embedding' : 'features';
-      let encodeResponse: Response;
-      try {
-        encodeResponse = await fetch(`${replica.url}/v1/encode`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', ...HttpMapper.headers(this.options.apiKey) },
-          body: JSON.stringify({ model: this.model.id, tokens_base64: ids.map((row) => encodeIds(row, this.model.codebookSize)), output, normalize: false, encoding_format: 'base64' }),
-          signal,
-        });
-      } catch (error) {
-        if (signal.aborted) throw signal.reason;
-        return { kind: 'retry', reason: `cannot reach the server: ${(error as Error).message}`, waitMs: 1000 };
-      }
-      if (!encodeResponse.ok) {
-        const refusal = await this.refusal(encodeResponse, batch.length);
+      const body = JSON.stringify({ model: this.model.id, tokens_base64: ids.map((row) => encodeIds(row, this.model.codebookSize)), output, normalize: false, encoding_format: 'base64' });
+      const answer = await this.request(replica, '/v1/encode', Buffer.from(body), { 'content-type': 'application/json', ...HttpMapper.headers(this.options.apiKey) }, signal);
+      if ('kind' in answer) return answer;
+      if (answer.status !== 200) {
+        const refusal = this.refusal(answer, batch.length);
         if (refusal.kind === 'retry') return refusal;
-        throw new ServerError(`${replica.url}/v1/encode refused the ids of /v1/tokenize (${encodeResponse.status})`);
+        throw new ServerError(`${replica.url}/v1/encode refused the ids of /v1/tokenize (${answer.status})`);
       }
-      encoded = (await encodeResponse.json()) as typeof encoded;
+      encoded = JSON.parse(answer.body.toString('utf8')) as typeof encoded;
     }
     const sizes = await Promise.all(batch.map((p) => displayedSize(p.bytes)));
     batch.forEach((p, i) => {
@@ -301,20 +308,34 @@ export class HttpMapper implements ImageMapper {
     return { kind: 'done' };
   }
 
-  private async refusal(response: Response, batchLength: number): Promise<{ kind: 'bad-row'; row: number; error: ServiceError } | { kind: 'split' } | { kind: 'retry'; reason: string; waitMs: number }> {
-    const problem = ((await response.json().catch(() => ({}))) ?? {}) as Problem;
+  /** A POST, or a retry when the server cannot be reached. */
+  private async request(replica: Replica, path: string, body: Buffer, headers: Record<string, string>, signal: AbortSignal): Promise<PostAnswer | Retry> {
+    try {
+      return await post(`${replica.url}${path}`, body, headers, replica.agent, signal);
+    } catch (error) {
+      if (signal.aborted) throw signal.reason;
+      return { kind: 'retry', reason: `cannot reach the server: ${(error as Error).message}`, waitMs: 1000 };
+    }
+  }
+
+  private refusal(answer: PostAnswer, batchLength: number): BadRow | Split | Retry {
+    let problem: Problem = {};
+    try {
+      problem = JSON.parse(answer.body.toString('utf8')) as Problem;
+    } catch {
+      // Not a problem document: judged by its status alone.
+    }
     const code = problem.code;
-    const detail = problem.detail ?? `HTTP ${response.status}`;
+    const detail = problem.detail ?? `HTTP ${answer.status}`;
     if (knownCode(code) && isImageCode(code)) {
       const row = problem.position?.row;
       if (row !== undefined && row >= 0 && row < batchLength) return { kind: 'bad-row', row, error: new ServiceError(code, detail) };
       if (batchLength > 1) return { kind: 'split' };
       return { kind: 'bad-row', row: 0, error: new ServiceError(code, detail) };
     }
-    if ((knownCode(code) && TRANSIENT_CODES.has(code)) || response.status === 429 || response.status === 503) {
-      const retryAfter = Number(response.headers.get('retry-after'));
-      return { kind: 'retry', reason: `${response.status} ${code ?? ''}: ${detail}`, waitMs: Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : 1000 };
+    if ((knownCode(code) && TRANSIENT_CODES.has(code)) || answer.status === 429 || answer.status === 503) {
+      return { kind: 'retry', reason: `${answer.status} ${code ?? ''}: ${detail}`, waitMs: (answer.retryAfterSeconds ?? 1) * 1000 };
     }
-    throw new ServerError(`the server answered ${response.status} ${code ?? ''}: ${detail}`);
+    throw new ServerError(`the server answered ${answer.status} ${code ?? ''}: ${detail}`);
   }
 }

@@ -40,7 +40,7 @@ describe('toklip decode and toklip embed-texts', () => {
     tokens = join(root, 'tokens');
     const run = await runCli(['tokenize', join(root, 'photos'), '--out', tokens, '--progress', 'off', '--max-errors', '100%']);
     assert.equal(run.code, 0, run.stderr);
-    server = await startTestServer();
+    server = await startTestServer({ TOKLIP_CACHE_MB: '0' });
   });
   after(async () => {
     await server?.close();

@@ -83,7 +83,8 @@ describe('toklip tokenize', () => {
     await writeFile(join(root, 'some.txt'), `# three images, relative to this list\nphotos/${folder.good[1]}\n\nphotos/${folder.good[2]}\nphotos/${folder.duplicates[0]}\n`);
     // The brace pattern reaches the command unexpanded (as from a Kubernetes manifest).
     inputs = [join(root, 'photos'), join(root, 'wds', 'data-{000..001}.tar'), join(root, 'some.txt')];
-    server = await startTestServer({ TOKLIP_MAX_IMAGE_PIXELS: String(LIMITS.maxImagePixels) });
+    // No result cache: the --server run computes every image, not the answers of earlier tests.
+    server = await startTestServer({ TOKLIP_MAX_IMAGE_PIXELS: String(LIMITS.maxImagePixels), TOKLIP_CACHE_MB: '0' });
     reference = join(root, 'reference');
     const run = await runCli(['tokenize', ...inputs, '--out', reference, '--shard-size', '8', '--progress', 'off', '--max-errors', '20']);
     assert.equal(run.code, 0, run.stderr);
