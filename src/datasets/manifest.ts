@@ -51,7 +51,7 @@ export interface UnitStats {
   readonly file: string;
   readonly rows: number;
   readonly errors: number;
-  /** Relative path of the unit's errors file, or null when it has no bad images. */
+  /** Relative paths in the dataset folder: the shard, and its errors file (null when it has no bad images). */
   readonly errors_file: string | null;
 }
 
@@ -145,7 +145,7 @@ export async function unitStats(out: OutputDir, unit: number): Promise<UnitStats
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw OutputError.from(error, `read ${errorsPath}`);
   }
-  return { unit, file: shardName(unit), rows, errors, errors_file: errors > 0 ? `errors/${basename(errorsPath)}` : null };
+  return { unit, file: `data/${shardName(unit)}`, rows, errors, errors_file: errors > 0 ? `errors/${basename(errorsPath)}` : null };
 }
 
 export async function readPlan(out: OutputDir): Promise<PlanRecord | undefined> {

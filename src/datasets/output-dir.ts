@@ -1,7 +1,8 @@
 /**
  * The output folder of a dataset command and its layout:
  *
- *   DIR/shard-00000.parquet        one per unit of the plan, present only when complete
+ *   DIR/data/shard-00000.parquet   one per unit of the plan, present only when complete (the
+ *                                  folder holds nothing else: readers open it as one dataset)
  *   DIR/errors/shard-00000.jsonl   that unit's bad images (only units that have some)
  *   DIR/parts/plan.json            what the run computes (identical for every part)
  *   DIR/parts/part-00000-of-00001.json  one per finished part (--shard I/N)
@@ -30,8 +31,12 @@ export function partName(index: number, count: number): string {
 export class OutputDir {
   constructor(readonly root: string) {}
 
+  get dataDir(): string {
+    return join(this.root, 'data');
+  }
+
   shardPath(unit: number): string {
-    return join(this.root, shardName(unit));
+    return join(this.dataDir, shardName(unit));
   }
 
   unitErrorsPath(unit: number): string {
@@ -66,6 +71,7 @@ export class OutputDir {
       await writeFile(probe, '');
       await rename(probe, `${probe}.renamed`);
       await unlink(`${probe}.renamed`);
+      await mkdir(this.dataDir, { recursive: true });
       await mkdir(join(this.root, 'errors'), { recursive: true });
       await mkdir(join(this.root, 'parts'), { recursive: true });
     } catch (error) {
@@ -76,7 +82,10 @@ export class OutputDir {
 
   /** Units whose shard is complete. */
   async completedUnits(): Promise<Set<number>> {
-    const names = await readdir(this.root);
+    const names = await readdir(this.dataDir).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return [];
+      throw OutputError.from(error, `list ${this.dataDir}`);
+    });
     return new Set(names.flatMap((name) => {
       const match = SHARD.exec(name);
       return match ? [Number(match[1])] : [];
@@ -85,7 +94,7 @@ export class OutputDir {
 
   /** Removes temporary files an interrupted run left for these units (other parts' units are left alone). */
   async removeStaleTemporaries(units: ReadonlySet<number>): Promise<void> {
-    for (const dir of [this.root, join(this.root, 'errors')]) {
+    for (const dir of [this.dataDir, join(this.root, 'errors')]) {
       for (const name of await readdir(dir)) {
         const match = TEMP.exec(name);
         if (match && units.has(Number(match[1]))) await rm(join(dir, name), { force: true });

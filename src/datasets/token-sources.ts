@@ -84,7 +84,7 @@ async function* npyRows(path: string): AsyncGenerator<TokenRow> {
   }
 }
 
-/** Rows of every input, in order: folders (their shard-*.parquet in order), .parquet and .npy files. */
+/** Rows of every input, in order: folders (their data/shard-*.parquet in order), .parquet and .npy files. */
 export async function* tokenRows(inputs: readonly string[]): AsyncGenerator<TokenRow> {
   for (const input of inputs) {
     let info;
@@ -94,9 +94,11 @@ export async function* tokenRows(inputs: readonly string[]): AsyncGenerator<Toke
       throw new InputError(`input not found: ${input}`);
     }
     if (info.isDirectory()) {
-      const shards = (await readdir(input)).filter((name) => /^shard-\d+\.parquet$/.test(name)).sort();
-      if (shards.length === 0) throw new InputError(`${input} holds no shard-*.parquet (a toklip tokenize output folder)`);
-      for (const shard of shards) yield* parquetRows(join(input, shard));
+      // A tokenize output folder (its data/ sub-folder), or a folder of its shards.
+      const data = (await stat(join(input, 'data')).then((s) => s.isDirectory(), () => false)) ? join(input, 'data') : input;
+      const shards = (await readdir(data)).filter((name) => /^shard-\d+\.parquet$/.test(name)).sort();
+      if (shards.length === 0) throw new InputError(`${input} holds no data/shard-*.parquet (a toklip tokenize output folder)`);
+      for (const shard of shards) yield* parquetRows(join(data, shard));
     } else if (input.endsWith('.parquet')) {
       yield* parquetRows(input);
     } else if (input.endsWith('.npy')) {

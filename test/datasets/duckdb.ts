@@ -19,13 +19,13 @@ export async function query(sql: string): Promise<Row[]> {
 
 /** Column names and DuckDB types of the shards of a dataset folder. */
 export async function describe(dir: string): Promise<Record<string, string>> {
-  const rows = await query(`DESCRIBE SELECT * FROM read_parquet('${dir}/shard-*.parquet')`);
+  const rows = await query(`DESCRIBE SELECT * FROM read_parquet('${dir}/data/*.parquet')`);
   return Object.fromEntries(rows.map((r) => [r.column_name as string, r.column_type as string]));
 }
 
 /** Every row of a dataset folder in file and row order, the columns asked for. */
 export async function rows(dir: string, columns: string): Promise<Row[]> {
-  return query(`SELECT ${columns} FROM read_parquet('${dir}/shard-*.parquet', filename = true, file_row_number = true) ORDER BY filename, file_row_number`);
+  return query(`SELECT ${columns} FROM read_parquet('${dir}/data/*.parquet', filename = true, file_row_number = true) ORDER BY filename, file_row_number`);
 }
 
 /** The token column of a dataset, every id in order, as the little-endian bytes of its type. */

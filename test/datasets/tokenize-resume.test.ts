@@ -17,23 +17,23 @@ import { makeFolder } from './fixtures.js';
 const COMMON = ['--shard-size', '6', '--max-errors', '100', '--progress', 'off'];
 
 async function listing(dir: string) {
-  const names = await readdir(dir);
+  const data = await readdir(join(dir, 'data')).catch(() => []);
   return {
-    shards: names.filter((n) => /^shard-\d+\.parquet$/.test(n)).sort(),
-    temporaries: [...names, ...(await readdir(join(dir, 'errors')).catch(() => []))].filter((n) => n.endsWith('.tmp')),
-    manifest: names.includes('manifest.json'),
+    shards: data.filter((n) => /^shard-\d+\.parquet$/.test(n)).sort(),
+    temporaries: [...data, ...(await readdir(join(dir, 'errors')).catch(() => []))].filter((n) => n.endsWith('.tmp')),
+    manifest: (await readdir(dir)).includes('manifest.json'),
   };
 }
 
 /** Starts the command and sends `signal` once `shards` shards are complete (fs.watch events, no polling). */
 async function interruptAfter(input: string, out: string, shards: number, signal: NodeJS.Signals) {
-  await mkdir(out, { recursive: true });
+  await mkdir(join(out, 'data'), { recursive: true });
   const child = spawnCli(['tokenize', input, '--out', out, ...COMMON]);
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   let watcher: FSWatcher | undefined;
   const sent = new Promise<number>((resolve) => {
-    watcher = watch(out, async () => {
+    watcher = watch(join(out, 'data'), async () => {
       const done = (await listing(out)).shards.length;
       if (done >= shards && child.exitCode === null && !child.killed) {
         child.kill(signal);
@@ -49,7 +49,7 @@ async function interruptAfter(input: string, out: string, shards: number, signal
 async function sameShards(dir: string, reference: string): Promise<void> {
   const { shards } = await listing(reference);
   assert.deepEqual((await listing(dir)).shards, shards);
-  for (const name of shards) assert.ok((await readFile(join(dir, name))).equals(await readFile(join(reference, name))), `${name} is byte-identical`);
+  for (const name of shards) assert.ok((await readFile(join(dir, 'data', name))).equals(await readFile(join(reference, 'data', name))), `${name} is byte-identical`);
   const withoutDetail = async (d: string) => (await readFile(join(d, 'errors.jsonl'), 'utf8')).split('\n').filter(Boolean).map((l) => ({ ...JSON.parse(l), detail: undefined }));
   assert.deepEqual(await withoutDetail(dir), await withoutDetail(reference));
 }

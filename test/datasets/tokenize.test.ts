@@ -49,8 +49,9 @@ async function tarMembers(path: string): Promise<Map<string, Buffer>> {
 }
 
 async function shardFiles(dir: string): Promise<Map<string, Buffer>> {
-  const names = (await readdir(dir)).filter((n) => /^shard-\d+\.parquet$/.test(n)).sort();
-  return new Map(await Promise.all(names.map(async (n) => [n, await readFile(join(dir, n))] as [string, Buffer])));
+  const names = (await readdir(join(dir, 'data'))).sort();
+  assert.ok(names.every((n) => /^shard-\d+\.parquet$/.test(n)), `data/ holds shards only: ${names.join(' ')}`);
+  return new Map(await Promise.all(names.map(async (n) => [n, await readFile(join(dir, 'data', n))] as [string, Buffer])));
 }
 
 async function assertSameDataset(dir: string, reference: string, what: string): Promise<void> {
