@@ -320,7 +320,7 @@ if [[ -f $golden_dir/manifest.json ]]; then
     const raw = await readFile(join(golden, manifest.arrays.ids.file));
     const ids = Array.from(new BigInt64Array(raw.buffer, raw.byteOffset, raw.length / 8), Number);
     const n = manifest.arrays.ids.shape[1];
-    const rows = await parquetReadObjects({ file: await asyncBufferFromFile(join(out, "shard-00000.parquet")) });
+    const rows = await parquetReadObjects({ file: await asyncBufferFromFile(join(out, "data", "shard-00000.parquet")) });
     const byKey = new Map(rows.map((r) => [r.key, r.ids]));
     manifest.images.forEach((image, i) => {
       const got = byKey.get(image.replace(/\.[^.]+$/, ""));
