@@ -4,9 +4,6 @@
  * requests. Each call gets its own context: a deadline that only a stuck engine would reach,
  * and the job's signal (SIGINT / SIGTERM) to drop queued work.
  */
-import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { isServiceError } from '../errors.js';
 import { type Engine, type EngineLayout, createRequestContext } from '../engine/index.js';
 import type { ModelBundle } from '../models/registry.js';
@@ -26,11 +23,7 @@ export interface EngineMapperOptions extends MapOptions {
 /** Tries of an image whose call failed for a transient reason (a worker restarting, a full queue). */
 const TRIES = 3;
 
-export async function bundleSha256(model: ModelBundle): Promise<string> {
-  return createHash('sha256').update(await readFile(join(model.dir, 'manifest.json'))).digest('hex');
-}
-
-export function describeBundle(model: ModelBundle, sha256: string | null, provider: string): DatasetModel {
+export function describeBundle(model: ModelBundle, sha256: string, provider: string): DatasetModel {
   const p = model.manifest.preprocessing;
   return {
     id: model.id,
@@ -64,7 +57,7 @@ export class EngineMapper implements ImageMapper {
   static async create(engine: Engine, layout: EngineLayout, options: EngineMapperOptions): Promise<EngineMapper> {
     const capability = options.embeddings || options.features ? 'encode_image' : 'tokenize';
     const bundle = engine.resolveModel(options.model, capability);
-    const model = describeBundle(bundle, await bundleSha256(bundle), engine.provider);
+    const model = describeBundle(bundle, bundle.digest, engine.provider);
     // Two full batches per worker in flight (one running, one gathering), plus every image slot busy.
     const wanted = 2 * layout.maxBatch * layout.workers + 4 * options.imageThreads;
     return new EngineMapper(engine, bundle, model, options, Math.max(1, Math.min(wanted, options.queueLimit)));

@@ -40,6 +40,8 @@ interface ModelCard {
   readonly codebook_size: number;
   readonly embedding_dim: number;
   readonly preprocessing: Record<string, unknown>;
+  /** sha256 of the bundle's manifest.json (servers since the result cache; absent on older ones). */
+  readonly bundle_sha256?: string;
 }
 
 interface Problem {
@@ -188,11 +190,13 @@ export class HttpMapper implements ImageMapper {
       cards.push(card);
     }
     const [first] = cards;
-    const same = (c: ModelCard) => JSON.stringify([c.id, c.grid, c.codebook_size, c.embedding_dim, c.image_size, c.preprocessing]) === JSON.stringify([first!.id, first!.grid, first!.codebook_size, first!.embedding_dim, first!.image_size, first!.preprocessing]);
-    if (!cards.every(same)) throw new ServerError(`the servers describe model ${first!.id} differently (grid, codebook, dims or preprocessing): they must serve the same bundle`);
+    const facts = (c: ModelCard) => JSON.stringify([c.id, c.bundle_sha256, c.grid, c.codebook_size, c.embedding_dim, c.image_size, c.preprocessing]);
+    if (!cards.every((c) => facts(c) === facts(first!))) {
+      throw new ServerError(`the servers describe model ${first!.id} differently (bundle sha256, grid, codebook, dims or preprocessing): they must serve the same bundle`);
+    }
     const model: DatasetModel = {
       id: first!.id,
-      bundleSha256: null,
+      bundleSha256: first!.bundle_sha256 ?? null,
       imageSize: first!.image_size,
       grid: first!.grid,
       numTokens: first!.num_tokens,

@@ -9,7 +9,7 @@
 /** What the output records about the model. */
 export interface DatasetModel {
   readonly id: string;
-  /** sha256 of the bundle's manifest.json (which pins every file's sha256); null when a server does not say. */
+  /** sha256 of the bundle's manifest.json (which pins every file's sha256); null when an older server does not say. */
   readonly bundleSha256: string | null;
   readonly imageSize: number;
   readonly grid: readonly [number, number];

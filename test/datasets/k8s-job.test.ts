@@ -127,6 +127,7 @@ for (const overlay of ['overlays/gpu', 'overlays/cpu']) {
     it('retries a part on its own, fails fast on usage errors, and lets evicted pods resume', () => {
       const spec = job().spec;
       assert.equal(pod().restartPolicy, 'Never');
+      assert.equal(spec.podReplacementPolicy, 'Failed', 'never two pods of one part at once');
       assert.ok(spec.backoffLimitPerIndex >= 1);
       const rules = spec.podFailurePolicy.rules as { action: string; onExitCodes?: { values: number[] }; onPodConditions?: { type: string }[] }[];
       assert.deepEqual(rules.find((r) => r.onExitCodes?.values.includes(2))?.action, 'FailJob');

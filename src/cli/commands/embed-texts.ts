@@ -1,5 +1,4 @@
 /** `toklip embed-texts FILE --out DIR`: one caption a line to text embeddings in Parquet shards. */
-import { bundleSha256 } from '../../datasets/engine-mapper.js';
 import { ServerError } from '../../datasets/http-mapper.js';
 import { ProgressReporter } from '../../datasets/progress.js';
 import { selectShard } from '../../datasets/sharding.js';
@@ -45,10 +44,10 @@ async function serverModel(url: string, id: string | undefined, apiKey: string |
   const response = await fetch(`${url}/v1/models`, { headers: apiKey ? { authorization: `Bearer ${apiKey}` } : {} }).catch((error: Error) => {
     throw new ServerError(`cannot use the server ${url}: ${error.message}`);
   });
-  const list = (await response.json()) as { default_model: string; data: { id: string; embedding_dim: number; capabilities: string[] }[] };
+  const list = (await response.json()) as { default_model: string; data: { id: string; embedding_dim: number; capabilities: string[]; bundle_sha256?: string }[] };
   const card = list.data.find((m) => m.id === (id ?? list.default_model));
   if (card === undefined || !card.capabilities.includes('encode_text')) throw new ServerError(`the server ${url} has no model '${id ?? list.default_model}' that embeds texts`);
-  return { id: card.id, bundleSha256: null, embeddingDim: card.embedding_dim, executionProvider: url };
+  return { id: card.id, bundleSha256: card.bundle_sha256 ?? null, embeddingDim: card.embedding_dim, executionProvider: url };
 }
 
 export async function embedTextsCommand(argv: readonly string[], io: CliIO): Promise<number> {
@@ -86,7 +85,7 @@ export async function embedTextsCommand(argv: readonly string[], io: CliIO): Pro
       const config = loadEngineConfig(io.env, values);
       local = await startLocalEngine(config, commandLogger(config, io.env, values));
       const bundle = local.engine.resolveModel(modelId, 'encode_text');
-      const model = { id: bundle.id, bundleSha256: await bundleSha256(bundle), embeddingDim: bundle.embeddingDim, executionProvider: local.engine.provider };
+      const model = { id: bundle.id, bundleSha256: bundle.digest, embeddingDim: bundle.embeddingDim, executionProvider: local.engine.provider };
       encoder = engineTextEncoder(local.engine, model, Math.min(config.queueLimit, 4 * local.layout.maxBatch * local.layout.workers), 600_000);
     }
     const summary = await runTextJob(encoder, options, { progress, signal: io.signal });
