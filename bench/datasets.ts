@@ -228,7 +228,8 @@ async function measure(bundleDir: string, imageCount: number, rssImages: number 
     writeFileSync(list, files.slice(0, imageCount).map((f) => basename(f)).map((f) => `${basename(folder)}/${f}`).join('\n') + '\n');
     const inProcess = await runCommand(list, models, ['--dedupe-mb', '0']);
     console.log(`  in-process: ${fmt(inProcess.imagesPerSecond)} images/s (${fmt(inProcess.imagesPerSecond / bound)} of the bound ${fmt(bound)})`);
-    const service = await startService(bundle.dir, { workers: 0, intraOpThreads: 0, maxBatch: 0, maxDelayMs: 5 });
+    // The service's result cache off: every image computed, as in-process.
+    const service = await startService(bundle.dir, { workers: 0, intraOpThreads: 0, maxBatch: 0, maxDelayMs: 5, env: { TOKLIP_CACHE_MB: '0' } });
     let server: DatasetBench['server'];
     try {
       server = { ...(await runCommand(list, models, ['--dedupe-mb', '0', '--server', service.url])), layout: service.layout };
