@@ -70,6 +70,9 @@ export async function startService(bundleDir: string, settings: ServerSettings):
     TOKLIP_VERIFY_CHECKSUMS: 'false',
     // The default level: Fastify logs every request at info, as in production.
     TOKLIP_LOG_LEVEL: 'info',
+    // The load generators send the same few inputs again and again: with the result cache on
+    // they would measure the cache. The cache benchmark (bench/cache.ts) turns it on itself.
+    TOKLIP_CACHE_MB: '0',
     ...settings.env,
   };
   const started = performance.now();
