@@ -50,7 +50,13 @@ export interface DatasetBench {
   readonly bundle: string;
   readonly imageSize: number;
   readonly images: number;
-  readonly ort: { readonly bestBatch: number; readonly imagesPerSecond: number; readonly threads: number; readonly points: readonly { batch: number; imagesPerSecond: number }[] };
+  readonly ort: {
+    readonly bestBatch: number;
+    readonly spinning: boolean;
+    readonly imagesPerSecond: number;
+    readonly threads: number;
+    readonly points: readonly { batch: number; spinning: boolean; imagesPerSecond: number }[];
+  };
   readonly preprocess: { readonly threads: number; readonly images: number; readonly imagesPerSecond: number };
   /** 1 / (1/a + 1/b). */
   readonly bound: number;
@@ -206,19 +212,25 @@ async function measure(bundleDir: string, imageCount: number, rssImages: number 
   try {
     const cpus = defaultImageThreads();
     // (a) raw ONNX Runtime, vq_encoder, every core.
+    // Best over batch sizes, with intra-op spinning on (ONNX Runtime's default, fastest alone on
+    // the machine) and off (the service's setting, faster when other processes want the cores).
     const full = bundle.imageSize > 200;
-    const job = await runOrtJob({
-      bundleDir: bundle.dir,
-      graphs: [{ name: 'vq_encoder', path: bundle.graphPaths.vq_encoder!, input: 'pixels' }],
-      batches: full ? [1, 2, 4, 8] : [1, 2, 4, 8, 16, 32],
-      threads: cpus,
-      targetSeconds: full ? 8 : 2,
-      maxIterations: full ? 2 : 20,
-      warmup: 'point',
-    });
-    const points = job.runs.map((r) => ({ batch: r.batch, imagesPerSecond: r.itemsPerSecond }));
+    const points: { batch: number; spinning: boolean; imagesPerSecond: number }[] = [];
+    for (const spinning of [true, false]) {
+      const job = await runOrtJob({
+        bundleDir: bundle.dir,
+        graphs: [{ name: 'vq_encoder', path: bundle.graphPaths.vq_encoder!, input: 'pixels' }],
+        batches: full ? [1, 2, 4, 8] : [1, 2, 4, 8, 16, 32],
+        threads: cpus,
+        targetSeconds: full ? 8 : 2,
+        maxIterations: full ? 2 : 20,
+        warmup: 'point',
+        overrides: { extra: { session: { intra_op: { allow_spinning: spinning ? '1' : '0' } } } },
+      });
+      points.push(...job.runs.map((r) => ({ batch: r.batch, spinning, imagesPerSecond: r.itemsPerSecond })));
+    }
     const best = points.reduce((a, b) => (b.imagesPerSecond > a.imagesPerSecond ? b : a));
-    console.log(`  (a) raw ORT vq_encoder: best ${fmt(best.imagesPerSecond)} images/s at batch ${best.batch}`);
+    console.log(`  (a) raw ORT vq_encoder: best ${fmt(best.imagesPerSecond)} images/s at batch ${best.batch}, spinning ${best.spinning ? 'on' : 'off'}`);
     // (b) preprocessing alone.
     const preprocess = await preprocessRate(models, files, full ? 200 : 600);
     console.log(`  (b) image pool: ${fmt(preprocess.imagesPerSecond)} images/s on ${preprocess.threads} threads`);
@@ -249,7 +261,7 @@ async function measure(bundleDir: string, imageCount: number, rssImages: number 
       bundle: bundle.id,
       imageSize: bundle.imageSize,
       images: imageCount,
-      ort: { bestBatch: best.batch, imagesPerSecond: best.imagesPerSecond, threads: cpus, points },
+      ort: { bestBatch: best.batch, spinning: best.spinning, imagesPerSecond: best.imagesPerSecond, threads: cpus, points },
       preprocess,
       bound,
       inProcess,
@@ -281,7 +293,7 @@ export function renderSection(file: ReturnType<typeof readResult<DatasetResults>
       r.bundles.map((b) => [
         b.bundle,
         b.images,
-        `${fmt(b.ort.imagesPerSecond)} /s (batch ${b.ort.bestBatch}, ${b.ort.threads} threads)`,
+        `${fmt(b.ort.imagesPerSecond)} /s (batch ${b.ort.bestBatch}, ${b.ort.threads} threads, spinning ${b.ort.spinning ? 'on' : 'off'})`,
         `${fmt(b.preprocess.imagesPerSecond)} /s (${b.preprocess.threads} threads)`,
         `${fmt(b.bound)} /s`,
         `${fmt(b.inProcess.imagesPerSecond)} /s`,
@@ -300,7 +312,7 @@ export function renderSection(file: ReturnType<typeof readResult<DatasetResults>
           ]
         : [],
     ),
-    ...r.bundles.map((b) => `- ${b.bundle}: raw ORT vq_encoder per batch: ${b.ort.points.map((p) => `b=${p.batch} ${fmt(p.imagesPerSecond)}/s`).join(', ')}; the command's wall time ${fmt(b.inProcess.wallSeconds)} s in-process (engine start included), ${fmt(b.server.wallSeconds)} s through --server (service ${b.server.layout.workers} worker(s) x ${b.server.layout.intraOpThreads} thread(s), max batch ${b.server.layout.maxBatch}).`),
+    ...r.bundles.map((b) => `- ${b.bundle}: raw ORT vq_encoder per batch, spinning on / off: ${b.ort.points.filter((p) => p.spinning).map((p) => `b=${p.batch} ${fmt(p.imagesPerSecond)} / ${fmt(b.ort.points.find((q) => !q.spinning && q.batch === p.batch)?.imagesPerSecond ?? NaN)}`).join(', ')} images/s; the command's wall time ${fmt(b.inProcess.wallSeconds)} s in-process (engine start included), ${fmt(b.server.wallSeconds)} s through --server (service ${b.server.layout.workers} worker(s) x ${b.server.layout.intraOpThreads} thread(s), max batch ${b.server.layout.maxBatch}).`),
     ...(r.notes ? ['', r.notes] : []),
   ];
   return lines.join('\n');

@@ -61,7 +61,7 @@ const OPTIONS = {
 function summaryText(summary: TokenizeSummary, out: string, model: string, idType: string, allowed: number): string {
   const lines = [
     `toklip tokenize: ${summary.rows} images in ${summary.units} shard(s) of ${shortPath(out)} (model ${model}, ids ${idType})`,
-    `  this run: ${summary.processed} images in ${summary.seconds.toFixed(1)} s (${(summary.processed / Math.max(summary.seconds, 1e-9)).toFixed(1)} images/s)` +
+    `  this run: ${summary.processed} images in ${summary.seconds.toFixed(1)} s (${(summary.processed / Math.max(summary.seconds, 1e-9)).toPrecision(3)} images/s)` +
       `${summary.unitsResumed > 0 ? `; ${summary.unitsResumed} shard(s) were already complete` : ''}` +
       `${summary.duplicatesReused > 0 ? `; ${summary.duplicatesReused} duplicate image(s) reused` : ''}`,
     `  bad images: ${summary.errors}${summary.errors > 0 ? ` (listed in ${shortPath(out)}/errors/; ${summary.errors > allowed ? `more than --max-errors ${allowed}` : `within --max-errors ${allowed}`})` : ''}`,
