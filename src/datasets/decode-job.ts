@@ -5,9 +5,8 @@
  * already exists are skipped, so an interrupted run resumes. Rows the model refuses (ids out of
  * the codebook, wrong length) are listed in DIR/errors.jsonl.
  */
-import { mkdir } from 'node:fs/promises';
+import { access, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { access } from 'node:fs/promises';
 import { ServiceError, isServiceError } from '../errors.js';
 import { type Engine, createRequestContext } from '../engine/index.js';
 import type { ReconstructionFormat } from '../images/index.js';

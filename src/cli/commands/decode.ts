@@ -3,7 +3,7 @@ import { engineDecoder, httpDecoder, runDecode } from '../../datasets/decode-job
 import { ProgressReporter } from '../../datasets/progress.js';
 import { ENGINE_HELP, commandLogger, engineFlagOptions, loadEngineConfig } from '../engine-settings.js';
 import { EXIT, type CliIO, UsageError } from '../io.js';
-import { type LocalEngine, startLocalEngine } from '../mapper-factory.js';
+import { type LocalEngine, startLocalEngine } from '../local-engine.js';
 import { choiceOption, integerOption, maxErrors, numberOption, parse, serverUrls, stringOption } from '../options.js';
 import { shortPath } from '../version.js';
 

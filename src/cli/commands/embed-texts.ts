@@ -5,7 +5,7 @@ import { selectShard } from '../../datasets/sharding.js';
 import { type TextEncoder, engineTextEncoder, httpTextEncoder, runTextJob } from '../../datasets/text-job.js';
 import { ENGINE_HELP, commandLogger, engineFlagOptions, loadEngineConfig } from '../engine-settings.js';
 import { EXIT, type CliIO, UsageError } from '../io.js';
-import { type LocalEngine, startLocalEngine } from '../mapper-factory.js';
+import { type LocalEngine, startLocalEngine } from '../local-engine.js';
 import { choiceOption, integerOption, maxErrors, numberOption, parse, serverUrls, stringOption } from '../options.js';
 import { shortPath, versionLine } from '../version.js';
 

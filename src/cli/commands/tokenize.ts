@@ -1,7 +1,7 @@
 /** `toklip tokenize INPUT... --out DIR`: images to token ids (and embeddings, features) in Parquet shards. */
 import { ENGINE_HELP, commandLogger, engineFlagOptions, loadEngineConfig } from '../engine-settings.js';
 import { EXIT, type CliIO, UsageError } from '../io.js';
-import { startLocalEngine, type LocalEngine } from '../mapper-factory.js';
+import { startLocalEngine, type LocalEngine } from '../local-engine.js';
 import { choiceOption, integerOption, maxErrors, numberOption, parse, serverUrls, stringOption } from '../options.js';
 import { EngineMapper } from '../../datasets/engine-mapper.js';
 import { HttpMapper } from '../../datasets/http-mapper.js';

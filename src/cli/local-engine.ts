@@ -1,7 +1,4 @@
-/**
- * The engine a command runs on: in this process (started from the service's settings) or, with
- * --server, running replicas. Either way the command gets a handle with one close().
- */
+/** The engine of a command that runs the model in this process, started from the service's settings. */
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { type Engine, type EngineLayout, startEngine } from '../engine/index.js';
