@@ -8,8 +8,8 @@ const ADVICE: Readonly<Record<string, string>> = {
   EACCES: 'permission denied: the output folder must be writable by this user',
   EPERM: 'operation not permitted: the output folder must be writable by this user',
   EROFS: 'the file system is read-only: choose an --out folder on a writable volume',
-  ENOSPC: 'no space left on the device: free space (or choose another --out) and run the same command again to resume',
-  EDQUOT: 'disk quota exceeded: free space (or choose another --out) and run the same command again to resume',
+  ENOSPC: 'no space left on the device (the shard being written was removed; complete shards are kept): free space, or choose another --out, and run the same command again to resume',
+  EDQUOT: 'disk quota exceeded (the shard being written was removed; complete shards are kept): free space and run the same command again to resume',
   ENOTDIR: 'a path component is a file, not a folder',
 };
 

@@ -96,7 +96,7 @@ export class ShardWriter {
     try {
       handle = await open(tempPath, 'wx');
     } catch (error) {
-      throw OutputError.from(error, `create ${tempPath}`);
+      throw OutputError.from(error, `create ${finalPath}`);
     }
     const schema: SchemaElement[] = [{ name: 'root', num_children: columns.length }, ...columns.flatMap((c) => c.schema)];
     const parquet = new ParquetWriter({ writer: new FileByteWriter(handle), schema, createdBy: WRITER_NAME, statistics: false });
@@ -146,7 +146,7 @@ export class ShardWriter {
     try {
       await this.parquet.write({ columnData, rowGroupSize: Number.MAX_SAFE_INTEGER });
     } catch (error) {
-      throw OutputError.from(error, `write ${this.tempPath}`);
+      throw OutputError.from(error, `write ${this.finalPath}`);
     }
   }
 

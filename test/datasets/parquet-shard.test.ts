@@ -68,7 +68,7 @@ describe('Parquet shards', () => {
 
   it('name what could not be written and what to do', () => {
     const full = OutputError.from(Object.assign(new Error('x'), { code: 'ENOSPC' }), 'write out/shard-00003.parquet');
-    assert.equal(full.message, 'cannot write out/shard-00003.parquet: no space left on the device: free space (or choose another --out) and run the same command again to resume (ENOSPC)');
+    assert.equal(full.message, 'cannot write out/shard-00003.parquet: no space left on the device (the shard being written was removed; complete shards are kept): free space, or choose another --out, and run the same command again to resume (ENOSPC)');
     assert.match(OutputError.from(Object.assign(new Error('x'), { code: 'EROFS' }), 'create out').message, /read-only: choose an --out folder on a writable volume \(EROFS\)/);
   });
 });

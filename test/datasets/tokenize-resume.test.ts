@@ -3,11 +3,13 @@
  * temporary file left), SIGKILL stops it at an arbitrary moment (temporaries may remain, no
  * shard is half-written under its name); the same command then resumes, keeps the complete
  * shards, and ends with shard files byte-identical to an uninterrupted run. An output folder
- * that cannot be written stops the command at once with a message that says so.
+ * that cannot be written stops the command at once with a message that says so; a disk that
+ * fills up stops it with one, keeping the complete shards, and the run resumes once there is room.
  */
 import assert from 'node:assert/strict';
 import { type FSWatcher, watch } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -128,5 +130,42 @@ describe('toklip tokenize, interrupted and resumed', () => {
       assert.doesNotMatch(run.stderr, /\n\s+at /, 'a message, not a stack trace');
     }
     assert.deepEqual(await readdir(readOnly), [], 'nothing written');
+  });
+});
+
+describe('toklip tokenize on a full disk', () => {
+  // A small tmpfs stands for the full disk: mounting one needs root.
+  const mountable = process.getuid?.() === 0 && spawnSync('mount', ['--version'], { stdio: 'ignore' }).status === 0;
+  it('stops with a clear message, keeps the complete shards, and resumes once there is room', { skip: mountable ? false : 'needs root to mount a small tmpfs' }, async () => {
+    const root = await mkdtemp(join(tmpdir(), 'toklip-full-'));
+    const disk = join(root, 'disk');
+    await mkdir(disk);
+    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', disk]);
+    if (mounted.status !== 0) {
+      await rm(root, { recursive: true, force: true });
+      return;
+    }
+    try {
+      const input = join(root, 'photos');
+      await makeFolder(input, 100);
+      const out = join(disk, 'tokens');
+      // Features make rows of 2 KiB: the disk fills up within a few shards.
+      const args = ['tokenize', input, '--out', out, '--shard-size', '8', '--features', '--max-errors', '100', '--progress', 'off'];
+      const full = await runCli(args);
+      assert.equal(full.code, 1, full.stderr);
+      assert.match(full.stderr, /toklip tokenize: cannot write .*\/(data\/shard-\d+\.parquet|errors\/shard-\d+\.jsonl): no space left on the device \(the shard being written was removed; complete shards are kept\): free space, or choose another --out, and run the same command again to resume \(ENOSPC\)/);
+      const left = await listing(out);
+      assert.deepEqual(left.temporaries, [], 'no temporary left');
+      assert.ok(left.shards.length >= 1, 'the shards completed before the disk filled are kept');
+      for (const name of left.shards) assert.ok((await stat(join(out, 'data', name))).size > 0);
+      assert.equal(spawnSync('mount', ['-o', 'remount,size=64m', disk]).status, 0);
+      const resumed = await runCli(args);
+      assert.equal(resumed.code, 0, resumed.stderr);
+      assert.match(resumed.stdout, new RegExp(`; ${left.shards.length} shard\\(s\\) were already complete`));
+      assert.equal((await listing(out)).manifest, true);
+    } finally {
+      spawnSync('umount', [disk]);
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });
