@@ -13,10 +13,10 @@
  *   Run every timing under `flock /work/notes/bench.lock` on a shared machine (docs/benchmarks.md).
  */
 import { randomUUID } from 'node:crypto';
-import { basename, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { DEFAULT_OUT, Run, fmt, formatTable, mean, percentile } from './lib/common.js';
+import { DEFAULT_OUT, type LoadSnapshot, Run, fmt, formatTable, loadSnapshot, mean, mergeByBundle, percentile, readResult } from './lib/common.js';
 import { defaultBundleDirs } from './lib/bundle.js';
 import { picture } from './lib/images.js';
 import { closedLoop } from './lib/load.js';
@@ -43,6 +43,11 @@ export interface CachePoint {
   readonly misses: number;
   /** Images that went through vq_encoder in the window. */
   readonly computedImages: number;
+  /**
+   * CPU time of the server process (every thread) in the window per answer, ms: what an image
+   * costs, less sensitive than images/s to other processes sharing the machine.
+   */
+  readonly cpuMsPerImage?: number;
 }
 
 export interface CacheBundleResult {
@@ -53,6 +58,8 @@ export interface CacheBundleResult {
   readonly points: readonly CachePoint[];
   /** Mean images/s with the cache on / off, per workload. */
   readonly ratios: Partial<Record<WorkloadName, number>>;
+  /** When and under what load this bundle was measured (a result file may hold bundles of several runs). */
+  readonly measured?: { readonly started: string; readonly finished: string; readonly loadBefore: LoadSnapshot; readonly loadAfter: LoadSnapshot };
 }
 
 export interface CacheResults {
@@ -115,6 +122,8 @@ async function main(): Promise<void> {
   const results: CacheBundleResult[] = [];
 
   for (const dir of bundleDirs) {
+    const started = new Date().toISOString();
+    const loadBefore = loadSnapshot();
     const points: CachePoint[] = [];
     let layout = { workers: 0, intraOpThreads: 0, maxBatch: 0 };
     for (const workloadName of workloadNames) {
@@ -132,6 +141,8 @@ async function main(): Promise<void> {
         try {
           let before = new Map<string, number>();
           let after = new Map<string, number>();
+          let cpuBefore = 0;
+          let cpuAfter = 0;
           const load = await closedLoop({
             url: service.url,
             path: OPERATIONS[operation],
@@ -143,8 +154,13 @@ async function main(): Promise<void> {
             minRequests: settings.minRequests,
             maxSeconds: settings.maxSeconds,
             onWindow: async (edge) => {
-              if (edge === 'start') before = await scrape(service.url);
-              else after = await scrape(service.url);
+              if (edge === 'start') {
+                before = await scrape(service.url);
+                cpuBefore = service.cpuMs();
+              } else {
+                cpuAfter = service.cpuMs();
+                after = await scrape(service.url);
+              }
             },
           });
           const delta = (name: string, labels: Record<string, string> = {}) => metricSum(after, name, labels) - metricSum(before, name, labels);
@@ -160,12 +176,13 @@ async function main(): Promise<void> {
             hits: delta('toklip_cache_hits_total'),
             misses: delta('toklip_cache_misses_total'),
             computedImages: delta('toklip_batch_size_sum', { graph: 'vq_encoder' }),
+            cpuMsPerImage: (cpuAfter - cpuBefore) / Math.max(1, load.completed),
           };
           points.push(point);
           console.log(
             `${basename(dir)} ${operation} ${workloadName} cache ${cache}: ${fmt(point.imagesPerSecond)} images/s, ` +
               `p50 ${fmt(point.latencyMs.p50)} ms, ${point.completed} answers in ${fmt(point.seconds)} s, ` +
-              `hits ${point.hits} misses ${point.misses}, ${point.computedImages} images computed${Object.keys(point.errors).length ? `, errors ${JSON.stringify(point.errors)}` : ''}`,
+              `hits ${point.hits} misses ${point.misses}, ${point.computedImages} images computed, ${fmt(point.cpuMsPerImage ?? Number.NaN)} CPU ms/image${Object.keys(point.errors).length ? `, errors ${JSON.stringify(point.errors)}` : ''}`,
           );
         } finally {
           await service.stop();
@@ -178,7 +195,15 @@ async function main(): Promise<void> {
       const off = meanRate(points, w, 'off');
       if (on !== undefined && off !== undefined) ratios[w] = on / off;
     }
-    results.push({ bundle: basename(dir), operation, concurrency, layout, points, ratios });
+    results.push({
+      bundle: basename(dir),
+      operation,
+      concurrency,
+      layout,
+      points,
+      ratios,
+      measured: { started, finished: new Date().toISOString(), loadBefore, loadAfter: loadSnapshot() },
+    });
     console.log(
       formatTable(
         ['workload', 'off images/s', 'on images/s', 'on / off', 'target'],
@@ -186,7 +211,14 @@ async function main(): Promise<void> {
       ),
     );
   }
-  run.finish({ bundles: results }, values.out, `${values.label}.json`);
+  // Bundles measured in an earlier run of the same label and not now are kept (each bundle's ratios come from one run).
+  const earlierFile = readResult<CacheResults>(join(values.out, `${values.label}.json`));
+  const earlier = earlierFile?.results.bundles.map((b) =>
+    b.measured !== undefined
+      ? b
+      : { ...b, measured: { started: earlierFile.started, finished: earlierFile.finished, loadBefore: earlierFile.loadBefore, loadAfter: earlierFile.loadAfter } },
+  );
+  run.finish({ bundles: mergeByBundle(results, earlier) }, values.out, `${values.label}.json`);
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await main();

@@ -415,20 +415,29 @@ function targetsSection(): string {
 function cacheSection(): string {
   if (!cache) return '_no results yet_';
   const r = cache.results;
-  const started = cache.started.replace('T', ' ').slice(0, 16);
-  const lines = [
-    `\`${cache.command}\`, started ${started} UTC, ${Math.round((Date.parse(cache.finished) - Date.parse(cache.started)) / 60000)} minutes; ` +
-      `load average ${cache.loadBefore.loadavg.join(' / ')} at start, ${cache.loadAfter.loadavg.join(' / ')} at end ` +
-      `(busiest at start: ${cache.loadBefore.top.slice(0, 3).join('; ')}).`,
+  const minutes = (from: string, to: string) => Math.round((Date.parse(to) - Date.parse(from)) / 60000);
+  const lines = [`Last run: \`${cache.command}\`. Each bundle was measured in one run (its settings in turn, one service at a time):`, ''];
+  lines.push(
+    table(
+      ['bundle', 'started (UTC)', 'minutes', 'load at start', 'load at end', 'busiest processes at start (%CPU RSS-KiB command)'],
+      r.bundles.map((b) => {
+        const m = b.measured ?? { started: cache.started, finished: cache.finished, loadBefore: cache.loadBefore, loadAfter: cache.loadAfter };
+        return [b.bundle, m.started.replace('T', ' ').slice(0, 16), minutes(m.started, m.finished), m.loadBefore.loadavg.join(' / '), m.loadAfter.loadavg.join(' / '), m.loadBefore.top.slice(0, 3).join('; ')];
+      }),
+    ),
     '',
-  ];
+  );
   const summary: (string | number | undefined)[][] = [];
   const detail: (string | number | undefined)[][] = [];
   for (const b of r.bundles) {
     for (const [workload, ratio] of Object.entries(b.ratios) as [keyof typeof CACHE_TARGETS, number][]) {
       const rates = (setting: 'on' | 'off') => b.points.filter((p) => p.workload === workload && p.cache === setting).map((p) => p.imagesPerSecond);
       const meanOf = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length;
-      summary.push([b.bundle, b.operation, workload, meanOf(rates('off')), meanOf(rates('on')), ratio, `>= ${CACHE_TARGETS[workload]}`, pass(ratio >= CACHE_TARGETS[workload])]);
+      const cpu = (setting: 'on' | 'off') => {
+        const xs = b.points.filter((p) => p.workload === workload && p.cache === setting && p.cpuMsPerImage !== undefined).map((p) => p.cpuMsPerImage!);
+        return xs.length > 0 ? meanOf(xs) : undefined;
+      };
+      summary.push([b.bundle, b.operation, workload, meanOf(rates('off')), meanOf(rates('on')), ratio, `>= ${CACHE_TARGETS[workload]}`, pass(ratio >= CACHE_TARGETS[workload]), cpu('off'), cpu('on')]);
     }
     for (const p of b.points) {
       const items = p.hits + p.misses;
@@ -443,6 +452,7 @@ function cacheSection(): string {
         p.completed,
         items > 0 ? (100 * p.hits) / items : undefined,
         p.computedImages,
+        p.cpuMsPerImage,
         Object.keys(p.errors).length > 0 ? JSON.stringify(p.errors) : '-',
       ]);
     }
@@ -450,11 +460,11 @@ function cacheSection(): string {
   lines.push(
     `Concurrency ${r.bundles[0]?.concurrency ?? '-'}; one JPEG per request; images/s = concurrency / mean latency (closed loop); each setting's figure is the mean of its windows.`,
     '',
-    table(['bundle', 'operation', 'workload', 'cache off images/s', 'cache on images/s', 'on / off', 'target', 'result'], summary),
+    table(['bundle', 'operation', 'workload', 'cache off images/s', 'cache on images/s', 'on / off', 'target', 'result', 'server CPU ms / image off', 'on'], summary),
     '',
     'Each window, in the order run (hit share and images computed from `/metrics` over the window):',
     '',
-    table(['bundle', 'workload', '#', 'cache', 'images/s', 'p50 ms', 'p99 ms', 'answers', 'hit %', 'images computed', 'errors'], detail),
+    table(['bundle', 'workload', '#', 'cache', 'images/s', 'p50 ms', 'p99 ms', 'answers', 'hit %', 'images computed', 'server CPU ms / image', 'errors'], detail),
   );
   return lines.join('\n');
 }

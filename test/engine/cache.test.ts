@@ -9,7 +9,9 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
+import { ConfigError, loadConfig } from '../../src/config/index.js';
 import { FailureLog } from '../../src/engine/cache/failure-log.js';
+import { createResultCache } from '../../src/engine/cache/index.js';
 import { ENCODED_FILE, ENCODED_IMAGE, SEMANTIC_OUTPUT, TEXT_EMBEDDING, TOKENIZED_IMAGE } from '../../src/engine/cache/item-codecs.js';
 import { CACHE_FORMAT, idsContent, itemKey, keyScope, sha256Hex } from '../../src/engine/cache/keys.js';
 import { ENTRY_OVERHEAD_BYTES, MemoryStore, entryBytes } from '../../src/engine/cache/memory-store.js';
@@ -22,6 +24,7 @@ import type { SourceImageInfo } from '../../src/images/index.js';
 import { type Metrics, createMetrics } from '../../src/metrics.js';
 import { type ModelBundle, loadRegistry } from '../../src/models/registry.js';
 import { FIXTURE_BUNDLES_DIR, TINY_MODEL } from '../helpers/golden.js';
+import { testLogger } from '../helpers/silent-logger.js';
 
 const SOURCE: SourceImageInfo = {
   format: 'png',
@@ -409,5 +412,36 @@ describe('FailureLog', () => {
     assert.equal(lines.length, 2);
     assert.equal(lines[1]!.fields.failuresSinceLastLine, 5);
     assert.equal(lines[1]!.fields.reason, 'write error');
+  });
+});
+
+describe('cache settings', () => {
+  it('default to 128 MiB in process and no Redis; 0 turns the in-process cache off', async () => {
+    const defaults = loadConfig({}, []).cache;
+    assert.deepEqual(defaults, { memoryBytes: 128 * 1024 * 1024, redis: undefined });
+    assert.equal(loadConfig({ TOKLIP_CACHE_MB: '0' }, []).cache.memoryBytes, 0);
+    assert.equal(loadConfig({ TOKLIP_CACHE_MB: '0.5' }, []).cache.memoryBytes, 512 * 1024);
+    const off = createResultCache(loadConfig({ TOKLIP_CACHE_MB: '0' }, []).cache, { log: testLogger() });
+    assert.ok(off instanceof NoCache);
+    assert.deepEqual(off.info, { enabled: false, memoryBytes: 0, shared: false });
+    const memory = createResultCache(defaults, { log: testLogger() });
+    assert.deepEqual(memory.info, { enabled: true, memoryBytes: 128 * 1024 * 1024, shared: false });
+    await memory.close();
+  });
+
+  it('take a Redis URL with its TTL, prefix and timeout, and never repeat the URL in an error', () => {
+    const cache = loadConfig(
+      { TOKLIP_CACHE_REDIS_URL: 'rediss://:pw@cache:6380/1', TOKLIP_CACHE_REDIS_TTL_SECONDS: '60', TOKLIP_CACHE_REDIS_PREFIX: 'svc-a', TOKLIP_CACHE_REDIS_TIMEOUT_MS: '20' },
+      [],
+    ).cache;
+    assert.deepEqual(cache.redis, { url: 'rediss://:pw@cache:6380/1', ttlSeconds: 60, prefix: 'svc-a', timeoutMs: 20 });
+    for (const url of ['http://:secret@cache:6379', 'cache:6379 secret']) {
+      assert.throws(
+        () => loadConfig({ TOKLIP_CACHE_REDIS_URL: url }, []),
+        (error: unknown) => error instanceof ConfigError && /TOKLIP_CACHE_REDIS_URL=\(hidden\): not a redis:\/\/ or rediss:\/\/ URL/.test(error.message) && !error.message.includes('secret'),
+      );
+    }
+    assert.throws(() => loadConfig({ TOKLIP_CACHE_REDIS_PREFIX: 'has space' }, []), /TOKLIP_CACHE_REDIS_PREFIX/);
+    assert.throws(() => loadConfig({ TOKLIP_CACHE_MB: '-1' }, []), /TOKLIP_CACHE_MB/);
   });
 });
