@@ -4,12 +4,14 @@
  * of every 10 images were sent before, and `unique`, where none was; each with the in-process
  * cache off (TOKLIP_CACHE_MB=0) and on (the default, TOKLIP_CACHE_MB=128), in one run, one
  * service at a time, in the order given (default off, on, on, off: a drift of the machine's load
- * over the run weighs on both settings alike). Targets: repeat90 on >= 5 x off; unique on >=
- * 0.97 x off.
+ * over the run weighs on both settings alike). A window lasts until --duration seconds passed,
+ * --min-requests answers came and --min-computed images were computed in it (two per client by
+ * default: a repeat90 window then holds whole cycles of nine hits and a miss per client).
+ * Targets: repeat90 on >= 5 x off; unique on >= 0.97 x off.
  *
  *   npm run bench:cache -- [--bundle DIR]... [--operation encode-image|tokenize] [--concurrency 32]
- *        [--order off,on,on,off] [--warmup 5] [--duration 20] [--min-requests 64] [--max-seconds 900]
- *        [--workloads repeat90,unique] [--label cache] [--out bench/results]
+ *        [--order off,on,on,off] [--warmup 5] [--duration 20] [--min-requests 64] [--min-computed 64]
+ *        [--max-seconds 900] [--workloads repeat90,unique] [--label cache] [--out bench/results]
  *   Run every timing under `flock /work/notes/bench.lock` on a shared machine (docs/benchmarks.md).
  */
 import { randomUUID } from 'node:crypto';
@@ -36,6 +38,8 @@ export interface CachePoint {
   readonly seconds: number;
   /** Images (= requests) per second: concurrency / mean latency (closed loop). */
   readonly imagesPerSecond: number;
+  /** Answers in the window / its length (close to imagesPerSecond once the window spans many batches and, on repeat90, many cycles of a client's misses). */
+  readonly answersPerSecond?: number;
   readonly latencyMs: { readonly p50: number; readonly p99: number; readonly mean: number };
   readonly errors: Record<string, number>;
   /** Items of the window answered from the cache / computed (from /metrics). */
@@ -77,6 +81,7 @@ function parseOptions() {
       warmup: { type: 'string', default: '5' },
       duration: { type: 'string', default: '20' },
       'min-requests': { type: 'string', default: '64' },
+      'min-computed': { type: 'string', default: '64' },
       'max-seconds': { type: 'string', default: '900' },
       popular: { type: 'string', default: '32' },
       label: { type: 'string', default: 'cache' },
@@ -110,6 +115,9 @@ async function main(): Promise<void> {
     warmupSeconds: Number(values.warmup),
     durationSeconds: Number(values.duration),
     minRequests: Number(values['min-requests']),
+    // Images computed in a window: at least two per client, so that a repeat90 window holds whole cycles of
+    // nine hits and a miss per client (its hit share then that of the stream), not the burst of hits after the warm-up.
+    minComputed: Number(values['min-computed']),
     maxSeconds: Number(values['max-seconds']),
     popular: Number(values.popular),
     cacheMb: { off: 0, on: 128 },
@@ -143,6 +151,9 @@ async function main(): Promise<void> {
           let after = new Map<string, number>();
           let cpuBefore = 0;
           let cpuAfter = 0;
+          // Images computed since the window began, from /metrics every second.
+          let computedInWindow = 0;
+          let polling: NodeJS.Timeout | undefined;
           const load = await closedLoop({
             url: service.url,
             path: OPERATIONS[operation],
@@ -153,11 +164,20 @@ async function main(): Promise<void> {
             durationSeconds: settings.durationSeconds,
             minRequests: settings.minRequests,
             maxSeconds: settings.maxSeconds,
+            windowDone: () => computedInWindow >= settings.minComputed,
             onWindow: async (edge) => {
               if (edge === 'start') {
                 before = await scrape(service.url);
                 cpuBefore = service.cpuMs();
+                const start = metricSum(before, 'toklip_batch_size_sum', { graph: 'vq_encoder' });
+                polling = setInterval(() => {
+                  scrape(service.url).then(
+                    (now) => (computedInWindow = metricSum(now, 'toklip_batch_size_sum', { graph: 'vq_encoder' }) - start),
+                    () => {},
+                  );
+                }, 1000);
               } else {
+                clearInterval(polling);
                 cpuAfter = service.cpuMs();
                 after = await scrape(service.url);
               }
@@ -171,6 +191,7 @@ async function main(): Promise<void> {
             completed: load.completed,
             seconds: load.seconds,
             imagesPerSecond: load.requestsPerSecond,
+            answersPerSecond: load.windowRequestsPerSecond,
             latencyMs: { p50: percentile(load.latenciesMs, 50), p99: percentile(load.latenciesMs, 99), mean: mean(load.latenciesMs) },
             errors: load.errors,
             hits: delta('toklip_cache_hits_total'),

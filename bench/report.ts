@@ -447,6 +447,7 @@ function cacheSection(): string {
         p.position + 1,
         p.cache,
         p.imagesPerSecond,
+        p.answersPerSecond,
         p.latencyMs.p50,
         p.latencyMs.p99,
         p.completed,
@@ -464,7 +465,7 @@ function cacheSection(): string {
     '',
     'Each window, in the order run (hit share and images computed from `/metrics` over the window):',
     '',
-    table(['bundle', 'workload', '#', 'cache', 'images/s', 'p50 ms', 'p99 ms', 'answers', 'hit %', 'images computed', 'server CPU ms / image', 'errors'], detail),
+    table(['bundle', 'workload', '#', 'cache', 'images/s', 'answers / window s', 'p50 ms', 'p99 ms', 'answers', 'hit %', 'images computed', 'server CPU ms / image', 'errors'], detail),
   );
   return lines.join('\n');
 }

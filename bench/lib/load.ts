@@ -24,6 +24,8 @@ export interface LoadOptions {
   readonly durationSeconds: number;
   readonly minRequests: number;
   readonly maxSeconds: number;
+  /** A further condition for the window to end (e.g. enough work done in it), checked with the others; maxSeconds still caps it. */
+  readonly windowDone?: () => boolean;
   readonly onWindow?: (edge: 'start' | 'end') => Promise<void>;
 }
 
@@ -86,7 +88,8 @@ export async function closedLoop(options: LoadOptions): Promise<LoadResult> {
       });
     } else if (phase === 'window' && windowStart > 0) {
       const seconds = elapsed(windowStart);
-      if ((seconds >= options.durationSeconds && latencies.length >= options.minRequests) || seconds >= options.maxSeconds) {
+      const done = seconds >= options.durationSeconds && latencies.length >= options.minRequests && (options.windowDone?.() ?? true);
+      if (done || seconds >= options.maxSeconds) {
         phase = 'done';
         windowEnd = performance.now();
         edgeWork = edgeWork.then(() => options.onWindow?.('end')).then(finish);
