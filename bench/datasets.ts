@@ -63,7 +63,16 @@ export interface DatasetBench {
   readonly inProcess: CommandRun;
   readonly server: CommandRun & { readonly layout: { workers: number; intraOpThreads: number; maxBatch: number } };
   /** RSS at about 1k images and at the end of a run of rssImages (first bundle only). */
-  readonly memory?: { readonly images: number; readonly rssAt1k: number; readonly rssAtEnd: number; readonly ratio: number };
+  readonly memory?: {
+    readonly images: number;
+    readonly rssAt1k: number;
+    readonly rssAtEnd: number;
+    readonly ratio: number;
+    /** Highest RSS from 1k images to the end. */
+    readonly maxAfter1k: number;
+    /** [images done, RSS bytes] at every progress line (one a second). */
+    readonly samples: readonly (readonly [number, number])[];
+  };
 }
 
 export interface DatasetResults {
@@ -254,7 +263,10 @@ async function measure(bundleDir: string, imageCount: number, rssImages: number 
       const run = await runCommand(folder, models, ['--dedupe-mb', '0']);
       const at1k = run.rss.find(([n]) => n >= 1000);
       const last = run.rss.at(-1);
-      if (at1k && last) memory = { images: rssImages, rssAt1k: at1k[1], rssAtEnd: last[1], ratio: last[1] / at1k[1] };
+      if (at1k && last) {
+        const maxAfter1k = Math.max(...run.rss.filter(([n]) => n >= at1k[0]).map(([, rss]) => rss));
+        memory = { images: rssImages, rssAt1k: at1k[1], rssAtEnd: last[1], ratio: last[1] / at1k[1], maxAfter1k, samples: run.rss };
+      }
       console.log(`  RSS: ${fmt((at1k?.[1] ?? 0) / 2 ** 20)} MiB at ${at1k?.[0]} images, ${fmt((last?.[1] ?? 0) / 2 ** 20)} MiB at ${last?.[0]} images`);
     }
     return {
@@ -307,7 +319,9 @@ export function renderSection(file: ReturnType<typeof readResult<DatasetResults>
       b.memory
         ? [
             `Memory (${b.bundle}, ${b.memory.images} images in one run): RSS ${fmt(b.memory.rssAt1k / 2 ** 20)} MiB at 1k images, ` +
-              `${fmt(b.memory.rssAtEnd / 2 ** 20)} MiB at the end: ${fmt(b.memory.ratio)} x, ${pass(Math.abs(b.memory.ratio - 1) <= 0.1)} (target: within 10 %).`,
+              `${fmt(b.memory.rssAtEnd / 2 ** 20)} MiB at the end: ${fmt(b.memory.ratio)} x, ${pass(Math.abs(b.memory.ratio - 1) <= 0.1)} (target: within 10 %); ` +
+              `highest after 1k images ${fmt(b.memory.maxAfter1k / 2 ** 20)} MiB; every 1000 images: ` +
+              `${[1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((k) => b.memory!.samples.find(([n]) => n >= k * 1000 - 150)).filter((x) => x !== undefined).map(([n, rss]) => `${n}: ${fmt(rss / 2 ** 20)}`).join(', ')} MiB.`,
             '',
           ]
         : [],
