@@ -13,7 +13,7 @@
  */
 import { isServiceError } from '../errors.js';
 import { ServiceError } from '../errors.js';
-import { type EncodedImage, type ImagePreprocessor, type PreprocessSpec, type ReconstructionFormat, type SourceImageInfo, encodeRgb } from '../images/index.js';
+import { type EncodedImage, type ImagePreprocessor, type PreprocessSpec, type ReconstructionFormat, encodeRgb } from '../images/index.js';
 import type { Metrics } from '../metrics.js';
 import type { GraphName } from '../models/manifest.js';
 import type { Capability, ModelBundle, ModelRegistry } from '../models/registry.js';
@@ -22,7 +22,6 @@ import { NO_TRACING, type Tracing } from '../tracing/index.js';
 import type { AdmissionController } from './admission.js';
 import {
   type CacheInfo,
-  type CacheOutcome,
   type Computed,
   ENCODED_FILE,
   ENCODED_IMAGE,
@@ -35,55 +34,10 @@ import {
   idsContent,
 } from './cache/index.js';
 import type { RequestContext } from './context.js';
-import { type Scores, similarity } from './scores.js';
+import { type EncodedImageResult, type EncodedText, type Result, type SimilarityResult, type TokenizedImage, result } from './results.js';
+import { similarity } from './scores.js';
 import { type TokenizedText, tokenizeTexts } from './texts.js';
 import { type TokenRowsInput, checkTokenRows } from './token-rows.js';
-
-export interface Timings {
-  /** Decoding and preprocessing of the request's images. */
-  readonly preprocessMs?: number;
-  /** Longest wait of its items for their batches (summed over stages in sequence). */
-  readonly queueMs: number;
-  /** Worker time of its batches (summed over stages in sequence). */
-  readonly inferenceMs: number;
-}
-
-export interface Result<T> {
-  readonly model: ModelBundle;
-  readonly value: T;
-  readonly timings: Timings;
-  /** Items answered from the result cache and items computed; absent when caching is off. */
-  readonly cache?: CacheOutcome;
-}
-
-/** An image as it was read (before preprocessing). */
-export interface ImageSource {
-  readonly source: SourceImageInfo;
-}
-
-export interface TokenizedImage extends ImageSource {
-  readonly ids: Uint32Array;
-}
-
-export interface EncodedImageResult extends ImageSource {
-  readonly ids: Uint32Array;
-  /** [D], not normalised. */
-  readonly embedding: Float32Array;
-  /** [N * D] row-major, when asked for. */
-  readonly features: Float32Array | undefined;
-}
-
-export interface EncodedText {
-  /** [D], not normalised. */
-  readonly embedding: Float32Array;
-  readonly tokenCount: number;
-  readonly unknownWords: readonly string[];
-}
-
-export interface SimilarityResult extends Scores {
-  /** Per text. */
-  readonly unknownWords: readonly (readonly string[])[];
-}
 
 /** Which model: an id, or the default model when absent. */
 interface ModelChoice {
@@ -400,18 +354,6 @@ export class Engine {
     const files = await Promise.all(pixels.value.map((rgb) => encodeRgb(rgb, model.imageSize, format, quality)));
     return { values: files, timings: { queueMs: pixels.queueMs, inferenceMs: pixels.inferenceMs } };
   }
-}
-
-/** An operation's result from its items: timings of the computing done, and the cache outcome when caching is on. */
-function result<V>(model: ModelBundle, through: Through<V>, options: { preprocessed?: boolean } = {}): Result<V[]> {
-  const { timings, outcome } = through;
-  return {
-    model,
-    value: through.values,
-    // An operation on images reports its preprocessing time even when every image came from the cache.
-    timings: options.preprocessed ? { ...timings, preprocessMs: timings.preprocessMs ?? 0 } : timings,
-    ...(outcome !== undefined ? { cache: outcome } : {}),
-  };
 }
 
 const ENCODE_IMAGE_GRAPHS: readonly GraphName[] = ['vq_encoder', 'semantic_encoder'];

@@ -5,7 +5,7 @@
  */
 import type { EncodedImage, SourceImageInfo } from '../../images/index.js';
 import type { SemanticOutput } from '../../scheduling/scheduler.js';
-import type { EncodedImageResult, TokenizedImage } from '../engine.js';
+import type { EncodedImageResult, TokenizedImage } from '../results.js';
 import { CorruptValueError, type DecodedRecord, type ValueCodec, decodeRecord, encodeRecord, part } from './values.js';
 
 function sourceOf(record: DecodedRecord): SourceImageInfo {

@@ -18,7 +18,7 @@ import type { Metrics } from '../../metrics.js';
 import type { ModelBundle } from '../../models/registry.js';
 import type { Tracing } from '../../tracing/index.js';
 import type { RequestContext } from '../context.js';
-import type { Timings } from '../engine.js';
+import type { Timings } from '../results.js';
 import { type CachedOperation, type Content, itemKey, keyScope } from './keys.js';
 import type { CacheStore, HitSource } from './store.js';
 import type { ValueCodec } from './values.js';
