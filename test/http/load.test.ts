@@ -29,7 +29,8 @@ function histogram(metrics: string, name: string, labels: string): { count: numb
 
 describe('load', () => {
   it('64 concurrent single-image requests give exactly the sequential results, in batches > 1', async () => {
-    const server = await startTestServer({ TOKLIP_MAX_BATCH: '16', TOKLIP_MAX_DELAY_MS: '20', TOKLIP_IMAGE_THREADS: '2' });
+    // Result cache off: the concurrent requests repeat the sequential ones and would be answered from it.
+    const server = await startTestServer({ TOKLIP_MAX_BATCH: '16', TOKLIP_MAX_DELAY_MS: '20', TOKLIP_IMAGE_THREADS: '2', TOKLIP_CACHE_MB: '0' });
     try {
       const images = await distinctPngs(64);
       const metricsOf = async () => (await fetch(`${server.url}/metrics`)).text();
@@ -66,6 +67,8 @@ describe('load', () => {
       TOKLIP_MAX_IMAGES_PER_REQUEST: '4',
       TOKLIP_MAX_BATCH: '16',
       TOKLIP_MAX_DELAY_MS: '100',
+      // Result cache off: the 50 requests hold 4 distinct token rows, computed once each with it on.
+      TOKLIP_CACHE_MB: '0',
     });
     try {
       const tokens = (i: number) => [Array.from({ length: 16 }, (_, k) => (i * 16 + k) % 64)];
