@@ -3,7 +3,8 @@
  * misspelt flag is an error, never ignored), plus the value checks the flags need.
  */
 import { type ParseArgsConfig, parseArgs } from 'node:util';
-import { UsageError } from './io.js';
+import { ProgressReporter } from '../datasets/progress.js';
+import { type CliIO, UsageError } from './io.js';
 
 export type OptionTable = NonNullable<ParseArgsConfig['options']>;
 
@@ -72,4 +73,21 @@ export function maxErrors(values: Parsed['values']): (images: number) => number 
   if (percent) return (images) => Math.floor((Number(percent[1]) / 100) * images);
   if (/^\d+$/.test(text)) return () => Number(text);
   throw new UsageError(`--max-errors '${text}': expected a count (e.g. 10) or a percentage of the images (e.g. 1%)`);
+}
+
+/** The flags every dataset command takes: output, model, --server replicas, error allowance, progress. */
+export const JOB_OPTIONS = {
+  out: { type: 'string' },
+  model: { type: 'string' },
+  server: { type: 'string', multiple: true },
+  'api-key': { type: 'string' },
+  'max-errors': { type: 'string' },
+  progress: { type: 'string' },
+  'progress-interval': { type: 'string' },
+} as const satisfies OptionTable;
+
+/** The progress reporter --progress and --progress-interval ask for, on stderr. */
+export function progressReporter(values: Parsed['values'], io: CliIO): ProgressReporter {
+  const mode = ProgressReporter.modeFor(choiceOption(values, 'progress', ['auto', 'bar', 'lines', 'off'] as const, 'auto'), io.stderr);
+  return new ProgressReporter(mode, io.stderr, numberOption(values, 'progress-interval', 30) * 1000);
 }

@@ -1,10 +1,9 @@
 /** `toklip decode TOKENS... --out DIR`: token rows back to image files. */
 import { engineDecoder, httpDecoder, runDecode } from '../../datasets/decode-job.js';
-import { ProgressReporter } from '../../datasets/progress.js';
 import { ENGINE_HELP, commandLogger, engineFlagOptions, loadEngineConfig } from '../engine-settings.js';
 import { EXIT, type CliIO, UsageError } from '../io.js';
 import { type LocalEngine, startLocalEngine } from '../local-engine.js';
-import { choiceOption, integerOption, maxErrors, numberOption, parse, serverUrls, stringOption } from '../options.js';
+import { choiceOption, integerOption, JOB_OPTIONS, maxErrors, parse, progressReporter, serverUrls, stringOption } from '../options.js';
 import { shortPath } from '../version.js';
 
 export const DECODE_HELP = `Usage: toklip decode TOKENS... --out DIR [options]
@@ -27,15 +26,9 @@ Options:
 ${ENGINE_HELP}`;
 
 const OPTIONS = {
-  out: { type: 'string' },
+  ...JOB_OPTIONS,
   format: { type: 'string' },
   quality: { type: 'string' },
-  model: { type: 'string' },
-  server: { type: 'string', multiple: true },
-  'api-key': { type: 'string' },
-  'max-errors': { type: 'string' },
-  progress: { type: 'string' },
-  'progress-interval': { type: 'string' },
   ...engineFlagOptions(),
 } as const;
 
@@ -55,11 +48,7 @@ export async function decodeCommand(argv: readonly string[], io: CliIO): Promise
   };
   if (options.quality > 100) throw new UsageError(`--quality ${options.quality}: expected 1-100`);
   const allowed = maxErrors(values);
-  const progress = new ProgressReporter(
-    ProgressReporter.modeFor(choiceOption(values, 'progress', ['auto', 'bar', 'lines', 'off'] as const, 'auto'), io.stderr),
-    io.stderr,
-    numberOption(values, 'progress-interval', 30) * 1000,
-  );
+  const progress = progressReporter(values, io);
   const servers = serverUrls(values);
   let local: LocalEngine | undefined;
   try {

@@ -1,12 +1,11 @@
 /** `toklip embed-texts FILE --out DIR`: one caption a line to text embeddings in Parquet shards. */
 import { ServerError } from '../../datasets/http-mapper.js';
-import { ProgressReporter } from '../../datasets/progress.js';
 import { selectShard } from '../../datasets/sharding.js';
 import { type TextEncoder, engineTextEncoder, httpTextEncoder, runTextJob } from '../../datasets/text-job.js';
 import { ENGINE_HELP, commandLogger, engineFlagOptions, loadEngineConfig } from '../engine-settings.js';
 import { EXIT, type CliIO, UsageError } from '../io.js';
 import { type LocalEngine, startLocalEngine } from '../local-engine.js';
-import { choiceOption, integerOption, maxErrors, numberOption, parse, serverUrls, stringOption } from '../options.js';
+import { integerOption, JOB_OPTIONS, maxErrors, parse, progressReporter, serverUrls, stringOption } from '../options.js';
 import { shortPath, versionLine } from '../version.js';
 
 export const EMBED_TEXTS_HELP = `Usage: toklip embed-texts FILE --out DIR [options]
@@ -28,15 +27,9 @@ Options:
 ${ENGINE_HELP}`;
 
 const OPTIONS = {
-  out: { type: 'string' },
-  model: { type: 'string' },
+  ...JOB_OPTIONS,
   shard: { type: 'string' },
   'shard-size': { type: 'string' },
-  server: { type: 'string', multiple: true },
-  'api-key': { type: 'string' },
-  'max-errors': { type: 'string' },
-  progress: { type: 'string' },
-  'progress-interval': { type: 'string' },
   ...engineFlagOptions(),
 } as const;
 
@@ -68,11 +61,7 @@ export async function embedTextsCommand(argv: readonly string[], io: CliIO): Pro
     createdBy: versionLine(),
   };
   const allowed = maxErrors(values);
-  const progress = new ProgressReporter(
-    ProgressReporter.modeFor(choiceOption(values, 'progress', ['auto', 'bar', 'lines', 'off'] as const, 'auto'), io.stderr),
-    io.stderr,
-    numberOption(values, 'progress-interval', 30) * 1000,
-  );
+  const progress = progressReporter(values, io);
   const servers = serverUrls(values);
   const modelId = stringOption(values, 'model');
   let local: LocalEngine | undefined;

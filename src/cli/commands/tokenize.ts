@@ -2,11 +2,10 @@
 import { ENGINE_HELP, commandLogger, engineFlagOptions, loadEngineConfig } from '../engine-settings.js';
 import { EXIT, type CliIO, UsageError } from '../io.js';
 import { startLocalEngine, type LocalEngine } from '../local-engine.js';
-import { choiceOption, integerOption, maxErrors, numberOption, parse, serverUrls, stringOption } from '../options.js';
+import { integerOption, JOB_OPTIONS, maxErrors, numberOption, parse, progressReporter, serverUrls, stringOption } from '../options.js';
 import { EngineMapper } from '../../datasets/engine-mapper.js';
 import { HttpMapper } from '../../datasets/http-mapper.js';
 import type { ImageMapper } from '../../datasets/mapper.js';
-import { ProgressReporter } from '../../datasets/progress.js';
 import { selectShard } from '../../datasets/sharding.js';
 import { type TokenizeSummary, prepareTokenize, runTokenize } from '../../datasets/tokenize-job.js';
 import { shortPath, versionLine } from '../version.js';
@@ -41,20 +40,14 @@ Exit status: 0 done; 1 stopped (the message says why; the same command resumes);
 ${ENGINE_HELP}`;
 
 const OPTIONS = {
-  out: { type: 'string' },
-  model: { type: 'string' },
+  ...JOB_OPTIONS,
   embeddings: { type: 'boolean' },
   features: { type: 'boolean' },
   shard: { type: 'string' },
   'shard-size': { type: 'string' },
-  server: { type: 'string', multiple: true },
-  'api-key': { type: 'string' },
-  'max-errors': { type: 'string' },
   'dedupe-mb': { type: 'string' },
   'image-timeout': { type: 'string' },
   concurrency: { type: 'string' },
-  progress: { type: 'string' },
-  'progress-interval': { type: 'string' },
   ...engineFlagOptions(),
 } as const;
 
@@ -96,8 +89,7 @@ export async function tokenizeCommand(argv: readonly string[], io: CliIO): Promi
     createdBy: versionLine(),
   };
   const allowedErrors = maxErrors(values);
-  const progressMode = ProgressReporter.modeFor(choiceOption(values, 'progress', ['auto', 'bar', 'lines', 'off'] as const, 'auto'), io.stderr);
-  const progress = new ProgressReporter(progressMode, io.stderr, numberOption(values, 'progress-interval', 30) * 1000);
+  const progress = progressReporter(values, io);
   const concurrency = stringOption(values, 'concurrency') === undefined ? undefined : integerOption(values, 'concurrency', 1);
 
   // Inputs and the output folder are checked before any model is loaded.
