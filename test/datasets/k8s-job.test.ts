@@ -8,54 +8,26 @@
  * what they use. Without kubectl, each file is validated as written.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-import { parseAllDocuments } from 'yaml';
 import { loadConfig } from '../../src/config/index.js';
 import { expandInputs } from '../../src/datasets/inputs.js';
 import { inPart, selectShard } from '../../src/datasets/sharding.js';
 import { readDockerfile } from '../deploy/dockerfile.js';
+import { type K8sObject, hasKubectl, only, parseK8s, renderKustomization, validateSchema } from '../deploy/k8s-objects.js';
 import { runCli } from './cli.js';
 
-interface K8sObject {
-  apiVersion: string;
-  kind: string;
-  metadata: { name: string; labels?: Record<string, string> };
-  spec?: any; // rendered YAML: each test checks the fields it reads
-  data?: Record<string, string>;
-}
-
 const ROOT = new URL('../../docker/k8s/dataset-job/', import.meta.url);
-const hasKubectl = spawnSync('kubectl', ['version', '--client'], { stdio: 'ignore' }).status === 0;
 if (!hasKubectl) process.stderr.write('WARNING test/datasets/k8s-job.test.ts: kubectl not found; the overlays are NOT rendered, only the base files are checked.\n');
 
-function parse(yaml: string): K8sObject[] {
-  return parseAllDocuments(yaml).map((document) => {
-    if (document.errors.length > 0) throw document.errors[0];
-    return document.toJSON() as K8sObject;
-  });
-}
-
 function render(dir: string): K8sObject[] {
-  return parse(execFileSync('kubectl', ['kustomize', fileURLToPath(new URL(dir, ROOT))], { encoding: 'utf8' }));
-}
-
-async function validateSchema(object: K8sObject): Promise<void> {
-  const module = (await import(`kubernetes-models/${object.apiVersion}/${object.kind}`)) as Record<string, new (data: unknown) => { validate(): void }>;
-  new module[object.kind]!(object).validate();
-}
-
-function only(objects: K8sObject[], kind: string): K8sObject {
-  const found = objects.filter((o) => o.kind === kind);
-  assert.equal(found.length, 1, `one ${kind}`);
-  return found[0]!;
+  return renderKustomization(fileURLToPath(new URL(dir, ROOT)));
 }
 
 describe('docker/k8s/dataset-job/base (no kubectl needed)', () => {
   it('holds a Job and a PersistentVolumeClaim, each valid against the Kubernetes schema', async () => {
-    const objects = ['job.yaml', 'datasets-pvc.yaml'].flatMap((f) => parse(readFileSync(new URL(`base/${f}`, ROOT), 'utf8')));
+    const objects = ['job.yaml', 'datasets-pvc.yaml'].flatMap((f) => parseK8s(readFileSync(new URL(`base/${f}`, ROOT), 'utf8')));
     assert.deepEqual(objects.map((o) => o.kind), ['Job', 'PersistentVolumeClaim']);
     for (const object of objects) await validateSchema(object);
   });
@@ -158,7 +130,7 @@ for (const overlay of ['overlays/gpu', 'overlays/cpu']) {
 describe('docker/k8s/dataset-job', { skip: hasKubectl ? false : 'kubectl is not installed' }, () => {
   it('renders the GPU variant by default, and leaves the service manifests of docker/k8s alone', () => {
     assert.deepEqual(render(''), render('overlays/gpu'));
-    const service = parse(execFileSync('kubectl', ['kustomize', fileURLToPath(new URL('..', ROOT))], { encoding: 'utf8' }));
+    const service = renderKustomization(fileURLToPath(new URL('..', ROOT)));
     assert.ok(!service.some((o) => o.kind === 'Job'));
   });
 });

@@ -4,23 +4,14 @@
 // base manifests are checked (each file as written, against the same schemas), and the skip of
 // the rendered checks is printed on stderr, not only as a SKIP line.
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { type Config, loadConfig } from '../../src/config/index.js';
 import { readDockerfile, REPO_ROOT } from './dockerfile.js';
+import { type K8sObject, hasKubectl, only, parseK8s, renderKustomization, validateSchema } from './k8s-objects.js';
 
-interface K8sObject {
-  apiVersion: string;
-  kind: string;
-  metadata: { name: string; labels?: Record<string, string> };
-  spec?: any; // rendered YAML: each test checks the fields it reads
-  data?: Record<string, string>;
-}
-
-const hasKubectl = spawnSync('kubectl', ['version', '--client'], { stdio: 'ignore' }).status === 0;
 const skip = hasKubectl ? false : 'kubectl is not installed (it renders the kustomizations)';
 if (!hasKubectl) {
   process.stderr.write(
@@ -36,37 +27,12 @@ function readResources(dir: string): K8sObject[] {
     resources: string[];
   };
   return kustomization.resources.flatMap((file) =>
-    parseAllDocuments(readFileSync(new URL(file, base), 'utf8')).map((document) => {
-      if (document.errors.length > 0) throw document.errors[0];
-      return document.toJSON() as K8sObject;
-    }),
+    parseK8s(readFileSync(new URL(file, base), 'utf8')),
   );
 }
 
 function render(dir: string): K8sObject[] {
-  const path = fileURLToPath(new URL(`docker/k8s/${dir}`, REPO_ROOT));
-  const yaml = execFileSync('kubectl', ['kustomize', path], { encoding: 'utf8' });
-  return parseAllDocuments(yaml).map((document) => {
-    if (document.errors.length > 0) throw document.errors[0];
-    return document.toJSON() as K8sObject;
-  });
-}
-
-function only(objects: K8sObject[], kind: string): K8sObject {
-  const matches = objects.filter((object) => object.kind === kind);
-  assert.equal(matches.length, 1, `exactly one ${kind}`);
-  return matches[0]!;
-}
-
-/** Validates with the kubernetes-models class for the object's apiVersion and kind. */
-async function validateSchema(object: K8sObject): Promise<void> {
-  const module = (await import(`kubernetes-models/${object.apiVersion}/${object.kind}`)) as Record<
-    string,
-    new (data: unknown) => { validate(): void }
-  >;
-  const Model = module[object.kind];
-  assert.ok(Model, `kubernetes-models has ${object.apiVersion} ${object.kind}`);
-  new Model(object).validate();
+  return renderKustomization(fileURLToPath(new URL(`docker/k8s/${dir}`, REPO_ROOT)));
 }
 
 function matchesLabels(selector: Record<string, string>, labels: Record<string, string>): boolean {
