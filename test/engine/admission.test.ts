@@ -17,25 +17,8 @@ import type { StageView } from '../../src/scheduling/scheduler.js';
 import { buildTestEngine } from '../helpers/engine.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { FakeExecutor } from '../helpers/fake-executor.js';
+import { ManualRunner } from '../helpers/manual-runner.js';
 import { FIXTURE_BUNDLES_DIR, TINY, TINY_MODEL } from '../helpers/golden.js';
-
-/** Batches wait here until the test finishes them; outputs are the inputs; the worker time is the clock's time since the call. */
-class ManualRunner {
-  readonly pending: (() => void)[] = [];
-  constructor(private readonly clock: FakeClock) {}
-  readonly run = (inputs: readonly number[]) =>
-    new Promise<{ outputs: number[]; inferenceMs: number }>((resolve) => {
-      const started = this.clock.now();
-      this.pending.push(() => resolve({ outputs: [...inputs], inferenceMs: this.clock.now() - started }));
-    });
-
-  async finishOldest(): Promise<void> {
-    const finish = this.pending.shift();
-    assert.ok(finish, 'a batch is running');
-    finish();
-    await new Promise<void>((resolve) => setImmediate(resolve));
-  }
-}
 
 interface SetupOptions {
   capacity?: number;

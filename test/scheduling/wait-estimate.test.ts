@@ -10,25 +10,7 @@ import { Batcher, type WorkContext } from '../../src/scheduling/batcher.js';
 import { Dispatcher } from '../../src/scheduling/dispatcher.js';
 import { predictCompletionMs } from '../../src/scheduling/wait-estimate.js';
 import { FakeClock } from '../helpers/fake-clock.js';
-
-/** Batches wait here until the test finishes them; outputs are the inputs; the worker time is the clock's time since the call. */
-class ManualRunner {
-  readonly pending: (() => void)[] = [];
-  constructor(private readonly clock: FakeClock) {}
-  readonly run = (inputs: readonly number[]) =>
-    new Promise<{ outputs: number[]; inferenceMs: number }>((resolve) => {
-      const started = this.clock.now();
-      this.pending.push(() => resolve({ outputs: [...inputs], inferenceMs: this.clock.now() - started }));
-    });
-
-  /** Finishes the oldest running batch and lets the batcher and dispatcher react. */
-  async finishOldest(): Promise<void> {
-    const finish = this.pending.shift();
-    assert.ok(finish, 'a batch is running');
-    finish();
-    await new Promise<void>((resolve) => setImmediate(resolve));
-  }
-}
+import { ManualRunner } from '../helpers/manual-runner.js';
 
 function setup(opts: { staging?: number; maxBatch?: number } = {}) {
   const clock = new FakeClock();
