@@ -17,7 +17,7 @@ import { type EncodedImage, type ImagePreprocessor, type PreprocessSpec, type Re
 import type { Metrics } from '../metrics.js';
 import type { GraphName } from '../models/manifest.js';
 import type { Capability, ModelBundle, ModelRegistry } from '../models/registry.js';
-import type { Scheduler, SemanticOutput, StageView } from '../scheduling/scheduler.js';
+import type { Scheduler, SemanticOutput, StageView, Timed } from '../scheduling/scheduler.js';
 import { NO_TRACING, type Tracing } from '../tracing/index.js';
 import type { AdmissionController } from './admission.js';
 import {
@@ -266,10 +266,7 @@ export class Engine {
     const pre = await this.preprocess(model, images, stages, ctx, 'tokenize');
     this.admission.admitItems(model.id, stages, pre.images.length, ctx);
     const ids = await this.scheduler.tokenize(model, pre.images.map((i) => i.rgb), ctx);
-    return {
-      values: ids.value.map((row, i) => ({ ids: row, source: pre.images[i]!.source })),
-      timings: { preprocessMs: pre.ms, queueMs: ids.queueMs, inferenceMs: ids.inferenceMs },
-    };
+    return computed(ids, ids.value.map((row, i) => ({ ids: row, source: pre.images[i]!.source })), pre.ms);
   }
 
   private cachedEncodeImages(model: ModelBundle, images: readonly Uint8Array[], features: boolean, ctx: RequestContext): Promise<Through<EncodedImageResult>> {
@@ -292,10 +289,7 @@ export class Engine {
     const pre = await this.preprocess(model, images, stages, ctx, 'encode_image');
     this.admission.admitItems(model.id, stages, pre.images.length, ctx);
     const encoded = await this.scheduler.encodeImages(model, pre.images.map((i) => i.rgb), features, ctx);
-    return {
-      values: encoded.value.map((e, i) => ({ ...e, source: pre.images[i]!.source })),
-      timings: { preprocessMs: pre.ms, queueMs: encoded.queueMs, inferenceMs: encoded.inferenceMs },
-    };
+    return computed(encoded, encoded.value.map((e, i) => ({ ...e, source: pre.images[i]!.source })), pre.ms);
   }
 
   private cachedEncodeTokens(model: ModelBundle, rows: readonly Uint32Array[], features: boolean, ctx: RequestContext): Promise<Through<SemanticOutput>> {
@@ -310,7 +304,7 @@ export class Engine {
         compute: async (missing) => {
           this.admission.admitItems(model.id, this.scheduler.stages(model, ['semantic_encoder']), missing.length, ctx);
           const encoded = await this.scheduler.encodeTokens(model, missing, features, ctx);
-          return { values: encoded.value, timings: { queueMs: encoded.queueMs, inferenceMs: encoded.inferenceMs } };
+          return computed(encoded, encoded.value);
         },
       },
       ctx,
@@ -330,7 +324,7 @@ export class Engine {
         compute: async (missing) => {
           this.admission.admitItems(model.id, this.scheduler.stages(model, ['text_encoder']), missing.length, ctx);
           const encoded = await this.scheduler.encodeTexts(model, missing.map((item) => item.tokenized.ids), ctx);
-          return { values: encoded.value, timings: { queueMs: encoded.queueMs, inferenceMs: encoded.inferenceMs } };
+          return computed(encoded, encoded.value);
         },
       },
       ctx,
@@ -352,8 +346,13 @@ export class Engine {
     this.admission.admitItems(model.id, stages, rows.length, ctx);
     const pixels = await this.scheduler.decode(model, rows, ctx);
     const files = await Promise.all(pixels.value.map((rgb) => encodeRgb(rgb, model.imageSize, format, quality)));
-    return { values: files, timings: { queueMs: pixels.queueMs, inferenceMs: pixels.inferenceMs } };
+    return computed(pixels, files);
   }
+}
+
+/** Computed items: `values` with the queue and worker times of the scheduler's answer, and the preprocessing time when images were preprocessed. */
+function computed<V>(run: Timed<unknown>, values: readonly V[], preprocessMs?: number): Computed<V> {
+  return { values, timings: { ...(preprocessMs !== undefined ? { preprocessMs } : {}), queueMs: run.queueMs, inferenceMs: run.inferenceMs } };
 }
 
 const ENCODE_IMAGE_GRAPHS: readonly GraphName[] = ['vq_encoder', 'semantic_encoder'];
