@@ -1,62 +1,51 @@
 /**
  * Identical image bytes are computed once per run: results are kept by the sha256 of the
- * bytes, in a map bounded by memory (oldest results dropped first), and an image whose twin is
- * still being computed waits for that computation. The rows of both copies hold the same
- * values; the sha256 column shows which rows are copies.
+ * bytes in an LRU bounded by memory (lru-cache), and an image whose twin is still being
+ * computed waits for that computation. The rows of both copies hold the same values; the
+ * sha256 column shows which rows are copies.
  */
+import { LRUCache } from 'lru-cache';
 
-interface Entry<T> {
-  readonly result: Promise<T>;
-  bytes: number;
-}
+/** Bytes counted per result beyond its arrays (key, object headers). */
+const ENTRY_OVERHEAD = 128;
 
-export class ResultCache<T> {
-  private readonly entries = new Map<string, Entry<T>>();
-  private bytes = 0;
+/** Results by content; T: anything but null or undefined (lru-cache's bound on values). */
+export class DuplicateResults<T extends {}> {
+  private readonly pending = new Map<string, Promise<T>>();
+  private readonly settled: LRUCache<string, T> | undefined;
+  /** Images answered by a twin's result. */
   hits = 0;
 
-  /** `maxBytes`: memory for settled results; `sizeOf`: the memory of one. */
-  constructor(
-    private readonly maxBytes: number,
-    private readonly sizeOf: (value: T) => number,
-  ) {}
+  /** `maxBytes`: memory for settled results (0: no deduplication); `sizeOf`: the memory of one. */
+  constructor(maxBytes: number, sizeOf: (value: T) => number) {
+    this.settled = maxBytes > 0 ? new LRUCache<string, T>({ maxSize: maxBytes, sizeCalculation: (value) => sizeOf(value) + ENTRY_OVERHEAD }) : undefined;
+  }
 
   /** The result for `sha256`, computing it with `compute` unless a twin's result is known or pending. */
   get(sha256: string, compute: () => Promise<T>): Promise<T> {
-    const known = this.entries.get(sha256);
-    if (known !== undefined) {
+    const known = this.settled?.get(sha256);
+    const twin = known !== undefined ? Promise.resolve(known) : this.pending.get(sha256);
+    if (twin !== undefined) {
       this.hits++;
-      return known.result;
+      return twin;
     }
     const result = compute();
-    const entry: Entry<T> = { result, bytes: 0 };
-    if (this.maxBytes <= 0) return result;
-    this.entries.set(sha256, entry);
+    if (this.settled === undefined) return result;
+    const settled = this.settled;
+    this.pending.set(sha256, result);
     result.then(
       (value) => {
-        if (this.entries.get(sha256) !== entry) return;
-        entry.bytes = this.sizeOf(value) + 128;
-        this.bytes += entry.bytes;
-        this.evict();
+        this.pending.delete(sha256);
+        settled.set(sha256, value);
       },
       // A failure that is not about the image (the run stops) is not remembered.
-      () => {
-        if (this.entries.get(sha256) === entry) this.entries.delete(sha256);
-      },
+      () => this.pending.delete(sha256),
     );
     return result;
   }
 
+  /** Results held or being computed. */
   get size(): number {
-    return this.entries.size;
-  }
-
-  private evict(): void {
-    for (const [key, entry] of this.entries) {
-      if (this.bytes <= this.maxBytes) return;
-      if (entry.bytes === 0) continue; // still pending
-      this.entries.delete(key);
-      this.bytes -= entry.bytes;
-    }
+    return this.pending.size + (this.settled?.size ?? 0);
   }
 }

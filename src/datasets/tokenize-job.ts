@@ -13,7 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import { type ImageFailure, imageFailure } from './image-errors.js';
-import { ResultCache } from './dedupe.js';
+import { DuplicateResults } from './dedupe.js';
 import { type Plan, type Unit, planInputs, unitIdentity } from './inputs.js';
 import {
   DATASET_FORMAT,
@@ -146,7 +146,7 @@ export async function runTokenize(
   await out.removeStaleTemporaries(new Set(pending.map((unit) => unit.index)));
 
   const columns = tokenColumns(mapper.model, options);
-  const cache = new ResultCache<Outcome>(options.dedupeBytes, (o) =>
+  const cache = new DuplicateResults<Outcome>(options.dedupeBytes, (o) =>
     o.mapped ? o.mapped.ids.byteLength + (o.mapped.embedding?.byteLength ?? 0) + (o.mapped.features?.byteLength ?? 0) : 256,
   );
 

@@ -1,7 +1,7 @@
 /** The ordered window: output in input order, at most `window` items in flight, failures passed on after in-flight work settles. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ResultCache } from '../../src/datasets/dedupe.js';
+import { DuplicateResults } from '../../src/datasets/dedupe.js';
 import { runOrdered } from '../../src/datasets/pipeline.js';
 
 async function* numbers(n: number) {
@@ -53,7 +53,7 @@ describe('ordered window', () => {
 
 describe('result cache (identical bytes computed once)', () => {
   it('computes each content once, twins waiting for a pending computation', async () => {
-    const cache = new ResultCache<string>(1 << 20, (v) => v.length);
+    const cache = new DuplicateResults<string>(1 << 20, (v) => v.length);
     let computed = 0;
     const compute = (v: string) => () => new Promise<string>((resolve) => setImmediate(() => resolve(`${v}${++computed}`)));
     const [a, b] = await Promise.all([cache.get('sha-a', compute('a')), cache.get('sha-a', compute('a'))]);
@@ -65,7 +65,7 @@ describe('result cache (identical bytes computed once)', () => {
   });
 
   it('forgets the oldest results beyond its memory, and never failures', async () => {
-    const cache = new ResultCache<string>(2 * (10 + 128), (v) => v.length);
+    const cache = new DuplicateResults<string>(2 * (10 + 128), (v) => v.length);
     for (const key of ['1', '2', '3']) await cache.get(key, async () => 'x'.repeat(10));
     assert.equal(cache.size, 2);
     let calls = 0;
@@ -73,6 +73,6 @@ describe('result cache (identical bytes computed once)', () => {
     assert.equal(calls, 1, 'the oldest was dropped');
     await assert.rejects(cache.get('f', () => Promise.reject(new Error('engine down'))));
     assert.equal(await cache.get('f', async () => 'ok'), 'ok');
-    assert.equal(new ResultCache<string>(0, () => 1).size, 0);
+    assert.equal(new DuplicateResults<string>(0, () => 1).size, 0);
   });
 });
