@@ -8,7 +8,8 @@ import { isServiceError } from '../errors.js';
 import { type Engine, type EngineLayout, createRequestContext } from '../engine/index.js';
 import type { ModelBundle } from '../models/registry.js';
 import { TRANSIENT_CODES } from './image-errors.js';
-import { type DatasetModel, type ImageMapper, type MapOptions, type MappedImage, l2Normalize } from './mapper.js';
+import { l2Normalize } from '../engine/scores.js';
+import type { DatasetModel, ImageMapper, MapOptions, MappedImage } from './mapper.js';
 
 export interface EngineMapperOptions extends MapOptions {
   /** Model id; the engine's default model when absent. */

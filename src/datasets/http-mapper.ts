@@ -12,13 +12,15 @@
  */
 import { randomBytes } from 'node:crypto';
 import { type ErrorCode, ERROR_TABLE, ServiceError } from '../errors.js';
+import { base64ToFloats, idsToBase64, unpackIds } from '../engine/packing.js';
+import { l2Normalize } from '../engine/scores.js';
 import { bytesPerId } from '../engine/token-rows.js';
 import { detectAcceptedFormat } from '../images/formats.js';
 import { readImageHeader } from '../images/decode.js';
 import type { Agent as HttpAgent } from 'node:http';
 import { TRANSIENT_CODES, isImageCode } from './image-errors.js';
 import { type PostAnswer, keepAliveAgent, post } from './http-post.js';
-import { type DatasetModel, type ImageMapper, type MapOptions, type MappedImage, l2Normalize } from './mapper.js';
+import type { DatasetModel, ImageMapper, MapOptions, MappedImage } from './mapper.js';
 
 export interface HttpMapperOptions extends MapOptions {
   readonly model?: string | undefined;
@@ -83,33 +85,6 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     };
     signal.addEventListener('abort', onAbort, { once: true });
   });
-}
-
-function decodeIds(base64: string, codebookSize: number): Uint32Array {
-  const bytes = Buffer.from(base64, 'base64');
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const width = bytesPerId(codebookSize);
-  const ids = new Uint32Array(bytes.byteLength / width);
-  for (let i = 0; i < ids.length; i++) ids[i] = width === 2 ? view.getUint16(i * 2, true) : view.getUint32(i * 4, true);
-  return ids;
-}
-
-function decodeFloats(base64: string): Float32Array {
-  const bytes = Buffer.from(base64, 'base64');
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const out = new Float32Array(bytes.byteLength / 4);
-  for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(i * 4, true);
-  return out;
-}
-
-function encodeIds(ids: Uint32Array, codebookSize: number): string {
-  const width = bytesPerId(codebookSize);
-  const bytes = Buffer.alloc(ids.length * width);
-  for (let i = 0; i < ids.length; i++) {
-    if (width === 2) bytes.writeUInt16LE(ids[i]!, i * 2);
-    else bytes.writeUInt32LE(ids[i]!, i * 4);
-  }
-  return bytes.toString('base64');
 }
 
 /** Size as displayed, from the header only (the server accepted the image, so it has one). */
@@ -286,11 +261,11 @@ export class HttpMapper implements ImageMapper {
     const tokenized = await this.request(replica, '/v1/tokenize', form.body, headers, signal);
     if ('kind' in tokenized) return tokenized;
     if (tokenized.status !== 200) return this.refusal(tokenized, batch.length);
-    const ids = (JSON.parse(tokenized.body.toString('utf8')) as { tokens_base64: string[] }).tokens_base64.map((b) => decodeIds(b, this.model.codebookSize));
+    const ids = (JSON.parse(tokenized.body.toString('utf8')) as { tokens_base64: string[] }).tokens_base64.map((b) => unpackIds(Buffer.from(b, 'base64'), bytesPerId(this.model.codebookSize)));
     let encoded: { embeddings?: string[]; features?: string[] } = {};
     if (this.options.embeddings || this.options.features) {
       const output = this.options.embeddings && this.options.features ? 'both' : this.options.embeddings ? 'embedding' : 'features';
-      const body = JSON.stringify({ model: this.model.id, tokens_base64: ids.map((row) => encodeIds(row, this.model.codebookSize)), output, normalize: false, encoding_format: 'base64' });
+      const body = JSON.stringify({ model: this.model.id, tokens_base64: ids.map((row) => idsToBase64(row, this.model.codebookSize)), output, normalize: false, encoding_format: 'base64' });
       const answer = await this.request(replica, '/v1/encode', Buffer.from(body), { 'content-type': 'application/json', ...HttpMapper.headers(this.options.apiKey) }, signal);
       if ('kind' in answer) return answer;
       if (answer.status !== 200) {
@@ -305,8 +280,8 @@ export class HttpMapper implements ImageMapper {
       p.resolve({
         ids: ids[i]!,
         ...sizes[i]!,
-        ...(this.options.embeddings ? { embedding: l2Normalize(decodeFloats(encoded.embeddings![i]!)) } : {}),
-        ...(this.options.features ? { features: decodeFloats(encoded.features![i]!) } : {}),
+        ...(this.options.embeddings ? { embedding: l2Normalize(base64ToFloats(encoded.embeddings![i]!)) } : {}),
+        ...(this.options.features ? { features: base64ToFloats(encoded.features![i]!) } : {}),
       });
     });
     return { kind: 'done' };

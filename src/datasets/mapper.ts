@@ -44,13 +44,3 @@ export interface ImageMapper {
   map(bytes: Uint8Array, signal: AbortSignal): Promise<MappedImage>;
   close(): Promise<void>;
 }
-
-/** L2 normalisation in float32 (sum in float64), the same for every mapper. */
-export function l2Normalize(vector: Float32Array): Float32Array {
-  let sum = 0;
-  for (const v of vector) sum += v * v;
-  const norm = Math.sqrt(sum);
-  const out = new Float32Array(vector.length);
-  if (norm > 0) for (let i = 0; i < vector.length; i++) out[i] = vector[i]! / norm;
-  return out;
-}

@@ -10,6 +10,8 @@ import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { ServiceError, isServiceError } from '../errors.js';
 import { type Engine, createRequestContext } from '../engine/index.js';
+import { base64ToFloats } from '../engine/packing.js';
+import { l2Normalize } from '../engine/scores.js';
 import { InputError } from './inputs.js';
 import {
   DATASET_FORMAT,
@@ -24,7 +26,7 @@ import {
   withFingerprint,
   writeManifestIfComplete,
 } from './manifest.js';
-import { type DatasetModel, l2Normalize } from './mapper.js';
+import type { DatasetModel } from './mapper.js';
 import { OutputDir, shardName } from './output-dir.js';
 import { ShardWriter, flatColumn, listColumn } from './parquet-shard.js';
 import { runOrdered } from './pipeline.js';
@@ -80,10 +82,7 @@ export function httpTextEncoder(urls: readonly string[], model: TextEncoder['mod
       });
       const body = (await response.json()) as { embeddings?: string[]; unknown_words?: string[][]; code?: string; detail?: string };
       if (response.ok) {
-        const bytes = Buffer.from(body.embeddings![0]!, 'base64');
-        const raw = new Float32Array(bytes.byteLength / 4);
-        for (let i = 0; i < raw.length; i++) raw[i] = bytes.readFloatLE(i * 4);
-        return { embedding: l2Normalize(raw), unknownWords: body.unknown_words?.[0] ?? [] };
+        return { embedding: l2Normalize(base64ToFloats(body.embeddings![0]!)), unknownWords: body.unknown_words?.[0] ?? [] };
       }
       if (body.code === 'invalid_text') throw new ServiceError('invalid_text', body.detail ?? 'invalid text');
       throw new Error(`${url}/v1/encode answered ${response.status}: ${body.detail ?? ''}`);

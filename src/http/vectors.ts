@@ -1,17 +1,7 @@
 /** Vectors on the wire: JSON numbers or little-endian float32 in base64 (the OpenAI `encoding_format: base64` convention). */
-import { endianness } from 'node:os';
 import type { FastifyBaseLogger } from 'fastify';
+import { floatsToBase64 } from '../engine/packing.js';
 import { l2Normalize } from '../engine/scores.js';
-
-const LITTLE_ENDIAN = endianness() === 'LE';
-
-/** Little-endian float32 bytes as base64. */
-export function floatsToBase64(v: Float32Array): string {
-  if (LITTLE_ENDIAN) return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64');
-  const bytes = Buffer.allocUnsafe(v.length * 4);
-  for (let i = 0; i < v.length; i++) bytes.writeFloatLE(v[i]!, i * 4);
-  return bytes.toString('base64');
-}
 
 /** [T * D] row-major -> T rows of D numbers. */
 export function rows(v: Float32Array, width: number): number[][] {

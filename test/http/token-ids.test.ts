@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ServiceError } from '../../src/errors.js';
 import { bytesPerId, checkTokenRows } from '../../src/engine/token-rows.js';
-import { idsToBase64, tokenRows } from '../../src/http/inputs/tokens.js';
+import { idsToBase64 } from '../../src/engine/packing.js';
+import { tokenRows } from '../../src/http/inputs/tokens.js';
 import type { ModelBundle } from '../../src/models/registry.js';
 
 /** The fields checkTokenRows reads; the rest of a bundle plays no part here. */

@@ -4,6 +4,7 @@
  * uint32 ids, decoded here. Every problem is a 422 naming its position.
  */
 import { ServiceError } from '../../errors.js';
+import { unpackIds } from '../../engine/packing.js';
 import { type TokenRowsInput, bytesPerId } from '../../engine/token-rows.js';
 import { isBase64Text } from './base64.js';
 
@@ -18,9 +19,7 @@ function decodeRow(text: string, row: number, width: 2 | 4): Uint32Array {
   if (bytes.length % width !== 0) {
     throw invalid(`tokens_base64[${row}] has ${bytes.length} bytes, not a multiple of ${width} (uint${width * 8} little-endian ids)`, row);
   }
-  const ids = new Uint32Array(bytes.length / width);
-  for (let i = 0; i < ids.length; i++) ids[i] = width === 2 ? bytes.readUInt16LE(i * 2) : bytes.readUInt32LE(i * 4);
-  return ids;
+  return unpackIds(bytes, width);
 }
 
 export interface TokenInput {
@@ -33,14 +32,4 @@ export function tokenRows(input: TokenInput, codebookSize: number): { rows: Toke
   if (input.tokens !== undefined) return { rows: input.tokens, field: 'tokens' };
   const width = bytesPerId(codebookSize);
   return { rows: (input.tokens_base64 ?? []).map((text, row) => decodeRow(text, row, width)), field: 'tokens_base64' };
-}
-
-export function idsToBase64(ids: Uint32Array, codebookSize: number): string {
-  const width = bytesPerId(codebookSize);
-  const bytes = Buffer.allocUnsafe(ids.length * width);
-  for (let i = 0; i < ids.length; i++) {
-    if (width === 2) bytes.writeUInt16LE(ids[i]!, i * 2);
-    else bytes.writeUInt32LE(ids[i]!, i * 4);
-  }
-  return bytes.toString('base64');
 }

@@ -1,5 +1,5 @@
 /** POST /v1/tokenize: images -> VQ token ids (raster order), one row per image. */
-import { idsToBase64 } from '../inputs/tokens.js';
+import { idsToBase64 } from '../../engine/packing.js';
 import { parseInput, requireOne } from '../inputs/request.js';
 import { httpRequestContext, setCacheHeader, setTimingHeaders } from '../request-context.js';
 import type { RoutePlugin } from '../route-options.js';
