@@ -12,7 +12,7 @@
 import { ConfigError } from '../config/index.js';
 import { InputError } from '../datasets/inputs.js';
 import { OutputError } from '../datasets/output-errors.js';
-import { ServerError } from '../datasets/http-mapper.js';
+import { ServerError } from '../datasets/http-post.js';
 import { ShardError } from '../datasets/sharding.js';
 import { isServiceError } from '../errors.js';
 import { BundleError } from '../models/registry.js';

@@ -12,6 +12,7 @@ import { type Engine, createRequestContext } from '../engine/index.js';
 import type { ReconstructionFormat } from '../images/index.js';
 import type { ErrorRecord } from './manifest.js';
 import { errorLines } from './manifest.js';
+import { postJsonPatiently } from './http-post.js';
 import { OutputDir } from './output-dir.js';
 import { runOrdered } from './pipeline.js';
 import type { ProgressReporter } from './progress.js';
@@ -50,16 +51,15 @@ export function httpDecoder(urls: readonly string[], options: DecodeOptions, api
     concurrency: 8 * urls.length,
     async decode(ids, signal) {
       const url = urls[next++ % urls.length]!;
-      const response = await fetch(`${url}/v1/decode`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) },
-        body: JSON.stringify({ ...(options.model ? { model: options.model } : {}), tokens: [ids], format: options.format, quality: options.quality }),
+      const { status, body } = await postJsonPatiently<{ images?: { data: string }[]; code?: string; detail?: string }>(
+        `${url}/v1/decode`,
+        { ...(options.model ? { model: options.model } : {}), tokens: [ids], format: options.format, quality: options.quality },
+        apiKey ? { authorization: `Bearer ${apiKey}` } : {},
         signal,
-      });
-      const body = (await response.json()) as { images?: { data: string }[]; code?: string; detail?: string };
-      if (response.ok) return Buffer.from(body.images![0]!.data, 'base64');
+      );
+      if (status === 200) return Buffer.from(body.images![0]!.data, 'base64');
       if (body.code === 'invalid_tokens') throw new ServiceError('invalid_tokens', (body.detail ?? '').replace(/^tokens\[\d+\]/, 'ids'));
-      throw new Error(`${url}/v1/decode answered ${response.status}: ${body.detail ?? ''}`);
+      throw new Error(`${url}/v1/decode answered ${status}: ${body.detail ?? ''}`);
     },
   };
 }

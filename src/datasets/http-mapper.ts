@@ -19,7 +19,7 @@ import { detectAcceptedFormat } from '../images/formats.js';
 import { readImageHeader } from '../images/decode.js';
 import type { Agent as HttpAgent } from 'node:http';
 import { TRANSIENT_CODES, isImageCode } from './image-errors.js';
-import { type PostAnswer, keepAliveAgent, post } from './http-post.js';
+import { MAX_TRIES, type PostAnswer, ServerError, isBusy, keepAliveAgent, post, waitOrAbort } from './http-post.js';
 import type { DatasetModel, ImageMapper, MapOptions, MappedImage } from './mapper.js';
 
 export interface HttpMapperOptions extends MapOptions {
@@ -59,32 +59,8 @@ interface Pending {
 }
 
 /** Connection failures and refusals for capacity: tries of one request before the run stops. */
-const MAX_TRIES = 20;
-
-export class ServerError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ServerError';
-  }
-}
-
 function knownCode(code: string | undefined): code is ErrorCode {
   return code !== undefined && Object.hasOwn(ERROR_TABLE, code);
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 /** Size as displayed, from the header only (the server accepted the image, so it has one). */
@@ -248,7 +224,7 @@ export class HttpMapper implements ImageMapper {
           return;
         }
         if (++tries >= MAX_TRIES) throw new ServerError(`${replica.url}: ${outcome.reason} (${tries} tries)`);
-        await sleep(outcome.waitMs, signal);
+        await waitOrAbort(outcome.waitMs, signal);
       }
     } catch (error) {
       for (const p of rest) p.reject(error);
@@ -312,7 +288,7 @@ export class HttpMapper implements ImageMapper {
       if (batchLength > 1) return { kind: 'split' };
       return { kind: 'bad-row', row: 0, error: new ServiceError(code, detail) };
     }
-    if ((knownCode(code) && TRANSIENT_CODES.has(code)) || answer.status === 429 || answer.status === 503) {
+    if ((knownCode(code) && TRANSIENT_CODES.has(code)) || isBusy(answer.status)) {
       return { kind: 'retry', reason: `${answer.status} ${code ?? ''}: ${detail}`, waitMs: (answer.retryAfterSeconds ?? 1) * 1000 };
     }
     throw new ServerError(`the server answered ${answer.status} ${code ?? ''}: ${detail}`);

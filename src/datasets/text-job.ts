@@ -26,6 +26,7 @@ import {
   withFingerprint,
   writeManifestIfComplete,
 } from './manifest.js';
+import { postJsonPatiently } from './http-post.js';
 import type { DatasetModel } from './mapper.js';
 import { OutputDir, shardName } from './output-dir.js';
 import { ShardWriter, flatColumn, listColumn } from './parquet-shard.js';
@@ -74,18 +75,15 @@ export function httpTextEncoder(urls: readonly string[], model: TextEncoder['mod
     concurrency: 16 * urls.length,
     async encode(text, signal) {
       const url = urls[next++ % urls.length]!;
-      const response = await fetch(`${url}/v1/encode`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) },
-        body: JSON.stringify({ model: model.id, texts: [text], normalize: false, encoding_format: 'base64' }),
+      const { status, body } = await postJsonPatiently<{ embeddings?: string[]; unknown_words?: string[][]; code?: string; detail?: string }>(
+        `${url}/v1/encode`,
+        { model: model.id, texts: [text], normalize: false, encoding_format: 'base64' },
+        apiKey ? { authorization: `Bearer ${apiKey}` } : {},
         signal,
-      });
-      const body = (await response.json()) as { embeddings?: string[]; unknown_words?: string[][]; code?: string; detail?: string };
-      if (response.ok) {
-        return { embedding: l2Normalize(base64ToFloats(body.embeddings![0]!)), unknownWords: body.unknown_words?.[0] ?? [] };
-      }
+      );
+      if (status === 200) return { embedding: l2Normalize(base64ToFloats(body.embeddings![0]!)), unknownWords: body.unknown_words?.[0] ?? [] };
       if (body.code === 'invalid_text') throw new ServiceError('invalid_text', body.detail ?? 'invalid text');
-      throw new Error(`${url}/v1/encode answered ${response.status}: ${body.detail ?? ''}`);
+      throw new Error(`${url}/v1/encode answered ${status}: ${body.detail ?? ''}`);
     },
   };
 }

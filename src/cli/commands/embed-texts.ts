@@ -1,5 +1,5 @@
 /** `toklip embed-texts FILE --out DIR`: one caption a line to text embeddings in Parquet shards. */
-import { ServerError } from '../../datasets/http-mapper.js';
+import { ServerError } from '../../datasets/http-post.js';
 import { selectShard } from '../../datasets/sharding.js';
 import { type TextEncoder, engineTextEncoder, httpTextEncoder, runTextJob } from '../../datasets/text-job.js';
 import { ENGINE_HELP, commandLogger, engineFlagOptions, loadEngineConfig } from '../engine-settings.js';
