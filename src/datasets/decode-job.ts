@@ -13,6 +13,7 @@ import type { ReconstructionFormat } from '../images/index.js';
 import type { ErrorRecord } from './manifest.js';
 import { errorLines } from './manifest.js';
 import { postJsonPatiently } from './http-post.js';
+import { bearer } from './server-models.js';
 import { OutputDir } from './output-dir.js';
 import { runOrdered } from './pipeline.js';
 import type { ProgressReporter } from './progress.js';
@@ -54,7 +55,7 @@ export function httpDecoder(urls: readonly string[], options: DecodeOptions, api
       const { status, body } = await postJsonPatiently<{ images?: { data: string }[]; code?: string; detail?: string }>(
         `${url}/v1/decode`,
         { ...(options.model ? { model: options.model } : {}), tokens: [ids], format: options.format, quality: options.quality },
-        apiKey ? { authorization: `Bearer ${apiKey}` } : {},
+        bearer(apiKey),
         signal,
       );
       if (status === 200) return Buffer.from(body.images![0]!.data, 'base64');

@@ -21,6 +21,7 @@ import type { Agent as HttpAgent } from 'node:http';
 import { TRANSIENT_CODES, isImageCode } from './image-errors.js';
 import { MAX_TRIES, type PostAnswer, ServerError, isBusy, keepAliveAgent, post, waitOrAbort } from './http-post.js';
 import type { DatasetModel, ImageMapper, MapOptions, MappedImage } from './mapper.js';
+import { bearer, replicaModelCard } from './server-models.js';
 
 export interface HttpMapperOptions extends MapOptions {
   readonly model?: string | undefined;
@@ -30,20 +31,6 @@ export interface HttpMapperOptions extends MapOptions {
   readonly batchBytes?: number;
   /** Sent as `Authorization: Bearer` when the servers require API keys. */
   readonly apiKey?: string | undefined;
-}
-
-/** The model as GET /v1/models describes it (the members used here). */
-interface ModelCard {
-  readonly id: string;
-  readonly capabilities: readonly string[];
-  readonly image_size: number;
-  readonly grid: [number, number];
-  readonly num_tokens: number;
-  readonly codebook_size: number;
-  readonly embedding_dim: number;
-  readonly preprocessing: Record<string, unknown>;
-  /** sha256 of the bundle's manifest.json (servers since the result cache; absent on older ones). */
-  readonly bundle_sha256?: string;
 }
 
 interface Problem {
@@ -121,46 +108,19 @@ export class HttpMapper implements ImageMapper {
   }
 
   static async create(urls: readonly string[], options: HttpMapperOptions): Promise<HttpMapper> {
-    if (urls.length === 0) throw new ServerError('--server needs at least one URL');
-    const cards: ModelCard[] = [];
-    for (const url of urls) {
-      let list: { default_model: string; data: ModelCard[] };
-      try {
-        const response = await fetch(`${url}/v1/models`, { headers: HttpMapper.headers(options.apiKey) });
-        if (!response.ok) throw new Error(`GET /v1/models answered ${response.status}`);
-        list = (await response.json()) as typeof list;
-      } catch (error) {
-        throw new ServerError(`cannot use the server ${url}: ${(error as Error).message}`);
-      }
-      const id = options.model ?? list.default_model;
-      const card = list.data.find((m) => m.id === id);
-      if (card === undefined) throw new ServerError(`the server ${url} does not serve model '${id}' (it serves ${list.data.map((m) => m.id).join(', ')})`);
-      const needs = options.embeddings || options.features ? ['tokenize', 'encode_tokens'] : ['tokenize'];
-      const lacking = needs.filter((c) => !card.capabilities.includes(c));
-      if (lacking.length > 0) throw new ServerError(`model ${id} on ${url} cannot ${lacking.join(', ')}`);
-      cards.push(card);
-    }
-    const [first] = cards;
-    const facts = (c: ModelCard) => JSON.stringify([c.id, c.bundle_sha256, c.grid, c.codebook_size, c.embedding_dim, c.image_size, c.preprocessing]);
-    if (!cards.every((c) => facts(c) === facts(first!))) {
-      throw new ServerError(`the servers describe model ${first!.id} differently (bundle sha256, grid, codebook, dims or preprocessing): they must serve the same bundle`);
-    }
+    const first = await replicaModelCard(urls, options.model, options.apiKey, options.embeddings || options.features ? ['tokenize', 'encode_tokens'] : ['tokenize']);
     const model: DatasetModel = {
-      id: first!.id,
-      bundleSha256: first!.bundle_sha256 ?? null,
-      imageSize: first!.image_size,
-      grid: first!.grid,
-      numTokens: first!.num_tokens,
-      codebookSize: first!.codebook_size,
-      embeddingDim: first!.embedding_dim,
-      preprocessing: first!.preprocessing,
+      id: first.id,
+      bundleSha256: first.bundle_sha256 ?? null,
+      imageSize: first.image_size,
+      grid: first.grid,
+      numTokens: first.num_tokens,
+      codebookSize: first.codebook_size,
+      embeddingDim: first.embedding_dim,
+      preprocessing: first.preprocessing,
       executionProvider: urls.join(','),
     };
     return new HttpMapper(urls.map((url) => new Replica(url.replace(/\/+$/, ''))), model, options);
-  }
-
-  private static headers(apiKey: string | undefined): Record<string, string> {
-    return apiKey ? { authorization: `Bearer ${apiKey}` } : {};
   }
 
   map(bytes: Uint8Array, signal: AbortSignal): Promise<MappedImage> {
@@ -233,7 +193,7 @@ export class HttpMapper implements ImageMapper {
 
   private async post(replica: Replica, batch: Pending[], signal: AbortSignal): Promise<Outcome> {
     const form = multipartBody({ model: this.model.id, ids_format: 'base64' }, batch.map((p) => p.bytes));
-    const headers = { 'content-type': form.contentType, ...HttpMapper.headers(this.options.apiKey) };
+    const headers = { 'content-type': form.contentType, ...bearer(this.options.apiKey) };
     const tokenized = await this.request(replica, '/v1/tokenize', form.body, headers, signal);
     if ('kind' in tokenized) return tokenized;
     if (tokenized.status !== 200) return this.refusal(tokenized, batch.length);
@@ -242,7 +202,7 @@ export class HttpMapper implements ImageMapper {
     if (this.options.embeddings || this.options.features) {
       const output = this.options.embeddings && this.options.features ? 'both' : this.options.embeddings ? 'embedding' : 'features';
       const body = JSON.stringify({ model: this.model.id, tokens_base64: ids.map((row) => idsToBase64(row, this.model.codebookSize)), output, normalize: false, encoding_format: 'base64' });
-      const answer = await this.request(replica, '/v1/encode', Buffer.from(body), { 'content-type': 'application/json', ...HttpMapper.headers(this.options.apiKey) }, signal);
+      const answer = await this.request(replica, '/v1/encode', Buffer.from(body), { 'content-type': 'application/json', ...bearer(this.options.apiKey) }, signal);
       if ('kind' in answer) return answer;
       if (answer.status !== 200) {
         const refusal = this.refusal(answer, batch.length);

@@ -27,6 +27,7 @@ import {
   writeManifestIfComplete,
 } from './manifest.js';
 import { postJsonPatiently } from './http-post.js';
+import { bearer } from './server-models.js';
 import type { DatasetModel } from './mapper.js';
 import { OutputDir, shardName } from './output-dir.js';
 import { ShardWriter, flatColumn, listColumn } from './parquet-shard.js';
@@ -78,7 +79,7 @@ export function httpTextEncoder(urls: readonly string[], model: TextEncoder['mod
       const { status, body } = await postJsonPatiently<{ embeddings?: string[]; unknown_words?: string[][]; code?: string; detail?: string }>(
         `${url}/v1/encode`,
         { model: model.id, texts: [text], normalize: false, encoding_format: 'base64' },
-        apiKey ? { authorization: `Bearer ${apiKey}` } : {},
+        bearer(apiKey),
         signal,
       );
       if (status === 200) return { embedding: l2Normalize(base64ToFloats(body.embeddings![0]!)), unknownWords: body.unknown_words?.[0] ?? [] };

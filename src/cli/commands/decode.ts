@@ -1,5 +1,6 @@
 /** `toklip decode TOKENS... --out DIR`: token rows back to image files. */
 import { engineDecoder, httpDecoder, runDecode } from '../../datasets/decode-job.js';
+import { replicaModelCard } from '../../datasets/server-models.js';
 import { ENGINE_HELP, commandLogger, engineFlagOptions, loadEngineConfig } from '../engine-settings.js';
 import { EXIT, type CliIO, UsageError } from '../io.js';
 import { type LocalEngine, startLocalEngine } from '../local-engine.js';
@@ -54,7 +55,10 @@ export async function decodeCommand(argv: readonly string[], io: CliIO): Promise
   try {
     let decoder;
     if (servers !== undefined) {
-      decoder = httpDecoder(servers, options, stringOption(values, 'api-key'));
+      // Checked before any row is sent: every replica serves the model, and the same bundle.
+      const apiKey = stringOption(values, 'api-key');
+      const card = await replicaModelCard(servers, options.model, apiKey, ['decode']);
+      decoder = httpDecoder(servers, { ...options, model: card.id }, apiKey);
     } else {
       const config = loadEngineConfig(io.env, values);
       local = await startLocalEngine(config, commandLogger(config, io.env, values));

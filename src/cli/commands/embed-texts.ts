@@ -1,5 +1,5 @@
 /** `toklip embed-texts FILE --out DIR`: one caption a line to text embeddings in Parquet shards. */
-import { ServerError } from '../../datasets/http-post.js';
+import { replicaModelCard } from '../../datasets/server-models.js';
 import { selectShard } from '../../datasets/sharding.js';
 import { type TextEncoder, engineTextEncoder, httpTextEncoder, runTextJob } from '../../datasets/text-job.js';
 import { ENGINE_HELP, commandLogger, engineFlagOptions, loadEngineConfig } from '../engine-settings.js';
@@ -33,16 +33,6 @@ const OPTIONS = {
   ...engineFlagOptions(),
 } as const;
 
-async function serverModel(url: string, id: string | undefined, apiKey: string | undefined): Promise<TextEncoder['model']> {
-  const response = await fetch(`${url}/v1/models`, { headers: apiKey ? { authorization: `Bearer ${apiKey}` } : {} }).catch((error: Error) => {
-    throw new ServerError(`cannot use the server ${url}: ${error.message}`);
-  });
-  const list = (await response.json()) as { default_model: string; data: { id: string; embedding_dim: number; capabilities: string[]; bundle_sha256?: string }[] };
-  const card = list.data.find((m) => m.id === (id ?? list.default_model));
-  if (card === undefined || !card.capabilities.includes('encode_text')) throw new ServerError(`the server ${url} has no model '${id ?? list.default_model}' that embeds texts`);
-  return { id: card.id, bundleSha256: card.bundle_sha256 ?? null, embeddingDim: card.embedding_dim, executionProvider: url };
-}
-
 export async function embedTextsCommand(argv: readonly string[], io: CliIO): Promise<number> {
   const { values, positionals } = parse(argv, OPTIONS);
   if (values.help) {
@@ -69,7 +59,8 @@ export async function embedTextsCommand(argv: readonly string[], io: CliIO): Pro
     let encoder: TextEncoder;
     if (servers !== undefined) {
       const apiKey = stringOption(values, 'api-key');
-      encoder = httpTextEncoder(servers, await serverModel(servers[0]!, modelId, apiKey), apiKey);
+      const card = await replicaModelCard(servers, modelId, apiKey, ['encode_text']);
+      encoder = httpTextEncoder(servers, { id: card.id, bundleSha256: card.bundle_sha256 ?? null, embeddingDim: card.embedding_dim, executionProvider: servers.join(',') }, apiKey);
     } else {
       const config = loadEngineConfig(io.env, values);
       local = await startLocalEngine(config, commandLogger(config, io.env, values));
