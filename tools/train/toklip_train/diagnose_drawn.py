@@ -116,9 +116,9 @@ def main(argv=None) -> int:
     vq.load_state_dict(load_vq(Path(args.vq))["state_dict"])
     report = diagnose(vq.eval(), D.SIZE // BROAD.model.vq.downsample_factor)
     text = json.dumps(report, indent=2)
-    print(text)
     if args.json:
         Path(args.json).write_text(text + "\n")
+    print(text)
     return 0
 
 
