@@ -8,7 +8,7 @@ from toklip_train.networks import REPO_ROOT
 from toklip_train.recipe import MODEL_NAME
 
 BUNDLE = REPO_ROOT / "models" / MODEL_NAME
-MANIFEST_SHA256 = "34b6cdc9c16cd7713b7caad8c5a459530b773b090cb99fe54aa9f1ba531e069a"
+MANIFEST_SHA256 = "e62007e398088f905b150c1b97322e988b91428bae2b463a52cf22ccd62beac4"
 MAX_BUNDLE_BYTES = 25_000_000
 
 

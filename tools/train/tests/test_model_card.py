@@ -61,7 +61,7 @@ class CardTest(unittest.TestCase):
         card = self.render(drawn_colour=0.9, min_ids=12)
         self.assertIn("| independent drawn set | colour, zero-shot | 90.0 % | 95.0 % | **missed** |", card)
         self.assertIn("| natural photos | fewest distinct ids in a photo | 12 | 16 | **missed** |", card)
-        self.assertIn("**Floors missed:** drawn: colour_acc 0.9000 < 0.95; photos: min_distinct_ids 12.0000 < 16.", card)
+        self.assertIn("**Floors missed:** drawn: colour_acc 0.9000 < 0.95; photos: min_distinct_ids 12.0000 < 16 (tools/train/README.md", card)
 
     def test_times_sum_the_stages_and_add_the_predecessors(self):
         card = self.render()
@@ -81,6 +81,16 @@ class CardTest(unittest.TestCase):
         self.assertEqual(rows["white"]["hue"], "any")
         self.assertEqual(rows["blue"]["saturation"], "0.6-1")
         self.assertIn("| purple | 265-305° | 0.5-1 | 0.35-0.95 |", self.render())
+
+    def test_the_shipped_card_is_its_record_rendered(self):
+        shipped = model_card.render(model_card.SHIPPED_RECORD, MANIFEST)
+        self.assertEqual((BUNDLE / model_card.CARD).read_text(), shipped,
+                         "regenerate: tools/python -m toklip_train.model_card --record tools/train/model_card/shipped "
+                         "--bundle models/toklip-scenes-128")
+
+    def test_the_shipped_grid_is_registered_in_the_manifest(self):
+        entry = MANIFEST["files"][model_card.GRID]
+        self.assertEqual(entry["size"], (BUNDLE / model_card.GRID).stat().st_size)
 
 
 if __name__ == "__main__":
