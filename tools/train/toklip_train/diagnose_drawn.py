@@ -83,11 +83,11 @@ def diagnose(vq: VQModel, grid: int) -> dict:
     background_by_background: Dict[str, List[float]] = defaultdict(list)
     for item, picture, out in zip(items, pictures, rec["served"]):
         error = ((out.astype(np.float64) - picture) ** 2).mean(-1)
-        for name, mask in regions(picture).items():
+        masks = regions(picture)
+        for name, mask in masks.items():
             share[name] += error[mask].sum() / error.sum() / len(items)
             if mask.any():
                 region_db[name].append(_db(error[mask].mean()))
-        masks = regions(picture)
         if masks["inside"].any():
             inside_by_colour[item.colour].append(_db(error[masks["inside"]].mean()))
         background_by_background[item.background].append(_db(error[masks["background"]].mean()))
