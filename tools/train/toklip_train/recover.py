@@ -123,6 +123,8 @@ def recover(bundle: Path, *, token_mlp_steps: int = 3000, seed: int = 0,
     if missing:
         raise RuntimeError(f"tower parameters not found in the exported graphs: {missing}")
     trained = {g: _initializers(bundle / f"{g}.onnx") for g in ("semantic_encoder", "text_encoder")}
+    # the token MLP keeps this initialisation until it is fitted: seeded, or a run cannot repeat
+    torch.manual_seed(seed)
     model = TokLIP(cfg).eval()
     vq, _ = recover_vq(bundle)
     state = model.state_dict()
