@@ -8,7 +8,7 @@ from toklip_train.networks import REPO_ROOT
 from toklip_train.recipe import MODEL_NAME
 
 BUNDLE = REPO_ROOT / "models" / MODEL_NAME
-MANIFEST_SHA256 = "e62007e398088f905b150c1b97322e988b91428bae2b463a52cf22ccd62beac4"
+MANIFEST_SHA256 = "f9cacb2461e3e30277724dd7a4eb516fb27de20e5529f515fedf6fde31c08dea"
 MAX_BUNDLE_BYTES = 25_000_000
 
 

@@ -41,7 +41,7 @@ def record(folder: Path, **report_kw) -> Path:
                "times": {"recover_towers": stage(60, 60), "token_ids": stage(300, 240),
                          "stage_b_contrastive": stage(2400, 4500), "evaluation": stage(40, 60)}}
     card = {"commands": {"evaluate": "EVAL", "train": ["TRAIN"], "export": "EXPORT"}, "change": "CHANGE",
-            "load": "LOAD."}
+            "load": "LOAD.", "repeatability": "REPEAT"}
     folder.mkdir(parents=True, exist_ok=True)
     for name, doc in (("metrics.json", metrics), ("eval.json", report(**report_kw)), ("card.json", card)):
         (folder / name).write_text(json.dumps(doc))

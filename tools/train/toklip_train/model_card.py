@@ -5,7 +5,8 @@ run's files, the recipe history (tools/train/model_card/history/versions.json) a
 
 The record folder (tools/train/model_card/shipped for the bundle in models/) holds what the card
 is made of, committed so that the card regenerates with no diff: metrics.json (the training run's), eval.json (toklip_train.evaluate's report on the bundle)
-and card.json (the commands, the change this run adds, the machine's load while it trained).
+and card.json (the commands, the change this run adds, the machine's load while it trained, how exactly
+the commands repeat it).
 The card and the grid of reconstructions are bundle files, so they are registered in
 manifest.json's `files` (sha256 and size), as the exporter registers its own; the graphs are untouched.
 """
@@ -129,6 +130,7 @@ def context(record: Path, manifest: dict) -> dict:
     graphs = {k: v for k, v in manifest["files"].items() if k not in DESCRIPTIONS}
     return {
         "name": manifest["name"], "grid_png": GRID, "grid_side": manifest["grid"][0], "commands": card["commands"], "change": card["change"], "load": card["load"],
+        "repeatability": card["repeatability"],
         "quality": quality_rows(report), "missed": report["missed"], "drawn": report["bundle"]["drawn"],
         "photos": report["bundle"]["photos"], "heldout": report["bundle"]["heldout"],
         "checkpoint": report["checkpoint"],
