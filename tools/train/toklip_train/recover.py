@@ -137,7 +137,6 @@ def recover(bundle: Path, *, token_mlp_steps: int = 3000, seed: int = 0,
     model.load_state_dict(state)
     sem = _initializers_by_name(bundle / "semantic_encoder.onnx")
     _set_pool_query(model, torch.from_numpy(sem["pool_query"].copy()))
-    torch.manual_seed(seed)
     err = fit_token_mlp(model, torch.from_numpy(sem["table"].copy()), token_mlp_steps, log)
     vocab = json.loads((bundle / manifest["text"]["tokenizer"]).read_text())["model"]["vocab"]
     return model.eval(), {"token_mlp_max_rel_err": err, "vocab": vocab}
