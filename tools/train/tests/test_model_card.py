@@ -5,6 +5,7 @@ import json
 import tempfile
 import unittest
 from pathlib import Path
+from unittest import mock
 
 from toklip_train import model_card
 from toklip_train.evaluation import FLOORS, missed
@@ -34,14 +35,15 @@ def report(shape_acc: float = 0.9, drawn_colour: float = 0.97, min_ids: int = 20
             "bundle_vs_checkpoint": {"ids_identical": 1.0, "embedding_rel_err": 1e-4, "text_embedding_rel_err": 1e-6}}
 
 
-def record(folder: Path, **report_kw) -> Path:
+def record(folder: Path, continues: str = "a3small-s0", **report_kw) -> Path:
     metrics = {"seed": 0, "torch": "1.13", "threads": 2, "token_mlp_max_rel_err": 0.01,
                "config": json.loads(json.dumps(dataclasses.asdict(BROAD), default=str)),
                "vq_stages": {"predecessor": stage(0, 0), "vq_broad": stage(3600, 4800), "vq_shape": stage(600, 1200)},
                "times": {"recover_towers": stage(60, 60), "token_ids": stage(300, 240),
                          "stage_b_contrastive": stage(2400, 4500), "evaluation": stage(40, 60)}}
     card = {"commands": {"evaluate": "EVAL", "train": ["TRAIN"], "export": "EXPORT"}, "change": "CHANGE",
-            "load": "LOAD.", "repeatability": "REPEAT"}
+            "load": "LOAD.", "repeatability": "REPEAT",
+            "continues": continues}
     folder.mkdir(parents=True, exist_ok=True)
     for name, doc in (("metrics.json", metrics), ("eval.json", report(**report_kw)), ("card.json", card)):
         (folder / name).write_text(json.dumps(doc))
@@ -49,9 +51,17 @@ def record(folder: Path, **report_kw) -> Path:
 
 
 class CardTest(unittest.TestCase):
-    def render(self, **report_kw) -> str:
+    def render(self, **record_kw) -> str:
         with tempfile.TemporaryDirectory() as tmp:
-            return model_card.render(record(Path(tmp) / "r", **report_kw), MANIFEST)
+            return model_card.render(record(Path(tmp) / "r", **record_kw), MANIFEST)
+
+    def with_history(self, versions: list) -> mock._patch:
+        """model_card.HISTORY replaced by a file holding `versions` (removed with the test's tmp dir)."""
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        path = Path(tmp.name) / "versions.json"
+        path.write_text(json.dumps({"versions": versions}))
+        return mock.patch.object(model_card, "HISTORY", path)
 
     def test_floors_met_and_missed(self):
         card = self.render()
@@ -74,6 +84,22 @@ class CardTest(unittest.TestCase):
         card = self.render(shape_acc=0.93)
         self.assertIn("| 9 | + stage A3 on scenes that each hold a small shape, 1200 steps instead of 800 | 91.4 % |", card)
         self.assertIn("| 10 (this model) | CHANGE | 93.0 % |", card)
+
+    def test_the_predecessor_is_the_version_continued_not_the_last_shipped(self):
+        continued = {"run": "old-s0", "commit": "aaaaaaa", "change": "OLD", "heldout_shape_acc": 0.9,
+                     "recipe_wall_min": 100, "recipe_cpu_min": 200, "codebook": 1024, "recipe": "OLD RECIPE",
+                     "drawn": {"psnr_mean": 15.0, "colour_acc": 0.5, "shape_acc": 0.3},
+                     "photos": {"psnr_mean": 16.0, "min_distinct_ids": 8}}
+        replaced = {**continued, "run": "new-s1", "commit": "bbbbbbb", "change": "FIRST RUN",
+                    "recipe_wall_min": 999, "recipe_cpu_min": 999, "codebook": 4096}
+        with self.with_history([continued, replaced]):
+            card = self.render(continues="old-s0")
+            self.assertIn("This model continues its predecessor (run `old-s0`, the bundle of commit aaaaaaa; OLD RECIPE)", card)
+            self.assertIn("(100 min wall, 200 min CPU) 217 min wall and 381 min CPU in all.", card)
+            self.assertIn("| 2 | FIRST RUN | 90.0 % |", card)
+            self.assertIn("| 3 (this model) | CHANGE |", card)
+            with self.assertRaisesRegex(ValueError, "continues run 'gone-s0': 0 versions"):
+                self.render(continues="gone-s0")
 
     def test_colour_ranges_as_written(self):
         rows = {r["word"]: r for r in model_card.colour_ranges()}

@@ -5,8 +5,8 @@ run's files, the recipe history (tools/train/model_card/history/versions.json) a
 
 The record folder (tools/train/model_card/shipped for the bundle in models/) holds what the card
 is made of, committed so that the card regenerates with no diff: metrics.json (the training run's), eval.json (toklip_train.evaluate's report on the bundle)
-and card.json (the commands, the change this run adds, the machine's load while it trained, how exactly
-the commands repeat it).
+and card.json (the commands, the change this run adds, the run of the bundle it continues, the machine's
+load while it trained, how exactly the commands repeat it).
 The card and the grid of reconstructions are bundle files, so they are registered in
 manifest.json's `files` (sha256 and size), as the exporter registers its own; the graphs are untouched.
 """
@@ -114,13 +114,22 @@ def _time(record: dict) -> str:
     return f"{record['wall_s'] / 60:.1f} min wall, {record['cpu_s'] / 60:.1f} min CPU"
 
 
+def continued_version(history: List[dict], run: str) -> dict:
+    """The version whose bundle the record's run continues (not always the last one shipped: a rerun
+    of the same recipe replaces the last one and continues what it continued)."""
+    found = [v for v in history if v.get("run") == run]
+    if len(found) != 1:
+        raise ValueError(f"card.json continues run {run!r}: {len(found)} versions of that run in {HISTORY}")
+    return found[0]
+
+
 def context(record: Path, manifest: dict) -> dict:
     """Everything the template shows, from the record folder, the history and the manifest."""
     metrics = json.loads((record / "metrics.json").read_text())
     report = json.loads((record / "eval.json").read_text())
     card = json.loads((record / "card.json").read_text())
     history = json.loads(HISTORY.read_text())["versions"]
-    predecessor = history[-1]
+    predecessor = continued_version(history, card["continues"])
     stages, times = metrics["vq_stages"], metrics["times"]
     towers_s = {k: sum(times[t][k] for t in ("recover_towers", "token_ids", "stage_b_contrastive", "evaluation"))
                 for k in ("wall_s", "cpu_s")}
