@@ -8,7 +8,7 @@ from toklip_train.networks import REPO_ROOT
 from toklip_train.recipe import MODEL_NAME
 
 BUNDLE = REPO_ROOT / "models" / MODEL_NAME
-MANIFEST_SHA256 = "f9cacb2461e3e30277724dd7a4eb516fb27de20e5529f515fedf6fde31c08dea"
+MANIFEST_SHA256 = "cb2e104a1cc705654833f7bef71b8fdea1581075487e0b1142ec01bb23e7d2e4"
 MAX_BUNDLE_BYTES = 25_000_000
 
 
