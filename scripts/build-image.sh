@@ -224,7 +224,19 @@ server_log="$workdir/smoke-server.log"
   --volume "$bundle_abs:/models/$bundle_name:ro" "$ctr" -- node dist/http/server.js \
   >"$server_log" 2>&1 &
 server_pid=$!
+# The service's own node process: chroot isolation shares the PID namespace, and other node
+# servers may run on this machine, so it is told apart by the port in its environment.
+service_pid() {
+  local pid
+  for pid in $(ps -eo pid=,args= | awk '$2 ~ /(^|\/)node$/ && $3 == "dist/http/server.js" {print $1}'); do
+    if grep -qz "^TOKLIP_PORT=$port$" "/proc/$pid/environ" 2>/dev/null; then echo "$pid"; fi
+  done
+}
 cleanup() {
+  # Killing `buildah run` does not reach the process inside, so stop that one too.
+  local pid
+  pid=$(service_pid)
+  [[ -z $pid ]] || kill -KILL $pid 2>/dev/null || true
   if kill -0 "$server_pid" 2>/dev/null; then kill -KILL "$server_pid"; wait "$server_pid" || true; fi
   bh rm "$ctr" >/dev/null 2>&1 || true
 }
@@ -288,11 +300,8 @@ bh run --env "TOKLIP_PORT=$port" "$ctr" -- node /app/docker/healthcheck.mjs \
 
 # Graceful stop as Kubernetes does it: SIGTERM to the service process itself (buildah run would
 # forward a kill), which must drain and exit 0. chroot isolation shares the PID namespace.
-node_pid=$(ps -eo pid=,args= | awk -v port="$port" '$2 ~ /(^|\/)node$/ && $3 == "dist/http/server.js" {print $1}' \
-  | while read -r pid; do
-      grep -qz "^TOKLIP_PORT=$port$" "/proc/$pid/environ" && echo "$pid"
-    done)
-[[ -n $node_pid ]] || { log "could not find the service process"; exit 1; }
+node_pid=$(service_pid)
+[[ $node_pid =~ ^[0-9]+$ ]] || { log "could not find the one service process (found: ${node_pid:-none})"; exit 1; }
 kill -TERM "$node_pid"
 stop_rc=0
 wait "$server_pid" || stop_rc=$?
