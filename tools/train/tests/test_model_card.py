@@ -1,5 +1,6 @@
 """The model card is a template filled from its run's record: the floors table, colour table,
 times and history follow the record."""
+import contextlib
 import dataclasses
 import json
 import tempfile
@@ -55,7 +56,7 @@ class CardTest(unittest.TestCase):
         with tempfile.TemporaryDirectory() as tmp:
             return model_card.render(record(Path(tmp) / "r", **record_kw), MANIFEST)
 
-    def with_history(self, versions: list) -> mock._patch:
+    def with_history(self, versions: list) -> contextlib.AbstractContextManager:
         """model_card.HISTORY replaced by a file holding `versions` (removed with the test's tmp dir)."""
         tmp = tempfile.TemporaryDirectory()
         self.addCleanup(tmp.cleanup)
