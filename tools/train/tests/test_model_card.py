@@ -103,6 +103,22 @@ class CardTest(unittest.TestCase):
             with self.assertRaisesRegex(ValueError, "continues run 'gone-s0': 0 versions"):
                 self.render(continues="gone-s0")
 
+    def test_a_retired_model_joins_the_history_with_its_report(self):
+        with tempfile.TemporaryDirectory() as tmp, self.with_history([{"run": "old-s0"}]):
+            rec = record(Path(tmp) / "r", shape_acc=0.876)
+            model_card.retire(rec, run="new-s1", commit="ccccccc", recipe="RECIPE")
+            history = json.loads(model_card.HISTORY.read_text())["versions"]
+            self.assertEqual([v["run"] for v in history], ["old-s0", "new-s1"])
+            # vq_broad 60 + vq_shape 10 + towers 46.7 min wall; CPU 80 + 20 + 81
+            self.assertEqual(history[1], {
+                "change": "CHANGE", "heldout_shape_acc": 0.876, "run": "new-s1", "commit": "ccccccc",
+                "recipe_wall_min": 117, "recipe_cpu_min": 181, "codebook": BROAD.model.vq.codebook_size,
+                "recipe": "RECIPE", "drawn": {"psnr_mean": 27.1, "colour_acc": 0.97, "shape_acc": 0.9},
+                "photos": {"psnr_mean": 18.0, "min_distinct_ids": 20}})
+            self.assertEqual((model_card.HISTORY.parent / "new-s1.eval.json").read_text(), (rec / "eval.json").read_text())
+            with self.assertRaisesRegex(ValueError, "run 'new-s1' is in"):
+                model_card.retire(rec, run="new-s1", commit="ccccccc", recipe="RECIPE")
+
     def test_colour_ranges_as_written(self):
         rows = {r["word"]: r for r in model_card.colour_ranges()}
         self.assertEqual(rows["red"]["hue"], "345-15° (through 0)")

@@ -123,6 +123,41 @@ def continued_version(history: List[dict], run: str) -> dict:
     return found[0]
 
 
+def recipe_seconds(metrics: dict) -> tuple:
+    """Wall and CPU seconds of stage towers, and of the whole recipe (the VQ stages included)."""
+    stages, times = metrics["vq_stages"], metrics["times"]
+    towers = {k: sum(times[t][k] for t in ("recover_towers", "token_ids", "stage_b_contrastive", "evaluation"))
+              for k in ("wall_s", "cpu_s")}
+    recipe = {k: stages["vq_broad"][k] + stages["vq_shape"][k] + towers[k] for k in ("wall_s", "cpu_s")}
+    return towers, recipe
+
+
+def retire(record: Path, *, run: str, commit: str, recipe: str) -> dict:
+    """Appends the model of `record` (the one about to be replaced in models/) to the version
+    history, with its figures and recipe time, and keeps its evaluation report beside it."""
+    metrics = json.loads((record / "metrics.json").read_text())
+    report = json.loads((record / "eval.json").read_text())
+    card = json.loads((record / "card.json").read_text())
+    history = json.loads(HISTORY.read_text())
+    if any(v.get("run") == run for v in history["versions"]):
+        raise ValueError(f"run {run!r} is in {HISTORY} already")
+    _, seconds = recipe_seconds(metrics)
+    drawn, photos = report["bundle"]["drawn"], report["bundle"]["photos"]
+    version = {
+        "change": card["change"], "heldout_shape_acc": report["bundle"]["heldout"]["zero_shot_shape_acc"],
+        "run": run, "commit": commit,
+        "recipe_wall_min": round(seconds["wall_s"] / 60), "recipe_cpu_min": round(seconds["cpu_s"] / 60),
+        "codebook": metrics["config"]["model"]["vq"]["codebook_size"], "recipe": recipe,
+        "drawn": {"psnr_mean": round(drawn["psnr_mean"], 2), "colour_acc": round(drawn["colour_acc"], 3),
+                  "shape_acc": round(drawn["shape_acc"], 3)},
+        "photos": {"psnr_mean": round(photos["psnr_mean"], 2), "min_distinct_ids": photos["min_distinct_ids"]},
+    }
+    history["versions"].append(version)
+    (HISTORY.parent / f"{run}.eval.json").write_text((record / "eval.json").read_text())
+    HISTORY.write_text(json.dumps(history, indent=2) + "\n")
+    return version
+
+
 def context(record: Path, manifest: dict) -> dict:
     """Everything the template shows, from the record folder, the history and the manifest."""
     metrics = json.loads((record / "metrics.json").read_text())
@@ -131,9 +166,7 @@ def context(record: Path, manifest: dict) -> dict:
     history = json.loads(HISTORY.read_text())["versions"]
     predecessor = continued_version(history, card["continues"])
     stages, times = metrics["vq_stages"], metrics["times"]
-    towers_s = {k: sum(times[t][k] for t in ("recover_towers", "token_ids", "stage_b_contrastive", "evaluation"))
-                for k in ("wall_s", "cpu_s")}
-    recipe_s = {k: stages["vq_broad"][k] + stages["vq_shape"][k] + towers_s[k] for k in ("wall_s", "cpu_s")}
+    towers_s, recipe_s = recipe_seconds(metrics)
     total_min = {k: recipe_s[k] / 60 + predecessor[f"recipe_{k[:-2]}_min"] for k in ("wall_s", "cpu_s")}
     arch = manifest["architecture"]
     graphs = {k: v for k, v in manifest["files"].items() if k not in DESCRIPTIONS}
@@ -179,8 +212,20 @@ def render(record: Path, manifest: dict) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--record", required=True, help="the run's record folder (metrics.json, eval.json, card.json)")
-    p.add_argument("--bundle", required=True)
+    p.add_argument("--bundle", help="the bundle whose card to write (with --record)")
+    p.add_argument("--retire", metavar="RUN", help="instead: append the record's model, run RUN, to the version "
+                   "history before a new model replaces it (with --commit and --recipe)")
+    p.add_argument("--commit", help="with --retire: the commit that shipped RUN")
+    p.add_argument("--recipe", help="with --retire: where its recipe is described")
     args = p.parse_args(argv)
+    if args.retire:
+        if not (args.commit and args.recipe):
+            p.error("--retire needs --commit and --recipe")
+        version = retire(Path(args.record), run=args.retire, commit=args.commit, recipe=args.recipe)
+        print(f"appended run {version['run']} to {HISTORY}")
+        return 0
+    if not args.bundle:
+        p.error("--bundle is required to write a card")
     bundle = Path(args.bundle)
     manifest = json.loads((bundle / "manifest.json").read_text())
     (bundle / CARD).write_text(render(Path(args.record), manifest))
